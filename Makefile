@@ -1,0 +1,51 @@
+# The README's two commands are `make run` and `make test`; everything else is a step of those.
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.deps-installed
+
+.PHONY: setup native lint test test-rust test-python bench run demo clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Python dependencies (runtime + dev, from pyproject.toml) and the package itself, installed
+# into the virtualenv as an editable install of lambda/; redone when pyproject.toml changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet "maturin>=1.7,<2"
+	$(BIN)/maturin develop --release --extras dev
+	touch $(STAMP)
+
+# The native module, rebuilt in place (cargo keeps it incremental) on every run.
+native: $(STAMP)
+	$(BIN)/maturin develop --release --skip-install --quiet
+	$(BIN)/python -c "import keyworker._core"
+
+setup: native
+
+lint: setup
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python -m mypy.stubtest keyworker._core --mypy-config-file pyproject.toml
+	@if [ -f infra/template.yaml ]; then $(BIN)/cfn-lint infra/template.yaml; fi
+
+test-rust:
+	cargo test -p keyworker-core --release --quiet
+
+test-python: setup
+	$(BIN)/python -m pytest
+
+test: lint test-rust test-python
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) target

@@ -1,0 +1,33 @@
+"""Every error keyworker raises on purpose.
+
+The native core raises these classes by name (see ``rust/keyworker-py/src/errors.rs``), so a
+caller catches the same types whether a rule was checked in Rust or in Python.
+"""
+
+
+class KeyworkerError(Exception):
+    """Base of keyworker's own errors."""
+
+
+class InvalidInput(KeyworkerError, ValueError):
+    """Input that breaks a documented rule; ``field`` names what is wrong when known."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidKeyData(InvalidInput):
+    """Facts of a key that cannot be evaluated (unknown codes, validity window reversed, ...)."""
+
+
+class InvalidSchedule(InvalidKeyData):
+    """A schedule out of range: unknown weekday, minutes outside 0..1440, start not before end."""
+
+
+class InvalidBulkInput(InvalidInput):
+    """Columnar bulk input whose arrays disagree (lengths, offsets out of range)."""
+
+
+class IllegalTransition(KeyworkerError):
+    """An event that the status model does not allow in the current state; nothing changed."""

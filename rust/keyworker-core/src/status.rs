@@ -1,0 +1,1 @@
+//! The status model of `docs/status-rules.md` (codes, labels, transitions, derivations).
