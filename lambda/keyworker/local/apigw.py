@@ -1,0 +1,243 @@
+"""A local HTTP server that does what API Gateway (HTTP API, payload format 2.0) does.
+
+It turns each request into the proxy event the api Lambda receives on AWS, runs the JWT
+check of the authorizer first (401 without calling the handler, as API Gateway does), calls the
+handler in-process and writes its proxy response back.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from keyworker.local.tokens import InvalidToken, LocalTokenIssuer
+
+LambdaHandler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
+
+_MAX_BODY = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+_TEXT_TYPES = ("application/json", "application/problem+json", "text/")
+
+
+class LambdaContext:
+    """The few attributes of a Lambda context object that handlers and Powertools read."""
+
+    def __init__(self, function_name: str, timeout_seconds: float = 30.0) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:us-east-1:000000000000:function:{function_name}"
+        )
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def build_http_api_event(
+    method: str,
+    raw_path: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    claims: Mapping[str, Any] | None,
+    source_ip: str = "127.0.0.1",
+) -> dict[str, Any]:
+    """The API Gateway HTTP API (2.0) proxy event for one request."""
+    split = urlsplit(raw_path)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    query = parse_qsl(split.query, keep_blank_values=True)
+    query_params: dict[str, str] = {}
+    for name, value in query:
+        # API Gateway joins repeated query parameters with commas.
+        query_params[name] = f"{query_params[name]},{value}" if name in query_params else value
+    content_type = lowered.get("content-type", "")
+    is_text = not body or content_type.startswith(_TEXT_TYPES)
+    now = time.time()
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": split.path,
+        "rawQueryString": split.query,
+        "headers": lowered,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": lowered.get("host", "localhost"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method,
+                "path": split.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": lowered.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": not is_text,
+    }
+    if query_params:
+        event["queryStringParameters"] = query_params
+    if body:
+        event["body"] = body.decode() if is_text else base64.b64encode(body).decode()
+    if claims is not None:
+        # API Gateway hands the authorizer's claims to Lambda as strings.
+        event["requestContext"]["authorizer"] = {
+            "jwt": {"claims": {k: str(v) for k, v in claims.items()}, "scopes": None}
+        }
+    return event
+
+
+class ApiGatewayServer:
+    """Serves the api Lambda over HTTP on one port, in a background thread."""
+
+    def __init__(
+        self,
+        handler: LambdaHandler,
+        tokens: LocalTokenIssuer,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        function_name: str = "keyworker-api",
+        public_paths: tuple[str, ...] = ("/health",),
+    ) -> None:
+        self._handler = handler
+        self._tokens = tokens
+        self._function_name = function_name
+        self._public_paths = public_paths
+        self._httpd = ThreadingHTTPServer((host, port), self._request_handler_class())
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="api", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _request_handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                # Request lines carry phone numbers in paths (/phones/{phone}/block): keep them
+                # out of the console; the handler's own structured logs mask them.
+                return
+
+            def _serve(self) -> None:
+                server._serve(self)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+        return Handler
+
+    def _serve(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("content-length") or 0)
+        if length > _MAX_BODY:
+            self._write(
+                request,
+                413,
+                {"content-type": "application/json"},
+                b'{"message":"Request too large"}',
+            )
+            return
+        body = request.rfile.read(length) if length else b""
+        path = urlsplit(request.path).path
+        claims: dict[str, Any] | None = None
+        if path not in self._public_paths:
+            auth = request.headers.get("authorization", "")
+            scheme, _, token = auth.partition(" ")
+            try:
+                if scheme.lower() != "bearer" or not token:
+                    raise InvalidToken("no bearer token")
+                claims = self._tokens.verify(token.strip())
+            except InvalidToken:
+                # What API Gateway's JWT authorizer answers: no detail, the handler never runs.
+                self._write(
+                    request,
+                    401,
+                    {"content-type": "application/json", "www-authenticate": "Bearer"},
+                    b'{"message":"Unauthorized"}',
+                )
+                return
+        event = build_http_api_event(
+            request.command,
+            request.path,
+            dict(request.headers.items()),
+            body,
+            claims,
+            source_ip=request.client_address[0],
+        )
+        try:
+            response = self._handler(event, LambdaContext(self._function_name))
+        except Exception:
+            # An unhandled error in the function: API Gateway answers 500 with no detail.
+            self._write(
+                request,
+                500,
+                {"content-type": "application/json"},
+                b'{"message":"Internal Server Error"}',
+            )
+            raise
+        self._write_proxy_response(request, response)
+
+    def _write_proxy_response(
+        self, request: BaseHTTPRequestHandler, response: Mapping[str, Any]
+    ) -> None:
+        status = int(response.get("statusCode", 200))
+        headers = {str(k).lower(): str(v) for k, v in (response.get("headers") or {}).items()}
+        raw = response.get("body") or ""
+        payload = base64.b64decode(raw) if response.get("isBase64Encoded") else str(raw).encode()
+        cookies = response.get("cookies") or []
+        self._write(request, status, headers, payload, cookies)
+
+    @staticmethod
+    def _write(
+        request: BaseHTTPRequestHandler,
+        status: int,
+        headers: Mapping[str, str],
+        payload: bytes,
+        cookies: list[str] | None = None,
+    ) -> None:
+        request.send_response(status)
+        for name, value in headers.items():
+            if name != "content-length":
+                request.send_header(name, value)
+        for cookie in cookies or []:
+            request.send_header("set-cookie", cookie)
+        request.send_header("content-length", str(len(payload)))
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(payload)
+
+
+def json_response(status: int, body: Any) -> dict[str, Any]:
+    """A proxy response with a JSON body (for local-only routes such as /health)."""
+    return {
+        "statusCode": status,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps(body),
+    }

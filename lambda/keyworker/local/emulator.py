@@ -1,0 +1,71 @@
+"""The embedded AWS emulator: moto's threaded server on a local port.
+
+State lives in the server's memory and is gone when the process ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+REGION = "us-east-1"
+# The emulator accepts any credentials; fixed fake ones keep boto3 from looking for real ones.
+FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@dataclass
+class Emulator:
+    host: str = "127.0.0.1"
+    port: int = 0
+    _server: ThreadedMotoServer | None = field(default=None, init=False)
+
+    def start(self) -> str:
+        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
+        self._server.start()
+        return self.endpoint
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    @property
+    def endpoint(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    def client(self, service: str) -> Any:
+        return client_for(self.endpoint, service)
+
+    def resource(self, service: str) -> Any:
+        return boto3.resource(
+            service, endpoint_url=self.endpoint, region_name=REGION, **FAKE_CREDENTIALS
+        )
+
+
+def client_for(endpoint: str, service: str) -> Any:
+    """A boto3 client for the emulator at ``endpoint`` (standard retries, fake credentials)."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        config=Config(retries={"mode": "standard", "max_attempts": 5}),
+        **FAKE_CREDENTIALS,
+    )
+
+
+def environment_for(endpoint: str) -> dict[str, str]:
+    """Environment variables that point AWS SDKs (boto3, the AWS CLI) at the emulator."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
+        "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
+    }
