@@ -31,3 +31,11 @@ class InvalidBulkInput(InvalidInput):
 
 class IllegalTransition(KeyworkerError):
     """An event that the status model does not allow in the current state; nothing changed."""
+
+
+class InvalidEvent(InvalidInput):
+    """A field event (CloudEvents envelope or its data) that is malformed."""
+
+
+class UnknownEventType(InvalidEvent):
+    """A field event whose ``type`` keyworker does not handle."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from keyworker.local.apigw import ApiGatewayServer
 from keyworker.local.tokens import LocalTokenIssuer
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from keyworker.local.emulator import Emulator
 from keyworker.local.sqs_poller import QueuePoller
 

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import jwt
 import pytest
+
 from keyworker.local.tokens import InvalidToken, LocalTokenIssuer
 
 
