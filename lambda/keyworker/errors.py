@@ -39,3 +39,43 @@ class InvalidEvent(InvalidInput):
 
 class UnknownEventType(InvalidEvent):
     """A field event whose ``type`` keyworker does not handle."""
+
+
+class InvalidPhoneNumber(InvalidInput):
+    """A phone number that cannot be parsed or is not a valid number (E.164 normalisation)."""
+
+
+class NotFound(KeyworkerError, LookupError):
+    """A referenced thing (key, door, ...) does not exist at the site; ``field`` names it."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class KeyNotFound(NotFound):
+    """No key with this id exists at the site."""
+
+
+class DoorNotFound(NotFound):
+    """No door with this id exists at the site (it may exist at another site)."""
+
+
+class Conflict(KeyworkerError):
+    """The request conflicts with the stored state; nothing changed."""
+
+
+class ConcurrentUpdate(Conflict):
+    """A conditional write lost to a concurrent one (optimistic locking); retry with fresh state."""
+
+
+class IdempotencyConflict(Conflict):
+    """An idempotency key was reused for a different request."""
+
+
+class StoreError(KeyworkerError):
+    """The state store failed in a way that is not about the request (missing table, ...)."""
+
+
+class StoreUnavailable(StoreError):
+    """The state store throttled or was unreachable after the client's own retries; retry later."""
