@@ -1,0 +1,309 @@
+//! Key material: site signing keys (ES256 / EdDSA), their public verification keys, and door
+//! MAC keys. Every primitive comes from `ring`; nothing here is hand-written crypto.
+//!
+//! Private key bytes are never part of a `Debug` or error message: a key prints as its kid.
+
+use std::fmt;
+
+use coset::iana;
+use ring::rand::SystemRandom;
+use ring::signature::{
+    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED,
+    ECDSA_P256_SHA256_FIXED_SIGNING,
+};
+use ring::{hkdf, hmac};
+
+use super::error::CredentialError;
+
+/// A site's signing algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// ECDSA on P-256 with SHA-256 (COSE -7), signature `r || s`, 64 bytes.
+    Es256,
+    /// EdDSA on Ed25519 (COSE -8), signature 64 bytes.
+    EdDsa,
+}
+
+impl Algorithm {
+    /// The COSE name (`ES256`, `EdDSA`), as used in the API and in the keyring's secrets.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Es256 => "ES256",
+            Self::EdDsa => "EdDSA",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Result<Self, CredentialError> {
+        match name {
+            "ES256" => Ok(Self::Es256),
+            "EdDSA" => Ok(Self::EdDsa),
+            other => Err(CredentialError::invalid(
+                "algorithm",
+                format!("unsupported algorithm {other:?} (ES256 or EdDSA)"),
+            )),
+        }
+    }
+
+    pub(crate) fn cose(self) -> iana::Algorithm {
+        match self {
+            Self::Es256 => iana::Algorithm::ES256,
+            Self::EdDsa => iana::Algorithm::EdDSA,
+        }
+    }
+
+    /// A fresh private key as a PKCS#8 document, for the keyring to store.
+    pub fn generate_pkcs8(self) -> Result<Vec<u8>, CredentialError> {
+        let rng = SystemRandom::new();
+        let failed = |_| CredentialError::InvalidKeyMaterial {
+            kid: String::new(),
+            reason: "the system random source failed".into(),
+        };
+        let doc = match self {
+            Self::Es256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(failed)?,
+            Self::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng).map_err(failed)?,
+        };
+        Ok(doc.as_ref().to_vec())
+    }
+}
+
+fn check_kid(kid: &str) -> Result<(), CredentialError> {
+    if kid.is_empty() || kid.len() > 64 {
+        return Err(CredentialError::invalid("kid", "must be 1..=64 bytes"));
+    }
+    Ok(())
+}
+
+enum Signer {
+    Es256(EcdsaKeyPair),
+    EdDsa(Ed25519KeyPair),
+}
+
+/// A site's private signing key with its key id.
+pub struct SigningKey {
+    kid: String,
+    signer: Signer,
+    rng: SystemRandom,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// Load a PKCS#8 private key (as `cryptography`, OpenSSL or [`Algorithm::generate_pkcs8`]
+    /// write it) for `algorithm`.
+    pub fn from_pkcs8(
+        algorithm: Algorithm,
+        kid: &str,
+        pkcs8: &[u8],
+    ) -> Result<Self, CredentialError> {
+        check_kid(kid)?;
+        let rng = SystemRandom::new();
+        let rejected = |e: ring::error::KeyRejected| CredentialError::InvalidKeyMaterial {
+            kid: kid.to_string(),
+            reason: format!("not a {} PKCS#8 private key ({e})", algorithm.name()),
+        };
+        let signer = match algorithm {
+            Algorithm::Es256 => Signer::Es256(
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng)
+                    .map_err(rejected)?,
+            ),
+            // v1 documents (no embedded public key) are what `cryptography` writes.
+            Algorithm::EdDsa => {
+                Signer::EdDsa(Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(rejected)?)
+            }
+        };
+        Ok(Self {
+            kid: kid.to_string(),
+            signer,
+            rng,
+        })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        match self.signer {
+            Signer::Es256(_) => Algorithm::Es256,
+            Signer::EdDsa(_) => Algorithm::EdDsa,
+        }
+    }
+
+    /// The public key: uncompressed SEC1 point (65 bytes) for ES256, 32 bytes for EdDSA.
+    pub fn public_key(&self) -> &[u8] {
+        match &self.signer {
+            Signer::Es256(k) => k.public_key().as_ref(),
+            Signer::EdDsa(k) => k.public_key().as_ref(),
+        }
+    }
+
+    pub fn verification_key(&self) -> VerificationKey {
+        VerificationKey {
+            kid: self.kid.clone(),
+            algorithm: self.algorithm(),
+            public_key: self.public_key().to_vec(),
+        }
+    }
+
+    /// Sign `message` (a COSE Sig_structure) and return the COSE signature bytes.
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CredentialError> {
+        match &self.signer {
+            Signer::Es256(k) => k
+                .sign(&self.rng, message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| CredentialError::InvalidKeyMaterial {
+                    kid: self.kid.clone(),
+                    reason: "ECDSA signing failed (random source)".into(),
+                }),
+            Signer::EdDsa(k) => Ok(k.sign(message).as_ref().to_vec()),
+        }
+    }
+}
+
+/// A public key that verifies credentials signed under `kid`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VerificationKey {
+    kid: String,
+    algorithm: Algorithm,
+    public_key: Vec<u8>,
+}
+
+impl VerificationKey {
+    /// `public_key`: uncompressed SEC1 point (65 bytes, 0x04 || x || y) for ES256, the raw
+    /// 32-byte key for EdDSA.
+    pub fn new(
+        algorithm: Algorithm,
+        kid: &str,
+        public_key: &[u8],
+    ) -> Result<Self, CredentialError> {
+        check_kid(kid)?;
+        let ok = match algorithm {
+            Algorithm::Es256 => public_key.len() == 65 && public_key[0] == 0x04,
+            Algorithm::EdDsa => public_key.len() == 32,
+        };
+        if !ok {
+            return Err(CredentialError::invalid(
+                "public_key",
+                match algorithm {
+                    Algorithm::Es256 => "ES256 needs an uncompressed P-256 point (65 bytes)",
+                    Algorithm::EdDsa => "EdDSA needs a 32-byte Ed25519 public key",
+                },
+            ));
+        }
+        Ok(Self {
+            kid: kid.to_string(),
+            algorithm,
+            public_key: public_key.to_vec(),
+        })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    pub fn public_key(&self) -> &[u8] {
+        &self.public_key
+    }
+
+    /// True when `signature` is this key's signature over `message`.
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        let alg: &dyn signature::VerificationAlgorithm = match self.algorithm {
+            Algorithm::Es256 => &ECDSA_P256_SHA256_FIXED,
+            Algorithm::EdDsa => &signature::ED25519,
+        };
+        signature::UnparsedPublicKey::new(alg, &self.public_key)
+            .verify(message, signature)
+            .is_ok()
+    }
+}
+
+/// Shortest door MAC key accepted: HMAC-SHA256 wants a key as long as its output.
+pub const DOOR_KEY_MIN_LEN: usize = 32;
+/// HKDF salt of door-key derivation; the version lets a future scheme coexist.
+const DOOR_KEY_SALT: &[u8] = b"keyworker door key v1";
+
+/// A door's HMAC-SHA256 key (COSE alg HMAC 256/256) with its key id.
+#[derive(Clone)]
+pub struct DoorKey {
+    kid: String,
+    key: hmac::Key,
+}
+
+impl fmt::Debug for DoorKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DoorKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DoorKey {
+    pub fn from_secret(kid: &str, secret: &[u8]) -> Result<Self, CredentialError> {
+        check_kid(kid)?;
+        if secret.len() < DOOR_KEY_MIN_LEN {
+            return Err(CredentialError::invalid(
+                "secret",
+                format!("a door key needs at least {DOOR_KEY_MIN_LEN} bytes"),
+            ));
+        }
+        Ok(Self {
+            kid: kid.to_string(),
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret),
+        })
+    }
+
+    /// The 32-byte secret of one door, derived with HKDF-SHA256 (RFC 5869) from the site's
+    /// door master secret: salt `keyworker door key v1`, info `site_id || 0x00 || door_id`.
+    /// One stored secret per site then yields a distinct key per door, so a door's key leaking
+    /// exposes no other door.
+    pub fn derive_secret(
+        master: &[u8],
+        site_id: &str,
+        door_id: &str,
+    ) -> Result<[u8; 32], CredentialError> {
+        if master.len() < DOOR_KEY_MIN_LEN {
+            return Err(CredentialError::invalid(
+                "master",
+                format!("a door master secret needs at least {DOOR_KEY_MIN_LEN} bytes"),
+            ));
+        }
+        if site_id.is_empty() || door_id.is_empty() {
+            return Err(CredentialError::invalid(
+                if site_id.is_empty() { "site_id" } else { "door_id" },
+                "must not be empty",
+            ));
+        }
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, DOOR_KEY_SALT).extract(master);
+        let info = [site_id.as_bytes(), &[0u8], door_id.as_bytes()];
+        let mut out = [0u8; 32];
+        prk.expand(&info, hkdf::HKDF_SHA256)
+            .and_then(|okm| okm.fill(&mut out))
+            .map_err(|_| CredentialError::invalid("door_id", "HKDF expansion failed"))?;
+        Ok(out)
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub(crate) fn tag(&self, message: &[u8]) -> Vec<u8> {
+        hmac::sign(&self.key, message).as_ref().to_vec()
+    }
+
+    /// Constant-time check of a tag.
+    pub(crate) fn tag_matches(&self, message: &[u8], tag: &[u8]) -> bool {
+        hmac::verify(&self.key, message, tag).is_ok()
+    }
+}
