@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: setup native lint test test-rust test-python bench run demo clean
+.PHONY: setup native lint test test-rust test-python bench run demo clean artifacts
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ test-python: setup
 	$(BIN)/python -m pytest
 
 test: lint test-rust test-python
+
+# What AWS Lambda loads (docs/deploy.md): manylinux2014 layer and function zips in build/.
+artifacts: $(STAMP)
+	$(BIN)/python infra/build_artifacts.py
 
 bench: setup
 	$(BIN)/python bench/run.py
