@@ -1,0 +1,556 @@
+"""The test oracle: a second, independent, plain-Python statement of the status rules.
+
+Written from ``docs/status-rules.md`` (and ``../shared/design/status-model.md``) only, without
+looking at the Rust core, so that property tests comparing the two can catch a rule that one of
+them got wrong. It mirrors the facade ``keyworker.status`` name for name and signature for
+signature; it borrows the facade's dataclasses and the exception classes of
+``keyworker.errors`` as plain data types, and none of their logic.
+
+``evaluate_bulk`` here is also the plain-Python baseline of the bulk-evaluation benchmark, so it
+is written as the straightforward loop over the columns a Python programmer would write: no
+numpy, no tricks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from keyworker.errors import IllegalTransition, InvalidBulkInput, InvalidKeyData, InvalidSchedule
+from keyworker.status import (
+    BulkResult,
+    DoorStatus,
+    HomeStatus,
+    KeyFacts,
+    KeyStatus,
+    Schedule,
+    Status,
+    Window,
+)
+
+# --- codes (the index in each tuple is the numeric code of docs/status-rules.md) ---
+
+KEY_TYPES = ("access_medium", "digital_key")
+DOOR_STATES = (
+    "none",
+    "deployment_pending",
+    "deployed",
+    "revocation_pending",
+    "removed",
+    "blocking_pending",
+    "blocked",
+    "unblocking_pending",
+)
+GENERAL_STATUSES = (
+    "planned",
+    "active",
+    "door_update_pending",
+    "revocation_pending",
+    "revoked",
+    "deployment_pending",
+    "deployed",
+)
+HOME_STATUSES = (
+    "always",
+    "time_day",
+    "updating_common_doors",
+    "please_update_door",
+    "deactivation_in_progress",
+    "expired",
+    "blocked",
+)
+HOME_NONE = 255
+DOOR_EVENTS = ("create", "deliver", "revoke", "block", "unblock", "confirm", "complete_revocation")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+NO_END = 2**63 - 1  # bulk valid_until meaning "no end"
+ONLINE_BIT = 0x80
+STATE_MASK = 0x7F
+
+# Flags of the bulk input, one byte per key.
+REVOKED = 1 << 0
+PHONE_BLOCKED = 1 << 1
+DELIVERED = 1 << 2
+APP_RELOADED = 1 << 3
+HAS_SCHEDULE = 1 << 4
+
+# --- labels: the seed's words ---
+
+GENERAL_LABELS = {
+    "planned": "Planned",
+    "active": "Active",
+    "door_update_pending": "Door update pending",
+    "revocation_pending": "Revocation pending",
+    "revoked": "Revoked",
+    "deployment_pending": "Deployment pending",
+    "deployed": "Deployed",
+}
+DOOR_LABELS = {
+    "deployment_pending": "Deployment pending",
+    "deployed": "Deployed",
+    "revocation_pending": "Revocation pending",
+    "blocking_pending": "Blocking pending",
+    "blocked": "Blocked",
+    "unblocking_pending": "Unblocking pending",
+}
+# Door states the per-door table shows with a mode (work still to be done at the door).
+PENDING_DOOR_STATES = frozenset(
+    {"deployment_pending", "revocation_pending", "blocking_pending", "unblocking_pending"}
+)
+# Pending states whose mode decides between "Please update the door" and "Updating common
+# doors" (rules 4 and 5 of the home-app status name exactly these two).
+ACCESS_MEDIUM_PENDING = frozenset({"deployment_pending", "revocation_pending"})
+HOME_LABELS = {
+    "always": "Always",
+    "updating_common_doors": "Updating common doors",
+    "please_update_door": "Please update the door",
+    "deactivation_in_progress": "Deactivation in progress",
+    "expired": "Expired",
+    "blocked": "Blocked",
+}
+HOME_CATEGORIES = {
+    "always": "active",
+    "time_day": "active",
+    "updating_common_doors": "active",
+    "please_update_door": "active",
+    "deactivation_in_progress": "active",
+    "expired": "inactive",
+    "blocked": "inactive",
+}
+DAY_LABELS = {
+    "mon": "Mon",
+    "tue": "Tue",
+    "wed": "Wed",
+    "thu": "Thu",
+    "fri": "Fri",
+    "sat": "Sat",
+    "sun": "Sun",
+}
+
+# --- transitions at one door (the two tables of docs/status-rules.md, written out) ---
+
+TRANSITIONS: dict[tuple[str, str, str], str] = {
+    ("access_medium", "none", "create"): "deployment_pending",
+    ("access_medium", "deployment_pending", "confirm"): "deployed",
+    ("access_medium", "deployment_pending", "revoke"): "revocation_pending",
+    ("access_medium", "deployed", "revoke"): "revocation_pending",
+    ("access_medium", "revocation_pending", "confirm"): "removed",
+    ("digital_key", "none", "deliver"): "deployed",
+    ("digital_key", "deployed", "block"): "blocking_pending",
+    ("digital_key", "blocking_pending", "confirm"): "blocked",
+    ("digital_key", "blocked", "unblock"): "unblocking_pending",
+    ("digital_key", "unblocking_pending", "confirm"): "deployed",
+    ("digital_key", "blocking_pending", "unblock"): "unblocking_pending",
+    ("digital_key", "unblocking_pending", "block"): "blocking_pending",
+    ("digital_key", "deployed", "complete_revocation"): "removed",
+    ("digital_key", "blocking_pending", "complete_revocation"): "removed",
+    ("digital_key", "blocked", "complete_revocation"): "removed",
+    ("digital_key", "unblocking_pending", "complete_revocation"): "removed",
+}
+
+
+def _check_code(value: str, allowed: Sequence[str], field: str) -> None:
+    if value not in allowed:
+        raise InvalidKeyData(f"unknown {field} {value!r}; expected one of {list(allowed)}", field)
+
+
+def next_door_state(key_type: str, state: str, event: str) -> str:
+    """The state a door row moves to on ``event``; IllegalTransition for pairs not listed."""
+    _check_code(key_type, KEY_TYPES, "key_type")
+    _check_code(state, DOOR_STATES, "state")
+    _check_code(event, DOOR_EVENTS, "event")
+    try:
+        return TRANSITIONS[(key_type, state, event)]
+    except KeyError:
+        raise IllegalTransition(f"{key_type}: no {event!r} from door state {state!r}") from None
+
+
+def door_status(state: str, online: bool) -> DoorStatus | None:
+    """The per-door row as the admin portal shows it; None for states without a label."""
+    _check_code(state, DOOR_STATES, "state")
+    if state not in DOOR_LABELS:
+        return None
+    if state in PENDING_DOOR_STATES:
+        mode = "automated" if online else "manual"
+        return DoorStatus(code=state, mode=mode, label=f"({mode}) {DOOR_LABELS[state]}")
+    return DoorStatus(code=state, mode=None, label=DOOR_LABELS[state])
+
+
+# --- schedules ---
+
+_HHMM = re.compile(r"^(\d{2}):(\d{2})$")
+
+
+def _time_zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        raise InvalidSchedule(f"unknown time zone {name!r}", "schedule.time_zone") from None
+
+
+def validate_schedule(schedule: Schedule) -> None:
+    """Raise InvalidSchedule unless the schedule keeps every rule of docs/status-rules.md."""
+    _time_zone(schedule.time_zone)
+    if not schedule.windows:
+        raise InvalidSchedule("a schedule needs at least one window", "schedule.windows")
+    for i, window in enumerate(schedule.windows):
+        field = f"schedule.windows[{i}]"
+        if not window.days:
+            raise InvalidSchedule("a window needs at least one weekday", f"{field}.days")
+        for day in window.days:
+            if day not in WEEKDAYS:
+                raise InvalidSchedule(f"unknown weekday {day!r}", f"{field}.days")
+        if not 0 <= window.start < window.end <= 1440:
+            raise InvalidSchedule(
+                f"window {window.start}..{window.end} breaks 0 <= start < end <= 1440",
+                f"{field}.start",
+            )
+
+
+def _minutes(text: object, field: str) -> int:
+    match = _HHMM.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise InvalidSchedule(f"expected a time 'HH:MM', got {text!r}", field)
+    hours, minutes = int(match.group(1)), int(match.group(2))
+    if minutes > 59 or hours > 24 or (hours == 24 and minutes != 0):
+        raise InvalidSchedule(f"no such time of day {text!r}", field)
+    return hours * 60 + minutes
+
+
+def schedule_from_json(obj: Mapping[str, Any]) -> Schedule:
+    """The JSON form of docs/status-rules.md turned into a validated Schedule."""
+    if not isinstance(obj, Mapping):
+        raise InvalidSchedule("a schedule is a JSON object", "schedule")
+    time_zone = obj.get("time_zone")
+    if not isinstance(time_zone, str):
+        raise InvalidSchedule("time_zone must be an IANA time zone name", "schedule.time_zone")
+    raw_windows = obj.get("windows")
+    if not isinstance(raw_windows, list):
+        raise InvalidSchedule("windows must be a list", "schedule.windows")
+    windows = []
+    for i, raw in enumerate(raw_windows):
+        field = f"schedule.windows[{i}]"
+        if not isinstance(raw, Mapping):
+            raise InvalidSchedule("a window is a JSON object", field)
+        days = raw.get("days")
+        if not isinstance(days, list) or not all(isinstance(d, str) for d in days):
+            raise InvalidSchedule("days must be a list of weekday names", f"{field}.days")
+        windows.append(
+            Window(
+                days=frozenset(days),
+                start=_minutes(raw.get("start"), f"{field}.start"),
+                end=_minutes(raw.get("end"), f"{field}.end"),
+            )
+        )
+    schedule = Schedule(time_zone=time_zone, windows=tuple(windows))
+    validate_schedule(schedule)
+    return schedule
+
+
+def _hhmm(minute: int) -> str:
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def schedule_to_json(schedule: Schedule) -> dict[str, Any]:
+    """Inverse of schedule_from_json: days Monday-first, times as 'HH:MM'."""
+    return {
+        "time_zone": schedule.time_zone,
+        "windows": [
+            {
+                "days": [d for d in WEEKDAYS if d in window.days],
+                "start": _hhmm(window.start),
+                "end": _hhmm(window.end),
+            }
+            for window in schedule.windows
+        ],
+    }
+
+
+def _days_label(days: Iterable[str]) -> str:
+    indices = sorted({WEEKDAYS.index(d) for d in days})
+    if len(indices) == 7:
+        return "Daily"
+    # Split the Monday-first indices into runs of consecutive days (the week does not wrap).
+    runs: list[list[int]] = []
+    for index in indices:
+        if runs and runs[-1][-1] == index - 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    parts: list[str] = []
+    for run in runs:
+        names = [DAY_LABELS[WEEKDAYS[i]] for i in run]
+        if len(run) >= 3:
+            parts.append(f"{names[0]}–{names[-1]}")
+        else:
+            parts.extend(names)
+    return ", ".join(parts)
+
+
+def schedule_label(schedule: Schedule) -> str:
+    """The home app's time/day information, e.g. ``Mon–Fri 07:00–19:00, Sat 09:00–12:00``."""
+    validate_schedule(schedule)
+    return ", ".join(
+        f"{_days_label(w.days)} {_hhmm(w.start)}–{_hhmm(w.end)}" for w in schedule.windows
+    )
+
+
+def in_schedule(schedule: Schedule, instant: int) -> bool:
+    """Whether the local time at ``instant`` (DST included) falls in one of the windows."""
+    local = datetime.fromtimestamp(instant, tz=UTC).astimezone(_time_zone(schedule.time_zone))
+    day = WEEKDAYS[local.weekday()]
+    minute = local.hour * 60 + local.minute
+    return any(day in w.days and w.start <= minute < w.end for w in schedule.windows)
+
+
+# --- the rules on plain values (shared by evaluate and evaluate_bulk) ---
+
+
+def _general(
+    key_type: str,
+    revoked: bool,
+    delivered: bool,
+    app_reloaded: bool,
+    valid_from: int,
+    door_states: Sequence[str],
+    now: int,
+) -> str:
+    if key_type == "access_medium":
+        if revoked:
+            if all(s in ("none", "removed") for s in door_states):
+                return "revoked"
+            return "revocation_pending"
+        if now < valid_from:
+            return "planned"
+        if any(s == "deployment_pending" for s in door_states):
+            return "door_update_pending"
+        return "active"
+    if revoked:
+        return "revoked" if app_reloaded else "revocation_pending"
+    return "deployed" if delivered else "deployment_pending"
+
+
+def _home(
+    key_type: str,
+    general: str,
+    revoked: bool,
+    phone_blocked: bool,
+    delivered: bool,
+    app_reloaded: bool,
+    valid_from: int,
+    valid_until: int | None,
+    doors: Sequence[tuple[str, bool]],
+    has_schedule: bool,
+    now: int,
+) -> str | None:
+    digital = key_type == "digital_key"
+    if general == "revoked":
+        return None
+    if digital and not delivered:
+        return None
+    if now < valid_from and not any(s in PENDING_DOOR_STATES for s, _ in doors):
+        return None
+    expired = valid_until is not None and now >= valid_until
+    if not digital and expired:
+        return None
+    if digital and phone_blocked:
+        return "blocked"
+    if digital and expired:
+        return "expired"
+    if digital and revoked and not app_reloaded:
+        return "deactivation_in_progress"
+    if not digital:
+        pending_online = [online for s, online in doors if s in ACCESS_MEDIUM_PENDING]
+        if not all(pending_online):
+            return "please_update_door"
+        if pending_online:
+            return "updating_common_doors"
+    return "time_day" if has_schedule else "always"
+
+
+def _validate_facts(facts: KeyFacts) -> None:
+    _check_code(facts.key_type, KEY_TYPES, "key_type")
+    if facts.valid_until is not None and facts.valid_until <= facts.valid_from:
+        raise InvalidKeyData("valid_until must be after valid_from", "valid_until")
+    for i, door in enumerate(facts.doors):
+        _check_code(door.state, DOOR_STATES, f"doors[{i}].state")
+    if facts.schedule is not None:
+        validate_schedule(facts.schedule)
+
+
+def evaluate(facts: KeyFacts, now: int) -> KeyStatus:
+    """General status, home-app status and per-door rows of one key at ``now``."""
+    _validate_facts(facts)
+    states = [d.state for d in facts.doors]
+    general = _general(
+        facts.key_type,
+        facts.revoked,
+        facts.delivered,
+        facts.app_reloaded,
+        facts.valid_from,
+        states,
+        now,
+    )
+    home_code = _home(
+        facts.key_type,
+        general,
+        facts.revoked,
+        facts.phone_blocked,
+        facts.delivered,
+        facts.app_reloaded,
+        facts.valid_from,
+        facts.valid_until,
+        [(d.state, d.online) for d in facts.doors],
+        facts.schedule is not None,
+        now,
+    )
+    home: HomeStatus | None = None
+    if home_code is not None:
+        if home_code == "time_day":
+            assert facts.schedule is not None
+            label = schedule_label(facts.schedule)
+        else:
+            label = HOME_LABELS[home_code]
+        home = HomeStatus(code=home_code, label=label, category=HOME_CATEGORIES[home_code])
+    return KeyStatus(
+        status=Status(code=general, label=GENERAL_LABELS[general]),
+        home_status=home,
+        doors=tuple(door_status(d.state, d.online) for d in facts.doors),
+    )
+
+
+def is_usable_at(facts: KeyFacts, instant: int) -> bool:
+    """Whether the key opens its doors at ``instant`` (status, block, validity, schedule)."""
+    _validate_facts(facts)
+    general = _general(
+        facts.key_type,
+        facts.revoked,
+        facts.delivered,
+        facts.app_reloaded,
+        facts.valid_from,
+        [d.state for d in facts.doors],
+        instant,
+    )
+    ready = "active" if facts.key_type == "access_medium" else "deployed"
+    if general != ready or facts.phone_blocked:
+        return False
+    if instant < facts.valid_from:
+        return False
+    if facts.valid_until is not None and instant >= facts.valid_until:
+        return False
+    return facts.schedule is None or in_schedule(facts.schedule, instant)
+
+
+# --- bulk, columnar ---
+
+
+def _column(buffer: Any, fmt: str, field: str) -> memoryview:
+    # The columns are raw native-endian arrays whatever the exporter calls its element type,
+    # so reinterpret the bytes with the element type the contract fixes for this column.
+    try:
+        return memoryview(buffer).cast("B").cast(fmt)
+    except (TypeError, ValueError) as error:
+        raise InvalidBulkInput(
+            f"{field}: not a contiguous array of {fmt!r}: {error}", field
+        ) from None
+
+
+def evaluate_bulk(
+    key_types: Any,
+    flags: Any,
+    valid_from: Any,
+    valid_until: Any,
+    door_offsets: Any,
+    door_states: Any,
+    now: int,
+    *,
+    threads: int | None = None,
+) -> BulkResult:
+    """General and home-app status codes of every key of a columnar batch, plus counts.
+
+    ``threads`` is accepted for the facade's signature; the oracle always runs on one thread.
+    """
+    del threads
+    types = _column(key_types, "B", "key_types")
+    key_flags = _column(flags, "B", "flags")
+    starts = _column(valid_from, "q", "valid_from")
+    ends = _column(valid_until, "q", "valid_until")
+    offsets = _column(door_offsets, "I", "door_offsets")
+    states = _column(door_states, "B", "door_states")
+
+    n = len(types)
+    for name, column in (("flags", key_flags), ("valid_from", starts), ("valid_until", ends)):
+        if len(column) != n:
+            raise InvalidBulkInput(f"{name} has {len(column)} entries for {n} keys", name)
+    if len(offsets) != n + 1:
+        raise InvalidBulkInput(
+            f"door_offsets has {len(offsets)} entries, expected {n + 1}", "door_offsets"
+        )
+    if offsets[0] != 0 or offsets[n] != len(states):
+        raise InvalidBulkInput(
+            "door_offsets must start at 0 and end at len(door_states)", "door_offsets"
+        )
+    for i in range(n):
+        if offsets[i + 1] < offsets[i]:
+            raise InvalidBulkInput(f"door_offsets decrease at key {i}", "door_offsets")
+
+    status_out = bytearray(n)
+    home_out = bytearray(n)
+    for i in range(n):
+        lo, hi = offsets[i], offsets[i + 1]
+        code = types[i]
+        if code >= len(KEY_TYPES):
+            raise InvalidBulkInput(f"unknown key type code {code} at key {i}", "key_types")
+        key_type = KEY_TYPES[code]
+        start = starts[i]
+        end: int | None = ends[i]
+        if end == NO_END:
+            end = None
+        elif end <= start:
+            raise InvalidBulkInput(f"valid_until <= valid_from at key {i}", "valid_until")
+        doors: list[tuple[str, bool]] = []
+        for j in range(lo, hi):
+            byte = states[j]
+            state_code = byte & STATE_MASK
+            if state_code >= len(DOOR_STATES):
+                raise InvalidBulkInput(
+                    f"unknown door state code {state_code} at door {j}", "door_states"
+                )
+            doors.append((DOOR_STATES[state_code], bool(byte & ONLINE_BIT)))
+        flag = key_flags[i]
+        revoked = bool(flag & REVOKED)
+        delivered = bool(flag & DELIVERED)
+        app_reloaded = bool(flag & APP_RELOADED)
+        general = _general(
+            key_type, revoked, delivered, app_reloaded, start, [s for s, _ in doors], now
+        )
+        home = _home(
+            key_type,
+            general,
+            revoked,
+            bool(flag & PHONE_BLOCKED),
+            delivered,
+            app_reloaded,
+            start,
+            end,
+            doors,
+            bool(flag & HAS_SCHEDULE),
+            now,
+        )
+        status_out[i] = GENERAL_STATUSES.index(general)
+        home_out[i] = HOME_NONE if home is None else HOME_STATUSES.index(home)
+
+    status_counts = dict.fromkeys(GENERAL_STATUSES, 0)
+    for code in status_out:
+        status_counts[GENERAL_STATUSES[code]] += 1
+    home_counts = dict.fromkeys((*HOME_STATUSES, "none"), 0)
+    for code in home_out:
+        home_counts["none" if code == HOME_NONE else HOME_STATUSES[code]] += 1
+    return BulkResult(
+        status=bytes(status_out),
+        home_status=bytes(home_out),
+        status_counts=status_counts,
+        home_status_counts=home_counts,
+    )
