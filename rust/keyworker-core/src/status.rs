@@ -1,1 +1,0 @@
-//! The status model of `docs/status-rules.md` (codes, labels, transitions, derivations).

@@ -1,0 +1,25 @@
+//! The status model of `docs/status-rules.md`: codes and labels, transitions of a door row,
+//! the general and home-app status of a key, schedules, and bulk evaluation.
+//!
+//! This is the only implementation of those rules; Python reaches it through
+//! `keyworker.status` (binding in `rust/keyworker-py/src/status.rs`).
+
+pub mod bulk;
+pub mod codes;
+pub mod derive;
+mod error;
+pub mod schedule;
+pub mod transition;
+
+#[cfg(test)]
+mod proptests;
+
+pub use bulk::{evaluate_bulk, BulkInput, BulkOutput};
+pub use codes::{
+    DoorEvent, DoorState, DoorStatus, GeneralStatus, HomeCategory, HomeStatus, KeyType, Mode,
+    NO_HOME_STATUS,
+};
+pub use derive::{evaluate, is_usable_at, DoorFacts, HomeView, KeyFacts, KeyStatus, Situation};
+pub use error::StatusError;
+pub use schedule::{Schedule, Weekdays, Window};
+pub use transition::next_door_state;
