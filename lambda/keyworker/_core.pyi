@@ -1,7 +1,149 @@
 """Type stubs of the native module ``keyworker._core`` (kept by hand, checked by stubtest)."""
 
+from collections.abc import Iterable, Sequence
+from typing import Protocol, final, type_check_only
+
 __version__: str
+# Each section appends the names it exports (PyO3 lists every added name in __all__).
+__all__ = ["__version__"]
 
 # --- status engine (keyworker_core::status) ---
 
 # --- credentials and door updates (keyworker_core::credential) ---
+
+__all__ += [
+    "BLOCKLIST_LIMIT",
+    "CREDENTIAL_ID_LEN",
+    "DOOR_CHANGE_ADD",
+    "DOOR_CHANGE_BLOCK",
+    "DOOR_CHANGE_REMOVE",
+    "DOOR_CHANGE_UNBLOCK",
+    "PHONE_HASH_LEN",
+    "DoorKey",
+    "SigningKey",
+    "VerificationKey",
+    "derive_door_secret",
+    "encode_door_update",
+    "encode_door_updates",
+    "generate_signing_key",
+    "issue_credential",
+    "issue_credentials",
+    "open_door_update",
+    "verify_credential",
+]
+
+BLOCKLIST_LIMIT: int
+CREDENTIAL_ID_LEN: int
+PHONE_HASH_LEN: int
+DOOR_CHANGE_ADD: int
+DOOR_CHANGE_REMOVE: int
+DOOR_CHANGE_BLOCK: int
+DOOR_CHANGE_UNBLOCK: int
+
+@type_check_only
+class _ScheduleWindowLike(Protocol):
+    @property
+    def days(self) -> Sequence[str]: ...
+    @property
+    def start_minute(self) -> int: ...
+    @property
+    def end_minute(self) -> int: ...
+
+@type_check_only
+class _ScheduleLike(Protocol):
+    @property
+    def time_zone(self) -> str: ...
+    @property
+    def windows(self) -> Iterable[_ScheduleWindowLike]: ...
+
+@type_check_only
+class _ClaimsLike(Protocol):
+    @property
+    def site_id(self) -> str: ...
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def credential_id(self) -> bytes: ...
+    @property
+    def issued_at(self) -> int: ...
+    @property
+    def valid_from(self) -> int: ...
+    @property
+    def valid_until(self) -> int | None: ...
+    @property
+    def door_ids(self) -> Sequence[str]: ...
+    @property
+    def schedule(self) -> _ScheduleLike | None: ...
+    @property
+    def key_type(self) -> str: ...
+    @property
+    def holder_ref(self) -> str: ...
+
+@type_check_only
+class _DoorUpdateLike(Protocol):
+    @property
+    def door_id(self) -> str: ...
+    @property
+    def from_version(self) -> int: ...
+    @property
+    def to_version(self) -> int: ...
+    @property
+    def changes(self) -> Iterable[tuple[int, bytes, int | None, int | None]]: ...
+
+@final
+class SigningKey:
+    @staticmethod
+    def from_pkcs8(algorithm: str, kid: str, pkcs8: bytes) -> SigningKey: ...
+    @property
+    def kid(self) -> str: ...
+    @property
+    def algorithm(self) -> str: ...
+    @property
+    def public_key(self) -> bytes: ...
+    def verification_key(self) -> VerificationKey: ...
+
+@final
+class VerificationKey:
+    def __new__(cls, algorithm: str, kid: str, public_key: bytes) -> VerificationKey: ...
+    @property
+    def kid(self) -> str: ...
+    @property
+    def algorithm(self) -> str: ...
+    @property
+    def public_key(self) -> bytes: ...
+
+@final
+class DoorKey:
+    def __new__(cls, kid: str, secret: bytes) -> DoorKey: ...
+    @property
+    def kid(self) -> str: ...
+
+def generate_signing_key(algorithm: str) -> bytes: ...
+def derive_door_secret(master: bytes, site_id: str, door_id: str) -> bytes: ...
+def issue_credential(key: SigningKey, claims: _ClaimsLike) -> bytes: ...
+def issue_credentials(
+    key: SigningKey, claims: Iterable[_ClaimsLike], parallel: bool = True
+) -> list[bytes]: ...
+def verify_credential(
+    token: bytes, keys: Sequence[VerificationKey], now: int | None = None
+) -> tuple[
+    str,
+    str,
+    str,
+    str,
+    bytes,
+    int,
+    int,
+    int | None,
+    list[str],
+    tuple[str, list[tuple[list[str], int, int]]] | None,
+    str,
+    str,
+]: ...
+def encode_door_update(key: DoorKey, update: _DoorUpdateLike, blocklist_len: int) -> bytes: ...
+def encode_door_updates(
+    jobs: Iterable[tuple[DoorKey, _DoorUpdateLike, int]], parallel: bool = True
+) -> list[bytes]: ...
+def open_door_update(
+    message: bytes, keys: Sequence[DoorKey]
+) -> tuple[str, str, int, int, list[tuple[int, bytes, int | None, int | None]]]: ...

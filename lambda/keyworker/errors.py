@@ -79,3 +79,50 @@ class StoreError(KeyworkerError):
 
 class StoreUnavailable(StoreError):
     """The state store throttled or was unreachable after the client's own retries; retry later."""
+
+
+# --- credentials and door updates (raised by keyworker_core::credential) ---
+
+
+class InvalidKeyMaterial(KeyworkerError):
+    """Stored key material that cannot be used (not PKCS#8, wrong curve, too short)."""
+
+
+class KeyMaterialNotFound(KeyworkerError):
+    """The keyring holds no signing key or door master secret for this site."""
+
+
+class CredentialError(KeyworkerError):
+    """A credential or door update that must not be trusted; nothing was accepted."""
+
+
+class InvalidCredential(CredentialError):
+    """Bytes that are not a well-formed credential or door update (CBOR, COSE or claims)."""
+
+
+class BadSignature(CredentialError):
+    """The signature of a credential (or the MAC of a door update) does not verify."""
+
+
+class UnexpectedAlgorithm(CredentialError):
+    """The protected ``alg`` is missing, unsupported, or not the algorithm of the kid's key."""
+
+
+class UnknownCriticalHeader(CredentialError):
+    """The protected header marks a parameter critical that keyworker does not understand."""
+
+
+class UnknownKeyId(CredentialError):
+    """No trusted key has this kid: never issued here, or retired."""
+
+
+class CredentialExpired(CredentialError):
+    """The credential's validity window has ended (``exp`` at or before now)."""
+
+
+class CredentialNotYetValid(CredentialError):
+    """The credential's validity window has not started (``nbf`` after now)."""
+
+
+class BlocklistFull(KeyworkerError):
+    """The door update would take a door's blocklist past its limit; nothing was encoded."""

@@ -1,7 +1,494 @@
-//! Bindings of `keyworker_core::credential`.
+//! Bindings of `keyworker_core::credential`: Python values in, core types; core errors out,
+//! the exception classes of `keyworker.errors`. Signing, MACs and encoding run with the
+//! interpreter released.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use keyworker_core::credential::{
+    self as core, Algorithm, CredentialClaims, CredentialError, CredentialSchedule, DoorChange,
+    KeyType, ScheduleWindow,
+};
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::errors;
+
+/// Raise the Python class of a core error. Bad caller input keeps the field it names.
+fn to_py(py: Python<'_>, error: CredentialError) -> PyErr {
+    let message = error.to_string();
+    let class = match &error {
+        CredentialError::InvalidInput { field, .. } => return invalid_input(py, field, message),
+        CredentialError::InvalidKeyMaterial { .. } => "InvalidKeyMaterial",
+        CredentialError::Malformed { .. } => "InvalidCredential",
+        CredentialError::BadSignature { .. } => "BadSignature",
+        CredentialError::UnexpectedAlgorithm { .. } => "UnexpectedAlgorithm",
+        CredentialError::UnknownCriticalHeader { .. } => "UnknownCriticalHeader",
+        CredentialError::UnknownKeyId { .. } => "UnknownKeyId",
+        CredentialError::Expired { .. } => "CredentialExpired",
+        CredentialError::NotYetValid { .. } => "CredentialNotYetValid",
+        CredentialError::BlocklistFull { .. } => "BlocklistFull",
+    };
+    errors::raise(py, class, message)
+}
+
+/// `keyworker.errors.InvalidInput(message, field=field)`.
+fn invalid_input(py: Python<'_>, field: &str, message: String) -> PyErr {
+    let made = py
+        .import("keyworker.errors")
+        .and_then(|m| m.getattr("InvalidInput"))
+        .and_then(|cls| cls.call1((message, field)));
+    match made {
+        Ok(exc) => PyErr::from_value(exc),
+        Err(e) => e,
+    }
+}
+
+/// Read attribute `name` of `obj` as `T`; a missing or mistyped attribute is `InvalidInput`
+/// naming `path.name`.
+fn attr<'py, T>(obj: &Bound<'py, PyAny>, name: &str, path: &str) -> PyResult<T>
+where
+    T: for<'a> FromPyObject<'a, 'py>,
+    for<'a> <T as FromPyObject<'a, 'py>>::Error: Into<PyErr>,
+{
+    let py = obj.py();
+    let field = if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    };
+    let value = obj
+        .getattr(name)
+        .map_err(|e| invalid_input(py, &field, format!("{field}: {e}")))?;
+    value.extract::<T>().map_err(|e| {
+        let e: PyErr = e.into();
+        invalid_input(py, &field, format!("{field}: {e}"))
+    })
+}
+
+fn algorithm(py: Python<'_>, name: &str) -> PyResult<Algorithm> {
+    Algorithm::from_name(name).map_err(|e| to_py(py, e))
+}
+
+fn schedule(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<CredentialSchedule> {
+    let py = obj.py();
+    let time_zone: String = attr(obj, "time_zone", path)?;
+    let windows_obj: Bound<'_, PyAny> = attr(obj, "windows", path)?;
+    let mut windows = Vec::new();
+    for (i, w) in windows_obj.try_iter()?.enumerate() {
+        let w = w?;
+        let wpath = format!("{path}.windows[{i}]");
+        let days: Vec<String> = attr(&w, "days", &wpath)?;
+        let weekday_mask =
+            core::weekday_mask(&days).map_err(|e| to_py(py, e.in_field_public(&wpath)))?;
+        windows.push(ScheduleWindow {
+            weekday_mask,
+            start_minute: attr(&w, "start_minute", &wpath)?,
+            end_minute: attr(&w, "end_minute", &wpath)?,
+        });
+    }
+    Ok(CredentialSchedule { time_zone, windows })
+}
+
+fn claims(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<CredentialClaims> {
+    let py = obj.py();
+    let key_type: String = attr(obj, "key_type", path)?;
+    let schedule_obj: Option<Bound<'_, PyAny>> = attr(obj, "schedule", path)?;
+    let schedule_path = if path.is_empty() {
+        "schedule".to_string()
+    } else {
+        format!("{path}.schedule")
+    };
+    let credential_id_obj: Bound<'_, PyAny> = attr(obj, "credential_id", path)?;
+    let credential_id: Cow<'_, [u8]> = credential_id_obj.extract().map_err(|e| {
+        let field = if path.is_empty() {
+            "credential_id".to_string()
+        } else {
+            format!("{path}.credential_id")
+        };
+        invalid_input(py, &field, format!("{field}: must be bytes: {e}"))
+    })?;
+    Ok(CredentialClaims {
+        site_id: attr(obj, "site_id", path)?,
+        key_id: attr(obj, "key_id", path)?,
+        credential_id: credential_id.into_owned(),
+        issued_at: attr(obj, "issued_at", path)?,
+        valid_from: attr(obj, "valid_from", path)?,
+        valid_until: attr(obj, "valid_until", path)?,
+        door_ids: attr(obj, "door_ids", path)?,
+        schedule: schedule_obj
+            .map(|s| schedule(&s, &schedule_path))
+            .transpose()?,
+        key_type: KeyType::from_name(&key_type).map_err(|e| to_py(py, e.in_field_public(path)))?,
+        holder_ref: attr(obj, "holder_ref", path)?,
+    })
+}
+
+fn door_update(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<core::DoorUpdate> {
+    let py = obj.py();
+    let changes_obj: Bound<'_, PyAny> = attr(obj, "changes", path)?;
+    let mut changes = Vec::with_capacity(changes_obj.len().unwrap_or(0));
+    for (i, item) in changes_obj.try_iter()?.enumerate() {
+        let item = item?;
+        let cpath = if path.is_empty() {
+            format!("changes[{i}]")
+        } else {
+            format!("{path}.changes[{i}]")
+        };
+        let (op, subject, valid_from, valid_until): (u8, Cow<'_, [u8]>, Option<i64>, Option<i64>) =
+            item.extract().map_err(|e| {
+                invalid_input(
+                    py,
+                    &cpath,
+                    format!("{cpath}: must be (op, subject, valid_from, valid_until): {e}"),
+                )
+            })?;
+        changes.push(
+            DoorChange::from_parts(op, &subject, valid_from, valid_until)
+                .map_err(|e| to_py(py, e.in_field_public(&cpath)))?,
+        );
+    }
+    Ok(core::DoorUpdate {
+        door_id: attr(obj, "door_id", path)?,
+        from_version: attr(obj, "from_version", path)?,
+        to_version: attr(obj, "to_version", path)?,
+        changes,
+    })
+}
+
+/// A site's private signing key (ES256 or EdDSA) and its kid. Its repr shows only the kid.
+#[pyclass(frozen, module = "keyworker._core")]
+pub struct SigningKey(Arc<core::SigningKey>);
+
+#[pymethods]
+impl SigningKey {
+    #[staticmethod]
+    fn from_pkcs8(py: Python<'_>, algorithm: &str, kid: &str, pkcs8: &[u8]) -> PyResult<Self> {
+        let alg = self::algorithm(py, algorithm)?;
+        core::SigningKey::from_pkcs8(alg, kid, pkcs8)
+            .map(|k| Self(Arc::new(k)))
+            .map_err(|e| to_py(py, e))
+    }
+
+    #[getter]
+    fn kid(&self) -> &str {
+        self.0.kid()
+    }
+
+    #[getter]
+    fn algorithm(&self) -> &'static str {
+        self.0.algorithm().name()
+    }
+
+    #[getter]
+    fn public_key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.0.public_key())
+    }
+
+    fn verification_key(&self) -> VerificationKey {
+        VerificationKey(self.0.verification_key())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "SigningKey(kid={:?}, algorithm={:?})",
+            self.0.kid(),
+            self.0.algorithm().name()
+        )
+    }
+}
+
+/// A public key that verifies credentials signed under its kid.
+#[pyclass(frozen, module = "keyworker._core")]
+#[derive(Clone)]
+pub struct VerificationKey(core::VerificationKey);
+
+#[pymethods]
+impl VerificationKey {
+    #[new]
+    fn new(py: Python<'_>, algorithm: &str, kid: &str, public_key: &[u8]) -> PyResult<Self> {
+        let alg = self::algorithm(py, algorithm)?;
+        core::VerificationKey::new(alg, kid, public_key)
+            .map(Self)
+            .map_err(|e| to_py(py, e))
+    }
+
+    #[getter]
+    fn kid(&self) -> &str {
+        self.0.kid()
+    }
+
+    #[getter]
+    fn algorithm(&self) -> &'static str {
+        self.0.algorithm().name()
+    }
+
+    #[getter]
+    fn public_key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.0.public_key())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "VerificationKey(kid={:?}, algorithm={:?})",
+            self.0.kid(),
+            self.0.algorithm().name()
+        )
+    }
+}
+
+/// A door's HMAC-SHA256 key and its kid. Its repr shows only the kid.
+#[pyclass(frozen, module = "keyworker._core")]
+#[derive(Clone)]
+pub struct DoorKey(core::DoorKey);
+
+#[pymethods]
+impl DoorKey {
+    #[new]
+    fn new(py: Python<'_>, kid: &str, secret: &[u8]) -> PyResult<Self> {
+        core::DoorKey::from_secret(kid, secret)
+            .map(Self)
+            .map_err(|e| to_py(py, e))
+    }
+
+    #[getter]
+    fn kid(&self) -> &str {
+        self.0.kid()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("DoorKey(kid={:?})", self.0.kid())
+    }
+}
+
+/// A fresh PKCS#8 private key for `algorithm` (`ES256` or `EdDSA`).
+#[pyfunction]
+fn generate_signing_key<'py>(py: Python<'py>, algorithm: &str) -> PyResult<Bound<'py, PyBytes>> {
+    let alg = self::algorithm(py, algorithm)?;
+    let der = alg.generate_pkcs8().map_err(|e| to_py(py, e))?;
+    Ok(PyBytes::new(py, &der))
+}
+
+/// The 32-byte key of one door, derived from the site's door master secret (HKDF-SHA256).
+#[pyfunction]
+fn derive_door_secret<'py>(
+    py: Python<'py>,
+    master: &[u8],
+    site_id: &str,
+    door_id: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let secret =
+        core::DoorKey::derive_secret(master, site_id, door_id).map_err(|e| to_py(py, e))?;
+    Ok(PyBytes::new(py, &secret))
+}
+
+#[pyfunction]
+fn issue_credential<'py>(
+    py: Python<'py>,
+    key: &SigningKey,
+    claims: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let claims = self::claims(claims, "")?;
+    let signer = Arc::clone(&key.0);
+    let token = py
+        .detach(move || core::issue(&signer, &claims))
+        .map_err(|e| to_py(py, e))?;
+    Ok(PyBytes::new(py, &token))
+}
+
+#[pyfunction]
+#[pyo3(signature = (key, claims, parallel = true))]
+fn issue_credentials<'py>(
+    py: Python<'py>,
+    key: &SigningKey,
+    claims: &Bound<'py, PyAny>,
+    parallel: bool,
+) -> PyResult<Bound<'py, PyList>> {
+    let mut batch = Vec::with_capacity(claims.len().unwrap_or(0));
+    for (i, c) in claims.try_iter()?.enumerate() {
+        batch.push(self::claims(&c?, &format!("claims[{i}]"))?);
+    }
+    let signer = Arc::clone(&key.0);
+    let tokens = py
+        .detach(move || core::issue_batch(&signer, &batch, parallel))
+        .map_err(|e| to_py(py, e))?;
+    PyList::new(py, tokens.iter().map(|t| PyBytes::new(py, t)))
+}
+
+type ScheduleTuple = (String, Vec<(Vec<&'static str>, u16, u16)>);
+type VerifiedTuple = (
+    String,
+    &'static str,
+    String,
+    String,
+    Vec<u8>,
+    i64,
+    i64,
+    Option<i64>,
+    Vec<String>,
+    Option<ScheduleTuple>,
+    &'static str,
+    String,
+);
+
+/// Verify a credential; returns `(kid, algorithm, site_id, key_id, credential_id, issued_at,
+/// valid_from, valid_until, door_ids, schedule, key_type, holder_ref)`, `schedule` being
+/// `None` or `(time_zone, [(days, start_minute, end_minute), ...])`.
+#[pyfunction]
+#[pyo3(signature = (token, keys, now = None))]
+fn verify_credential(
+    py: Python<'_>,
+    token: &[u8],
+    keys: Vec<PyRef<'_, VerificationKey>>,
+    now: Option<i64>,
+) -> PyResult<VerifiedTuple> {
+    let keys: Vec<core::VerificationKey> = keys.iter().map(|k| k.0.clone()).collect();
+    let token = token.to_vec();
+    let v = py
+        .detach(move || core::verify(&token, &keys, now))
+        .map_err(|e| to_py(py, e))?;
+    let c = v.claims;
+    let schedule = c.schedule.map(|s| {
+        (
+            s.time_zone,
+            s.windows
+                .iter()
+                .map(|w| {
+                    (
+                        core::weekday_names(w.weekday_mask),
+                        w.start_minute,
+                        w.end_minute,
+                    )
+                })
+                .collect(),
+        )
+    });
+    Ok((
+        v.kid,
+        v.algorithm.name(),
+        c.site_id,
+        c.key_id,
+        c.credential_id,
+        c.issued_at,
+        c.valid_from,
+        c.valid_until,
+        c.door_ids,
+        schedule,
+        c.key_type.name(),
+        c.holder_ref,
+    ))
+}
+
+#[pyfunction]
+fn encode_door_update<'py>(
+    py: Python<'py>,
+    key: &DoorKey,
+    update: &Bound<'py, PyAny>,
+    blocklist_len: u32,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let update = door_update(update, "")?;
+    let key = key.0.clone();
+    let message = py
+        .detach(move || core::encode_door_update(&key, &update, blocklist_len))
+        .map_err(|e| to_py(py, e))?;
+    Ok(PyBytes::new(py, &message))
+}
+
+/// Many door updates, each `(door_key, update, blocklist_len)`.
+#[pyfunction]
+#[pyo3(signature = (jobs, parallel = true))]
+fn encode_door_updates<'py>(
+    py: Python<'py>,
+    jobs: &Bound<'py, PyAny>,
+    parallel: bool,
+) -> PyResult<Bound<'py, PyList>> {
+    let mut owned = Vec::with_capacity(jobs.len().unwrap_or(0));
+    for (i, job) in jobs.try_iter()?.enumerate() {
+        let job = job?;
+        let path = format!("updates[{i}]");
+        let tuple = job.cast::<PyTuple>().map_err(|_| {
+            invalid_input(
+                py,
+                &path,
+                format!("{path}: must be (door_key, update, blocklist_len)"),
+            )
+        })?;
+        if tuple.len() != 3 {
+            return Err(invalid_input(
+                py,
+                &path,
+                format!("{path}: must be (door_key, update, blocklist_len)"),
+            ));
+        }
+        let first = tuple.get_item(0)?;
+        let key = first.cast::<DoorKey>().map_err(|e| {
+            invalid_input(
+                py,
+                &path,
+                format!("{path}: first item must be a DoorKey: {e}"),
+            )
+        })?;
+        let key = key.get().0.clone();
+        let blocklist_len: u32 = tuple
+            .get_item(2)?
+            .extract()
+            .map_err(|e: PyErr| invalid_input(py, &path, format!("{path}: blocklist_len: {e}")))?;
+        owned.push((key, door_update(&tuple.get_item(1)?, &path)?, blocklist_len));
+    }
+    let messages = py
+        .detach(move || {
+            let jobs: Vec<_> = owned.iter().map(|(k, u, n)| (k, u, *n)).collect();
+            core::encode_door_updates(&jobs, parallel)
+        })
+        .map_err(|e| to_py(py, e))?;
+    PyList::new(py, messages.iter().map(|m| PyBytes::new(py, m)))
+}
+
+type ChangeTuple = (u8, Vec<u8>, Option<i64>, Option<i64>);
+
+/// Verify and decode a door update; returns `(kid, door_id, from_version, to_version,
+/// [(op, subject, valid_from, valid_until), ...])`.
+#[pyfunction]
+fn open_door_update(
+    py: Python<'_>,
+    message: &[u8],
+    keys: Vec<PyRef<'_, DoorKey>>,
+) -> PyResult<(String, String, u64, u64, Vec<ChangeTuple>)> {
+    let keys: Vec<core::DoorKey> = keys.iter().map(|k| k.0.clone()).collect();
+    let message = message.to_vec();
+    let opened = py
+        .detach(move || core::open_door_update(&message, &keys))
+        .map_err(|e| to_py(py, e))?;
+    let u = opened.update;
+    let changes = u
+        .changes
+        .iter()
+        .map(|c| {
+            let (op, subject, from, until) = c.parts();
+            (op, subject.to_vec(), from, until)
+        })
+        .collect();
+    Ok((opened.kid, u.door_id, u.from_version, u.to_version, changes))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<SigningKey>()?;
+    m.add_class::<VerificationKey>()?;
+    m.add_class::<DoorKey>()?;
+    m.add_function(wrap_pyfunction!(generate_signing_key, m)?)?;
+    m.add_function(wrap_pyfunction!(derive_door_secret, m)?)?;
+    m.add_function(wrap_pyfunction!(issue_credential, m)?)?;
+    m.add_function(wrap_pyfunction!(issue_credentials, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_credential, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_door_update, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_door_updates, m)?)?;
+    m.add_function(wrap_pyfunction!(open_door_update, m)?)?;
+    m.add("BLOCKLIST_LIMIT", core::BLOCKLIST_LIMIT)?;
+    m.add("CREDENTIAL_ID_LEN", core::CREDENTIAL_ID_LEN)?;
+    m.add("PHONE_HASH_LEN", core::PHONE_HASH_LEN)?;
+    m.add("DOOR_CHANGE_ADD", core::DOOR_CHANGE_ADD)?;
+    m.add("DOOR_CHANGE_REMOVE", core::DOOR_CHANGE_REMOVE)?;
+    m.add("DOOR_CHANGE_BLOCK", core::DOOR_CHANGE_BLOCK)?;
+    m.add("DOOR_CHANGE_UNBLOCK", core::DOOR_CHANGE_UNBLOCK)?;
     Ok(())
 }

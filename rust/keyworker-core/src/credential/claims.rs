@@ -215,10 +215,16 @@ impl CredentialClaims {
             ));
         }
         if self.issued_at < 0 {
-            return Err(CredentialError::invalid("issued_at", "must not be negative"));
+            return Err(CredentialError::invalid(
+                "issued_at",
+                "must not be negative",
+            ));
         }
         if self.valid_from < 0 {
-            return Err(CredentialError::invalid("valid_from", "must not be negative"));
+            return Err(CredentialError::invalid(
+                "valid_from",
+                "must not be negative",
+            ));
         }
         if let Some(until) = self.valid_until {
             if until <= self.valid_from {
@@ -399,7 +405,8 @@ fn schedule_from(value: Value) -> Result<CredentialSchedule, CredentialError> {
     if parts.len() != 2 {
         return Err(bad());
     }
-    let (Some(Value::Array(windows)), Some(Value::Text(time_zone))) = (parts.pop(), parts.pop()) else {
+    let (Some(Value::Array(windows)), Some(Value::Text(time_zone))) = (parts.pop(), parts.pop())
+    else {
         return Err(bad());
     };
     let small = |v: &Value| uint(v).and_then(|n| u16::try_from(n).ok());

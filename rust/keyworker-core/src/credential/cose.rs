@@ -54,11 +54,10 @@ pub(crate) fn checked_headers(
             "no kid in the protected header",
         ));
     }
-    let kid = String::from_utf8(protected.key_id.clone()).map_err(|_| {
-        CredentialError::UnknownKeyId {
+    let kid =
+        String::from_utf8(protected.key_id.clone()).map_err(|_| CredentialError::UnknownKeyId {
             kid: format!("0x{}", hex_of(&protected.key_id)),
-        }
-    })?;
+        })?;
     Ok((kid, protected.alg.clone()))
 }
 
@@ -74,4 +73,3 @@ pub(crate) fn alg_text(alg: &Option<RegisteredLabelWithPrivate<iana::Algorithm>>
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
-

@@ -36,10 +36,18 @@ pub const BLOCKLIST_LIMIT: u32 = 65_535;
 /// size a door can hold, and the door never learns the number.
 pub const PHONE_HASH_LEN: usize = 16;
 
-const OP_ADD: u8 = 0;
-const OP_REMOVE: u8 = 1;
-const OP_BLOCK: u8 = 2;
-const OP_UNBLOCK: u8 = 3;
+/// Entry code: add a credential.
+pub const DOOR_CHANGE_ADD: u8 = 0;
+/// Entry code: remove a credential.
+pub const DOOR_CHANGE_REMOVE: u8 = 1;
+/// Entry code: block a phone.
+pub const DOOR_CHANGE_BLOCK: u8 = 2;
+/// Entry code: unblock a phone.
+pub const DOOR_CHANGE_UNBLOCK: u8 = 3;
+const OP_ADD: u8 = DOOR_CHANGE_ADD;
+const OP_REMOVE: u8 = DOOR_CHANGE_REMOVE;
+const OP_BLOCK: u8 = DOOR_CHANGE_BLOCK;
+const OP_UNBLOCK: u8 = DOOR_CHANGE_UNBLOCK;
 
 const KEY_DOOR_ID: u8 = 1;
 const KEY_FROM_VERSION: u8 = 2;
@@ -84,10 +92,19 @@ impl DoorChange {
         valid_from: Option<i64>,
         valid_until: Option<i64>,
     ) -> Result<Self, CredentialError> {
+        // A phone may come as the site's full keyed hash (HMAC-SHA256, 32 bytes); the door
+        // keeps its first 16 bytes, and only this function decides that.
+        let subject = match op {
+            OP_BLOCK | OP_UNBLOCK if subject.len() == 32 => &subject[..PHONE_HASH_LEN],
+            _ => subject,
+        };
         let id: [u8; 16] = subject.try_into().map_err(|_| {
             CredentialError::invalid(
                 "subject",
-                format!("must be 16 bytes, got {}", subject.len()),
+                format!(
+                    "must be 16 bytes (a phone hash may also be the full 32), got {}",
+                    subject.len()
+                ),
             )
         })?;
         let no_validity = || {
@@ -143,7 +160,10 @@ impl DoorChange {
         } = *self
         {
             if valid_from < 0 {
-                return Err(CredentialError::invalid("valid_from", "must not be negative"));
+                return Err(CredentialError::invalid(
+                    "valid_from",
+                    "must not be negative",
+                ));
             }
             if valid_until.is_some_and(|until| until <= valid_from) {
                 return Err(CredentialError::invalid(
@@ -391,7 +411,11 @@ pub fn open_door_update(
         .iter()
         .find(|k| k.kid() == kid)
         .ok_or_else(|| CredentialError::UnknownKeyId { kid: kid.clone() })?;
-    if alg != Some(RegisteredLabelWithPrivate::Assigned(iana::Algorithm::HMAC_256_256)) {
+    if alg
+        != Some(RegisteredLabelWithPrivate::Assigned(
+            iana::Algorithm::HMAC_256_256,
+        ))
+    {
         return Err(CredentialError::UnexpectedAlgorithm {
             kid,
             expected: "HMAC 256/256".into(),

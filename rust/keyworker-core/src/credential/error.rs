@@ -25,7 +25,11 @@ pub enum CredentialError {
     /// The algorithm in the protected header is missing, unsupported, or not the one of the
     /// key that `kid` names.
     #[error("unexpected algorithm {found}; key {kid:?} uses {expected}")]
-    UnexpectedAlgorithm { kid: String, expected: String, found: String },
+    UnexpectedAlgorithm {
+        kid: String,
+        expected: String,
+        found: String,
+    },
     /// The protected header lists a critical parameter keyworker does not understand.
     #[error("unknown critical header parameter {label}")]
     UnknownCriticalHeader { label: String },
@@ -64,6 +68,16 @@ impl CredentialError {
 
     /// Prefix the field of an `InvalidInput` (used by batches: `claims[3].` + `door_ids`).
     pub(crate) fn in_field(self, prefix: &str) -> Self {
+        self.in_field_public(prefix)
+    }
+
+    /// Prefix the field of an `InvalidInput` with the path of the value it sits in, for
+    /// callers (the binding) that check parts of a larger input; an empty prefix changes
+    /// nothing.
+    pub fn in_field_public(self, prefix: &str) -> Self {
+        if prefix.is_empty() {
+            return self;
+        }
         match self {
             Self::InvalidInput { field, reason } => Self::InvalidInput {
                 field: format!("{prefix}.{field}"),

@@ -281,7 +281,11 @@ impl DoorKey {
         }
         if site_id.is_empty() || door_id.is_empty() {
             return Err(CredentialError::invalid(
-                if site_id.is_empty() { "site_id" } else { "door_id" },
+                if site_id.is_empty() {
+                    "site_id"
+                } else {
+                    "door_id"
+                },
                 "must not be empty",
             ));
         }

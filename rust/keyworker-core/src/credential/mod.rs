@@ -18,12 +18,13 @@ mod verify;
 
 pub use claims::{
     weekday_mask, weekday_names, CredentialClaims, CredentialSchedule, KeyType, ScheduleWindow,
-    CLAIM_DOOR_IDS, CLAIM_HOLDER_REF, CLAIM_KEY_TYPE, CLAIM_SCHEDULE, CREDENTIAL_ID_LEN,
-    MAX_DOORS, MAX_TEXT_LEN, MAX_TIME_ZONE_LEN, MAX_WINDOWS, MINUTES_PER_DAY, WEEKDAY_NAMES,
+    CLAIM_DOOR_IDS, CLAIM_HOLDER_REF, CLAIM_KEY_TYPE, CLAIM_SCHEDULE, CREDENTIAL_ID_LEN, MAX_DOORS,
+    MAX_TEXT_LEN, MAX_TIME_ZONE_LEN, MAX_WINDOWS, MINUTES_PER_DAY, WEEKDAY_NAMES,
 };
 pub use door_update::{
     encode_door_update, encode_door_updates, open_door_update, DoorChange, DoorUpdate,
-    OpenedDoorUpdate, BLOCKLIST_LIMIT, PHONE_HASH_LEN,
+    OpenedDoorUpdate, BLOCKLIST_LIMIT, DOOR_CHANGE_ADD, DOOR_CHANGE_BLOCK, DOOR_CHANGE_REMOVE,
+    DOOR_CHANGE_UNBLOCK, PHONE_HASH_LEN,
 };
 pub use error::CredentialError;
 pub use keys::{Algorithm, DoorKey, SigningKey, VerificationKey, DOOR_KEY_MIN_LEN};

@@ -23,7 +23,8 @@ pub fn issue_batch(
     parallel: bool,
 ) -> Result<Vec<Vec<u8>>, CredentialError> {
     for (i, c) in claims.iter().enumerate() {
-        c.validate().map_err(|e| e.in_field(&format!("claims[{i}]")))?;
+        c.validate()
+            .map_err(|e| e.in_field(&format!("claims[{i}]")))?;
     }
     if parallel {
         claims.par_iter().map(|c| issue_valid(key, c)).collect()
@@ -54,4 +55,3 @@ pub fn to_be_signed(token: &[u8]) -> Result<Vec<u8>, CredentialError> {
         .map_err(|e| CredentialError::malformed("credential", e.to_string()))?;
     Ok(sign1.tbs_data(&[]))
 }
-

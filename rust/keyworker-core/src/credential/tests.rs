@@ -97,7 +97,10 @@ fn every_flipped_byte_is_rejected() {
     for i in 0..token.len() {
         let mut t = token.clone();
         t[i] ^= 0x01;
-        assert!(verify(&t, &keys, None).is_err(), "byte {i} flipped verified");
+        assert!(
+            verify(&t, &keys, None).is_err(),
+            "byte {i} flipped verified"
+        );
     }
 }
 
@@ -122,11 +125,18 @@ fn validity_is_checked_only_when_asked() {
 #[test]
 fn bad_claims_name_their_field_and_sign_nothing() {
     let k = key(Algorithm::EdDsa, "k1");
-    let cases: Vec<(&str, Box<dyn Fn(&mut CredentialClaims)>)> = vec![
+    type Change = Box<dyn Fn(&mut CredentialClaims)>;
+    let cases: Vec<(&str, Change)> = vec![
         ("credential_id", Box::new(|c| c.credential_id = vec![1; 15])),
-        ("valid_until", Box::new(|c| c.valid_until = Some(c.valid_from))),
+        (
+            "valid_until",
+            Box::new(|c| c.valid_until = Some(c.valid_from)),
+        ),
         ("door_ids", Box::new(|c| c.door_ids.clear())),
-        ("door_ids[1]", Box::new(|c| c.door_ids[1] = c.door_ids[0].clone())),
+        (
+            "door_ids[1]",
+            Box::new(|c| c.door_ids[1] = c.door_ids[0].clone()),
+        ),
         ("site_id", Box::new(|c| c.site_id = String::new())),
         (
             "schedule.windows[0].start",
@@ -176,7 +186,10 @@ fn batch_matches_single_issuing() {
 
 #[test]
 fn weekday_names_round_trip() {
-    let days: Vec<String> = ["mon", "wed", "sun"].iter().map(|s| s.to_string()).collect();
+    let days: Vec<String> = ["mon", "wed", "sun"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let mask = weekday_mask(&days).unwrap();
     assert_eq!(mask, 0b100_0101);
     assert_eq!(weekday_names(mask), vec!["mon", "wed", "sun"]);
@@ -247,7 +260,10 @@ fn door_update_rejections() {
     for i in 0..msg.len() {
         let mut m = msg.clone();
         m[i] ^= 0x20;
-        assert!(open_door_update(&m, &[k.clone()]).is_err(), "byte {i}");
+        assert!(
+            open_door_update(&m, std::slice::from_ref(&k)).is_err(),
+            "byte {i}"
+        );
     }
     let mut backwards = update(vec![]);
     backwards.to_version = backwards.from_version;
@@ -278,8 +294,12 @@ fn blocklist_limit_is_enforced_in_entry_order() {
         other => panic!("{other:?}"),
     }
     // Unblocking first makes room; unblocking after does not.
-    assert!(encode_door_update(&k, &update(vec![unblock(9), block(1), block(2)]), at_limit).is_ok());
-    assert!(encode_door_update(&k, &update(vec![block(1), block(2), unblock(9)]), at_limit).is_err());
+    assert!(
+        encode_door_update(&k, &update(vec![unblock(9), block(1), block(2)]), at_limit).is_ok()
+    );
+    assert!(
+        encode_door_update(&k, &update(vec![block(1), block(2), unblock(9)]), at_limit).is_err()
+    );
 }
 
 #[test]
@@ -288,7 +308,10 @@ fn door_keys_derive_per_door() {
     let a = DoorKey::derive_secret(&master, "site", "door-a").unwrap();
     let b = DoorKey::derive_secret(&master, "site", "door-b").unwrap();
     assert_ne!(a, b);
-    assert_eq!(a, DoorKey::derive_secret(&master, "site", "door-a").unwrap());
+    assert_eq!(
+        a,
+        DoorKey::derive_secret(&master, "site", "door-a").unwrap()
+    );
     assert!(DoorKey::derive_secret(&[1; 31], "site", "door-a").is_err());
 }
 
