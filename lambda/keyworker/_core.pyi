@@ -1,13 +1,84 @@
 """Type stubs of the native module ``keyworker._core`` (kept by hand, checked by stubtest)."""
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol, final, type_check_only
+from typing import Any, Protocol, final, type_check_only
+
+from typing_extensions import Buffer
+
+from keyworker.status import KeyFacts, Schedule
 
 __version__: str
 # Each section appends the names it exports (PyO3 lists every added name in __all__).
 __all__ = ["__version__"]
 
 # --- status engine (keyworker_core::status) ---
+
+__all__ += [
+    "DOOR_EVENTS",
+    "DOOR_ONLINE",
+    "DOOR_STATES",
+    "FLAG_APP_RELOADED",
+    "FLAG_DELIVERED",
+    "FLAG_HAS_SCHEDULE",
+    "FLAG_PHONE_BLOCKED",
+    "FLAG_REVOKED",
+    "GENERAL_STATUSES",
+    "HOME_STATUSES",
+    "KEY_TYPES",
+    "NO_END",
+    "NO_HOME_STATUS",
+    "WEEKDAYS",
+    "door_status",
+    "evaluate",
+    "evaluate_bulk",
+    "general_status_label",
+    "home_status_category",
+    "home_status_label",
+    "is_usable_at",
+    "next_door_state",
+    "schedule_from_json",
+    "schedule_label",
+    "schedule_to_json",
+]
+
+KEY_TYPES: tuple[str, ...]
+DOOR_STATES: tuple[str, ...]
+GENERAL_STATUSES: tuple[str, ...]
+HOME_STATUSES: tuple[str, ...]
+DOOR_EVENTS: tuple[str, ...]
+WEEKDAYS: tuple[str, ...]
+NO_HOME_STATUS: int
+DOOR_ONLINE: int
+NO_END: int
+FLAG_REVOKED: int
+FLAG_PHONE_BLOCKED: int
+FLAG_DELIVERED: int
+FLAG_APP_RELOADED: int
+FLAG_HAS_SCHEDULE: int
+
+def next_door_state(key_type: str, state: str, event: str) -> str: ...
+def door_status(state: str, online: bool) -> tuple[str, str | None, str] | None: ...
+def general_status_label(code: str) -> str: ...
+def home_status_label(code: str) -> str | None: ...
+def home_status_category(code: str) -> str: ...
+def evaluate(facts: KeyFacts, now: int) -> tuple[int, int, str | None, bytes]: ...
+def is_usable_at(facts: KeyFacts, instant: int) -> bool: ...
+def schedule_label(schedule: Schedule) -> str: ...
+def schedule_from_json(
+    obj: object,
+) -> tuple[str, list[tuple[list[str], int, int]]]: ...
+def schedule_to_json(schedule: Schedule) -> dict[str, Any]: ...
+def evaluate_bulk(
+    key_types: Buffer,
+    flags: Buffer,
+    valid_from: Buffer,
+    valid_until: Buffer,
+    door_offsets: Buffer,
+    door_states: Buffer,
+    now: int,
+    *,
+    threads: int | None = None,
+) -> tuple[bytes, bytes, list[int], list[int]]: ...
 
 # --- credentials and door updates (keyworker_core::credential) ---
 
