@@ -1,0 +1,53 @@
+"""The domain layer: key lifecycle services over injected ports.
+
+Build the services once per composition root with :func:`build_services`; handlers call them
+and map their typed errors. Nothing here reads the environment or creates AWS clients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keyworker.domain.doors import DoorService, SyncResult
+from keyworker.domain.engine import Engine, Ports
+from keyworker.domain.keys import KeyService
+from keyworker.domain.phone_blocking import PhoneResult, PhoneService
+from keyworker.domain.queries import KeyQueries
+from keyworker.domain.time_boundaries import TimeService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Every domain service, sharing one engine (and so one set of ports)."""
+
+    doors: DoorService
+    keys: KeyService
+    phones: PhoneService
+    time: TimeService
+    queries: KeyQueries
+
+
+def build_services(ports: Ports) -> Services:
+    engine = Engine(ports)
+    keys = KeyService(engine)
+    return Services(
+        doors=DoorService(engine),
+        keys=keys,
+        phones=PhoneService(engine, keys),
+        time=TimeService(engine),
+        queries=KeyQueries(engine),
+    )
+
+
+__all__ = [
+    "DoorService",
+    "KeyQueries",
+    "KeyService",
+    "PhoneResult",
+    "PhoneService",
+    "Ports",
+    "Services",
+    "SyncResult",
+    "TimeService",
+    "build_services",
+]

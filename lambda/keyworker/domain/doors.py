@@ -1,0 +1,305 @@
+"""Doors: create/update, their versions, what a door must apply now, a door's confirmation
+(``door.synced``), its pending work and the technician's worklist of a site.
+
+A door's pending work is the door changes with versions in (confirmed, desired]. They are
+addressed by key (site, door, version), so reading them or confirming a version costs calls
+in proportion to the changes concerned, never to the size of the table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from keyworker.domain import validation
+from keyworker.domain.engine import MAX_ATTEMPTS, Engine, is_pending
+from keyworker.domain.models import (
+    ACCESS_MEDIUM,
+    Door,
+    DoorChange,
+    DoorEntry,
+    DoorUpdate,
+    DoorWork,
+    KeyRecord,
+    WorklistEntry,
+)
+from keyworker.errors import ConcurrentUpdate, DoorNotFound, InvalidInput, StoreError
+
+logger = logging.getLogger("keyworker.domain.doors")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """Outcome of a door confirmation: the door afterwards, the keys whose rows it completed,
+    and whether it was stale (a version the door had already confirmed: nothing changed)."""
+
+    door: Door
+    completed_key_ids: tuple[str, ...]
+    stale: bool
+
+
+def door_entry(record: KeyRecord) -> DoorEntry:
+    """What a door must hold for a key, from the key's intent facts (not from its rows): an
+    access medium's card unless revoked; a digital key's phone on the blocklist while blocked."""
+    if record.key_type == ACCESS_MEDIUM:
+        return DoorEntry(
+            op="remove_credential" if record.revoked else "add_credential",
+            key_id=record.key_id,
+            key_type=record.key_type,
+            card_uid=record.card_uid,
+            phone_hash=None,
+            valid_from=record.valid_from,
+            valid_until=record.valid_until,
+            schedule=record.schedule,
+        )
+    return DoorEntry(
+        op="block_phone" if record.phone_blocked else "unblock_phone",
+        key_id=record.key_id,
+        key_type=record.key_type,
+        card_uid=None,
+        phone_hash=record.phone_hash,
+        valid_from=record.valid_from,
+        valid_until=record.valid_until,
+        schedule=record.schedule,
+    )
+
+
+class DoorService:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._store = engine.store
+        self._ports = engine.ports
+
+    def _load(self, site_id: str, door_id: str) -> Door:
+        site_id = validation.check_id(site_id, "site_id")
+        door_id = validation.check_id(door_id, "door_id")
+        door = self._store.get_door(site_id, door_id)
+        if door is None:
+            raise DoorNotFound(f"door {door_id} does not exist at site {site_id}", field="door_id")
+        return door
+
+    def get_door(self, site_id: str, door_id: str) -> Door:
+        return self._load(site_id, door_id)
+
+    # ---------------------------------------------------------------------- create/update
+
+    def put_door(
+        self, site_id: str, door_id: str, *, name: str, kind: str, connectivity: str, actor: str
+    ) -> Door:
+        """Create the door, or update its name, kind and connectivity. A change of
+        connectivity changes the mode of the door's pending work (read from the door when a key
+        is evaluated); the stored status copies of the keys waiting at it are refreshed, and a
+        door that came online is asked to sync."""
+        site_id = validation.check_id(site_id, "site_id")
+        door_id = validation.check_id(door_id, "door_id")
+        name = validation.check_text(name, "name")
+        kind = validation.check_kind(kind)
+        connectivity = validation.check_connectivity(connectivity)
+        for _ in range(MAX_ATTEMPTS):
+            current = self._store.get_door(site_id, door_id)
+            if current is None:
+                door = Door(site_id, door_id, name, kind, connectivity, rev=1)
+            elif (current.name, current.kind, current.connectivity) == (name, kind, connectivity):
+                return current
+            else:
+                door = replace(current, name=name, kind=kind, connectivity=connectivity)
+                door = replace(door, rev=current.rev + 1)
+            try:
+                self._store.save_door(door)
+            except ConcurrentUpdate:
+                continue
+            if current is not None and current.connectivity != connectivity:
+                self._refresh_waiting_keys(door, actor)
+                if door.online and door.pending_changes > 0:
+                    self._ports.door_gateway.request_sync(site_id, door_id, door.desired_version)
+            return door
+        raise ConcurrentUpdate(f"door {door_id} kept changing; try again")
+
+    def _pending_changes(self, door: Door, upto: int | None = None) -> dict[int, DoorChange]:
+        last = door.desired_version if upto is None else upto
+        versions = range(door.confirmed_version + 1, last + 1)
+        changes = self._store.get_changes(door.site_id, door.door_id, versions)
+        missing = [v for v in versions if v not in changes]
+        if missing:
+            # Every version up to desired has its change item (it is written first).
+            raise StoreError(f"door {door.door_id} lacks change item(s) {missing}")
+        return changes
+
+    def _refresh_waiting_keys(self, door: Door, actor: str) -> None:
+        changes = self._pending_changes(door)
+        key_ids = {ref.key_id for change in changes.values() for ref in change.refs}
+        if not key_ids:
+            return
+        engine = self._engine
+        records = self._store.get_keys(door.site_id, key_ids)
+        doors = engine.doors_of(records.values())
+
+        def refresh(record: KeyRecord, key_doors: Mapping[str, Door], now: int) -> KeyRecord | None:
+            evaluated = engine.evaluate(record, key_doors, now)
+            fresh = engine.index(record, evaluated, now)
+            stored = record.indexed
+            if stored is not None and (stored.status, stored.home_status) == (
+                fresh.status,
+                fresh.home_status,
+            ):
+                return None
+            return engine.finalize(
+                record,
+                record,
+                key_doors,
+                now,
+                action="door_mode_changed",
+                actor=actor,
+                details={"door_id": door.door_id, "connectivity": door.connectivity},
+            )
+
+        for key_id in sorted(records):
+            engine.mutate_key(door.site_id, key_id, refresh, record=records[key_id], doors=doors)
+
+    # ------------------------------------------------------------------ pending and update
+
+    def pending_work(self, site_id: str, door_id: str) -> DoorWork:
+        door = self._load(site_id, door_id)
+        changes = self._pending_changes(door)
+        return DoorWork(door=door, changes=tuple(changes[v] for v in sorted(changes)))
+
+    def door_update(self, site_id: str, door_id: str) -> DoorUpdate:
+        """What the door must apply now: one entry per key with pending work at the door,
+        reflecting the key's latest intent, encoded to take the door from its confirmed
+        version to its desired version."""
+        door = self._load(site_id, door_id)
+        changes = self._pending_changes(door)
+        key_ids = list(
+            dict.fromkeys(ref.key_id for v in sorted(changes) for ref in changes[v].refs)
+        )
+        records = self._store.get_keys(door.site_id, key_ids)
+        entries: list[DoorEntry] = []
+        seen: set[tuple[str, str | None]] = set()
+        for key_id in key_ids:
+            record = records.get(key_id)
+            if record is None:
+                raise StoreError(f"key {key_id} named by door {door_id} is missing")
+            entry = door_entry(record)
+            # Several keys of one phone share one blocklist entry.
+            subject = entry.phone_hash if entry.card_uid is None else entry.key_id
+            if (entry.op, subject) in seen:
+                continue
+            seen.add((entry.op, subject))
+            entries.append(entry)
+        payload = self._ports.encoder.encode(
+            door.site_id, door.door_id, door.confirmed_version, door.desired_version, entries
+        )
+        return DoorUpdate(
+            site_id=door.site_id,
+            door_id=door.door_id,
+            version=door.desired_version,
+            confirmed_version=door.confirmed_version,
+            entries=tuple(entries),
+            payload=payload,
+        )
+
+    # ---------------------------------------------------------------------- confirmation
+
+    def door_synced(self, site_id: str, door_id: str, version: int, *, actor: str) -> SyncResult:
+        """The door applied ``version``: every pending row whose latest intent a change up to
+        that version carries is completed through the core's ``confirm``; then the door's
+        confirmed version rises. A version already confirmed changes nothing."""
+        door = self._load(site_id, door_id)
+        version = validation.check_version(version)
+        if version <= door.confirmed_version:
+            return SyncResult(door=door, completed_key_ids=(), stale=True)
+        if version > door.desired_version:
+            raise InvalidInput(
+                f"door {door_id} has no version {version} (its latest is {door.desired_version})",
+                field="version",
+            )
+        engine = self._engine
+        upto = min(version + 1, door.desired_version)
+        changes = self._pending_changes(door, upto=upto)
+        seqs_by_key: dict[str, set[int]] = {}
+        for number, change in changes.items():
+            if number <= version:
+                for ref in change.refs:
+                    seqs_by_key.setdefault(ref.key_id, set()).add(ref.seq)
+        records = self._store.get_keys(door.site_id, seqs_by_key)
+        doors = engine.doors_of(records.values())
+        completed: list[str] = []
+        for key_id in sorted(records):
+            seqs = seqs_by_key[key_id]
+
+            def confirm(
+                record: KeyRecord, key_doors: Mapping[str, Door], now: int, seqs: set[int] = seqs
+            ) -> KeyRecord | None:
+                row = record.row(door.door_id)
+                # Only the row's latest intent counts, and only while it is still pending.
+                if row is None or row.seq not in seqs or not is_pending(row.state):
+                    return None
+                single = replace(record, rows=(row,))
+                moved = engine.transition(single, "confirm").rows[0]
+                return engine.finalize(
+                    record,
+                    record.with_row(moved),
+                    key_doors,
+                    now,
+                    action="door_confirmed",
+                    actor=actor,
+                    details={"door_id": door.door_id, "version": version},
+                )
+
+            _, changed = engine.mutate_key(
+                door.site_id, key_id, confirm, record=records[key_id], doors=doors
+            )
+            if changed:
+                completed.append(key_id)
+        door = self._confirm_version(door, version, changes)
+        return SyncResult(door=door, completed_key_ids=tuple(completed), stale=False)
+
+    def _confirm_version(self, door: Door, version: int, changes: dict[int, DoorChange]) -> Door:
+        # Rows are completed before the door's confirmed version rises: a crash in between
+        # leaves the confirmation to be repeated, and the repeat finds the rows done.
+        for _ in range(MAX_ATTEMPTS):
+            if door.confirmed_version >= version:
+                return door
+            if version >= door.desired_version:
+                pending_since = None
+            else:
+                following = changes.get(version + 1) or self._store.get_changes(
+                    door.site_id, door.door_id, [version + 1]
+                ).get(version + 1)
+                if following is None:
+                    raise StoreError(f"door {door.door_id} lacks change {version + 1}")
+                pending_since = following.created_at
+            new = replace(
+                door, confirmed_version=version, pending_since=pending_since, rev=door.rev + 1
+            )
+            try:
+                self._store.save_door(new)
+                return new
+            except ConcurrentUpdate:
+                fresh = self._store.get_door(door.site_id, door.door_id)
+                if fresh is None:
+                    raise StoreError(f"door {door.door_id} is missing") from None
+                door = fresh
+        raise ConcurrentUpdate(f"door {door.door_id} kept changing; try again")
+
+    # ------------------------------------------------------------------------- worklist
+
+    def worklist(self, site_id: str) -> list[WorklistEntry]:
+        """Offline doors of the site with unconfirmed changes, oldest work first."""
+        site_id = validation.check_id(site_id, "site_id")
+        now = self._engine.clock.now()
+        entries = []
+        for door in self._store.query_doors_to_visit(site_id):
+            # The index is eventually consistent: skip a door that no longer needs a visit.
+            if door.online or door.pending_changes <= 0 or door.pending_since is None:
+                continue
+            entries.append(
+                WorklistEntry(
+                    door=door,
+                    pending_changes=door.pending_changes,
+                    oldest_pending_age=max(0, now - door.pending_since),
+                )
+            )
+        entries.sort(key=lambda e: (-e.oldest_pending_age, e.door.door_id))
+        return entries

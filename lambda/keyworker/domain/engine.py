@@ -1,0 +1,364 @@
+"""What every key lifecycle service shares: evaluating a key through the core, applying door
+events through the core's transition function, writing a key under optimistic locking, handing
+pending rows to their doors as versioned door changes, and the audit trail.
+
+The write protocol (documented in ``docs/data-model.md``):
+
+1. **Intent first.** A command writes the key item (new facts, rows moved by
+   ``next_door_state``, a new ``seq`` per moved row, the audit event embedded as
+   ``last_event``) with a condition on the version it read. A lost race re-reads and
+   re-decides; an illegal transition raises before anything is written.
+2. **Then the doors.** Each pending row without a ``change_version`` is work for its door: a
+   door change item is put at ``desired_version + 1`` (only if absent), then the door's
+   ``desired_version`` is advanced (only if its revision is unchanged). A writer that finds a
+   change item already there helps advance the door first, so a crash between the two writes
+   never blocks a door.
+3. **Then the key records the versions** (again conditional), and the audit event is appended
+   with a deterministic id. A retried command finds the intent already written and finishes
+   steps 2 and 3 instead of repeating step 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from keyworker import status
+from keyworker.clock import Clock
+from keyworker.domain.models import (
+    AuditEvent,
+    ChangeRef,
+    Door,
+    DoorChange,
+    DoorRow,
+    IndexedStatus,
+    KeyRecord,
+    KeyView,
+    StatusSnapshot,
+)
+from keyworker.domain.ports import (
+    CredentialSigner,
+    DoorGateway,
+    DoorUpdateEncoder,
+    KeyStore,
+    MobileAccessGateway,
+)
+from keyworker.errors import ConcurrentUpdate, IllegalTransition, KeyNotFound, StoreError
+from keyworker.phones import PhoneHasher
+
+logger = logging.getLogger("keyworker.domain")
+
+# A conditional write that loses is retried with fresh state this many times before the command
+# gives up with ConcurrentUpdate (a client or SQS retry then starts it again).
+MAX_ATTEMPTS = 40
+
+KeyChange = Callable[[KeyRecord, Mapping[str, Door], int], KeyRecord | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """Everything the services are given; nothing here is built from the environment."""
+
+    store: KeyStore
+    clock: Clock
+    signer: CredentialSigner
+    encoder: DoorUpdateEncoder
+    door_gateway: DoorGateway
+    mobile_gateway: MobileAccessGateway
+    phone_hasher: PhoneHasher
+    # ISO 3166 region used to read phone numbers written without a country code (None: only
+    # international numbers are accepted).
+    default_region: str | None = None
+
+
+@functools.cache
+def is_pending(state: str) -> bool:
+    """A pending state is one the core gives a mode (manual/automated): work for its door."""
+    shown = status.door_status(state, False)
+    return shown is not None and shown.mode is not None
+
+
+def _backoff(attempt: int) -> None:
+    # Full jitter keeps concurrent writers of the same item from colliding in lock step.
+    time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+
+
+class Engine:
+    """Shared machinery of the services (one instance per composition root)."""
+
+    def __init__(self, ports: Ports) -> None:
+        self.ports = ports
+        self.store = ports.store
+        self.clock = ports.clock
+
+    # ----------------------------------------------------------------- evaluation (the core)
+
+    def facts(self, record: KeyRecord, doors: Mapping[str, Door]) -> status.KeyFacts:
+        door_facts = []
+        for row in record.rows:
+            door = doors.get(row.door_id)
+            if door is None:
+                raise StoreError(f"door {row.door_id} of key {record.key_id} is missing")
+            door_facts.append(status.DoorFacts(state=row.state, online=door.online, kind=door.kind))
+        schedule = None if record.schedule is None else status.Schedule.from_json(record.schedule)
+        return status.KeyFacts(
+            key_type=record.key_type,
+            revoked=record.revoked,
+            valid_from=record.valid_from,
+            valid_until=record.valid_until,
+            doors=tuple(door_facts),
+            schedule=schedule,
+            phone_blocked=record.phone_blocked,
+            delivered=record.delivered,
+            app_reloaded=record.app_reloaded,
+        )
+
+    def evaluate(self, record: KeyRecord, doors: Mapping[str, Door], now: int) -> status.KeyStatus:
+        return status.evaluate(self.facts(record, doors), now)
+
+    def view(self, record: KeyRecord, doors: Mapping[str, Door], now: int) -> KeyView:
+        return KeyView(record=record, status=self.evaluate(record, doors, now), evaluated_at=now)
+
+    @staticmethod
+    def snapshot(record: KeyRecord, evaluated: status.KeyStatus) -> StatusSnapshot:
+        home = evaluated.home_status
+        return StatusSnapshot(
+            status=evaluated.status.code,
+            home_status=None if home is None else home.code,
+            doors={row.door_id: row.state for row in record.rows},
+        )
+
+    @staticmethod
+    def index(record: KeyRecord, evaluated: status.KeyStatus, now: int) -> IndexedStatus:
+        # The evaluation depends on the clock only through valid_from and valid_until: the
+        # next of them still ahead is when the stored copy must be evaluated again.
+        ahead = [t for t in (record.valid_from, record.valid_until) if t is not None and t > now]
+        home = evaluated.home_status
+        return IndexedStatus(
+            status=evaluated.status.code,
+            home_status=None if home is None else home.code,
+            evaluated_at=now,
+            next_boundary_at=min(ahead) if ahead else None,
+        )
+
+    def doors_of(self, records: Iterable[KeyRecord]) -> dict[str, Door]:
+        """The doors of the given keys (one site), read together."""
+        records = list(records)
+        if not records:
+            return {}
+        door_ids = {door_id for record in records for door_id in record.door_ids}
+        return self.store.get_doors(records[0].site_id, door_ids)
+
+    # ------------------------------------------------------------- transitions (the core)
+
+    @staticmethod
+    def transition(record: KeyRecord, event: str, *, only_legal: bool = False) -> KeyRecord:
+        """Every row of ``record`` moved by ``event`` through the core's transition function.
+
+        An illegal transition raises :class:`IllegalTransition` (nothing is written by the
+        caller) unless ``only_legal``: then rows for which the core refuses the event stay as
+        they are (e.g. blocking a phone leaves the rows of an undelivered key at ``none``).
+        """
+        rows = []
+        for row in record.rows:
+            try:
+                state = status.next_door_state(record.key_type, row.state, event)
+            except IllegalTransition:
+                if only_legal:
+                    rows.append(row)
+                    continue
+                raise
+            # A confirmation completes the row's change; any other event is new door work
+            # whose version is not known yet.
+            change_version = row.change_version if event == "confirm" else None
+            rows.append(DoorRow(row.door_id, state, row.seq + 1, change_version))
+        return replace(record, rows=tuple(rows))
+
+    def finalize(
+        self,
+        before: KeyRecord | None,
+        after: KeyRecord,
+        doors: Mapping[str, Door],
+        now: int,
+        *,
+        action: str,
+        actor: str,
+        reason: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> KeyRecord:
+        """``after`` ready to write: next version, refreshed index, its audit event embedded."""
+        evaluated_after = self.evaluate(after, doors, now)
+        snapshot_before = (
+            None if before is None else self.snapshot(before, self.evaluate(before, doors, now))
+        )
+        event_seq = (0 if before is None else before.event_seq) + 1
+        event = AuditEvent(
+            site_id=after.site_id,
+            key_id=after.key_id,
+            seq=event_seq,
+            at=now,
+            action=action,
+            actor=actor,
+            reason=reason,
+            before=snapshot_before,
+            after=self.snapshot(after, evaluated_after),
+            details=dict(details or {}),
+        )
+        return replace(
+            after,
+            version=(0 if before is None else before.version) + 1,
+            updated_at=now,
+            event_seq=event_seq,
+            last_event=event,
+            indexed=self.index(after, evaluated_after, now),
+        )
+
+    # ------------------------------------------------------------------ optimistic writes
+
+    def load_key(self, site_id: str, key_id: str) -> KeyRecord:
+        record = self.store.get_key(site_id, key_id)
+        if record is None:
+            raise KeyNotFound(f"key {key_id} does not exist at site {site_id}", field="key_id")
+        return record
+
+    def mutate_key(
+        self,
+        site_id: str,
+        key_id: str,
+        change: KeyChange,
+        *,
+        record: KeyRecord | None = None,
+        doors: Mapping[str, Door] | None = None,
+        ensure_event: bool = False,
+    ) -> tuple[KeyRecord, bool]:
+        """Apply ``change`` to the key and write it conditionally, re-reading on a lost race.
+
+        ``change`` returns None when there is nothing to change (a replay). With
+        ``ensure_event`` a replay re-appends the key's last audit event (a no-op when it is
+        there), so a command retried after a crash between its two writes finishes the job.
+        """
+        for attempt in range(MAX_ATTEMPTS):
+            current = record if record is not None else self.load_key(site_id, key_id)
+            record = None
+            current_doors = doors
+            if current_doors is None or any(d not in current_doors for d in current.door_ids):
+                current_doors = self.doors_of([current])
+            new = change(current, current_doors, self.clock.now())
+            if new is None:
+                if ensure_event and current.last_event is not None:
+                    self.store.put_event(current.last_event)
+                return current, False
+            try:
+                self.store.save_key(new)
+            except ConcurrentUpdate:
+                _backoff(attempt)
+                continue
+            if new.last_event is not None and new.event_seq != current.event_seq:
+                self.store.put_event(new.last_event)
+            return new, True
+        raise ConcurrentUpdate(f"key {key_id} kept changing; try again")
+
+    # --------------------------------------------------------------- door work (versions)
+
+    def settle(self, records: list[KeyRecord], *, action: str) -> list[KeyRecord]:
+        """Hand every pending row without a door version to its door; returns the records as
+        stored afterwards. Rows of several keys at one door share one door change."""
+        work: dict[str, list[ChangeRef]] = {}
+        for record in records:
+            for row in record.rows:
+                if row.change_version is None and is_pending(row.state):
+                    work.setdefault(row.door_id, []).append(
+                        ChangeRef(record.key_id, row.seq, row.state)
+                    )
+        if not work:
+            return records
+        site_id = records[0].site_id
+        doors = self.doors_of(records)
+        allocated: dict[tuple[str, str], tuple[int, int]] = {}
+        synced: dict[str, Door] = {}
+        for door_id, refs in work.items():
+            version, door = self.allocate(site_id, door_id, tuple(refs), action, doors.get(door_id))
+            synced[door_id] = door
+            for ref in refs:
+                allocated[(ref.key_id, door_id)] = (ref.seq, version)
+
+        def record_versions(
+            record: KeyRecord, _doors: Mapping[str, Door], _now: int
+        ) -> KeyRecord | None:
+            rows = []
+            changed = False
+            for row in record.rows:
+                seq_version = allocated.get((record.key_id, row.door_id))
+                # Only the intent the change was made for: a newer intent makes its own change.
+                if seq_version and row.seq == seq_version[0] and row.change_version is None:
+                    rows.append(replace(row, change_version=seq_version[1]))
+                    changed = True
+                else:
+                    rows.append(row)
+            if not changed:
+                return None
+            return replace(record, rows=tuple(rows), version=record.version + 1)
+
+        stored = []
+        for record in records:
+            new, _ = self.mutate_key(
+                record.site_id, record.key_id, record_versions, record=record, doors=doors
+            )
+            stored.append(new)
+        for door_id, door in synced.items():
+            if door.online:
+                self.ports.door_gateway.request_sync(site_id, door_id, door.desired_version)
+        return stored
+
+    def allocate(
+        self,
+        site_id: str,
+        door_id: str,
+        refs: tuple[ChangeRef, ...],
+        action: str,
+        door: Door | None = None,
+    ) -> tuple[int, Door]:
+        """Write a door change at the door's next version and advance the door to it."""
+        for attempt in range(MAX_ATTEMPTS):
+            if door is None:
+                door = self.store.get_door(site_id, door_id)
+                if door is None:
+                    raise StoreError(f"door {door_id} is missing")
+            version = door.desired_version + 1
+            now = self.clock.now()
+            change = DoorChange(site_id, door_id, version, now, action, refs)
+            if self.store.put_change(change):
+                return version, self.advance(door, version, now)
+            # Another writer's change holds this version: help it reach the door, then retry.
+            self.advance(door, version, now)
+            door = None
+            _backoff(attempt)
+        raise ConcurrentUpdate(f"door {door_id} kept changing; try again")
+
+    def advance(self, door: Door, version: int, now: int) -> Door:
+        """Raise the door's desired version to ``version`` unless someone already did."""
+        for attempt in range(MAX_ATTEMPTS):
+            if door.desired_version >= version:
+                return door
+            was_up_to_date = door.pending_changes == 0 or door.pending_since is None
+            new = replace(
+                door,
+                desired_version=version,
+                pending_since=now if was_up_to_date else door.pending_since,
+                rev=door.rev + 1,
+            )
+            try:
+                self.store.save_door(new)
+                return new
+            except ConcurrentUpdate:
+                fresh = self.store.get_door(door.site_id, door.door_id)
+                if fresh is None:
+                    raise StoreError(f"door {door.door_id} is missing") from None
+                door = fresh
+                _backoff(attempt)
+        raise ConcurrentUpdate(f"door {door.door_id} kept changing; try again")

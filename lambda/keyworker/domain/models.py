@@ -1,0 +1,343 @@
+"""The stored facts of keyworker's things: doors, keys with their per-door rows, phones, door
+changes and audit events, plus the read models the queries return.
+
+These are facts, never statuses typed in by hand: a key's status is always the core's
+evaluation of its facts (``keyworker.status.evaluate``). The copy of the evaluated codes kept on
+a stored key (:class:`IndexedStatus`) only feeds the table's indexes and is refreshed by the
+same code path that evaluates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from keyworker.status import KeyStatus
+
+ACCESS_MEDIUM = "access_medium"
+DIGITAL_KEY = "digital_key"
+DOOR_KINDS = ("common", "unit")
+CONNECTIVITIES = ("online", "offline")
+
+DoorEntryOp = Literal["add_credential", "remove_credential", "block_phone", "unblock_phone"]
+
+
+def iso(instant: int | None) -> str | None:
+    """An epoch-seconds instant as ISO 8601 UTC (``2026-01-31T08:00:00Z``)."""
+    if instant is None:
+        return None
+    return dt.datetime.fromtimestamp(instant, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Door:
+    """A door of a site and its versions: every change that touches it raises
+    ``desired_version``; the door (or a technician) reports ``confirmed_version``."""
+
+    site_id: str
+    door_id: str
+    name: str
+    kind: str
+    connectivity: str
+    desired_version: int = 0
+    confirmed_version: int = 0
+    # When the oldest unconfirmed change was made (None when the door is up to date).
+    pending_since: int | None = None
+    # Optimistic-locking revision of the stored item: 0 = not stored yet.
+    rev: int = 0
+
+    @property
+    def online(self) -> bool:
+        return self.connectivity == "online"
+
+    @property
+    def pending_changes(self) -> int:
+        return self.desired_version - self.confirmed_version
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "door_id": self.door_id,
+            "name": self.name,
+            "kind": self.kind,
+            "connectivity": self.connectivity,
+            "desired_version": self.desired_version,
+            "confirmed_version": self.confirmed_version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DoorRow:
+    """A key's state at one of its doors.
+
+    ``seq`` rises with every transition of the row; a door change names the (key, seq) it was
+    made for, so a confirmation completes a row only if the door got the row's latest intent.
+    ``change_version`` is the door version that carries the row's pending intent (None until
+    recorded: such a pending row is work still to hand to the door).
+    """
+
+    door_id: str
+    state: str
+    seq: int = 0
+    change_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSnapshot:
+    """Statuses of a key at one moment, as the audit trail records them."""
+
+    status: str
+    home_status: str | None
+    doors: Mapping[str, str]  # door id -> door state code
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "home_status": self.home_status, "doors": dict(self.doors)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StatusSnapshot:
+        return cls(
+            status=str(data["status"]),
+            home_status=None if data.get("home_status") is None else str(data["home_status"]),
+            doors={str(k): str(v) for k, v in dict(data.get("doors", {})).items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One change of a key: what, why, when, by whom (a user, a run, a door, the clock) and the
+    statuses before and after. ``seq`` orders a key's events and makes their ids deterministic,
+    so a retried command cannot append the same event twice."""
+
+    site_id: str
+    key_id: str
+    seq: int
+    at: int
+    action: str
+    actor: str
+    reason: str | None
+    before: StatusSnapshot | None
+    after: StatusSnapshot
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": iso(self.at),
+            "action": self.action,
+            "actor": self.actor,
+            "reason": self.reason,
+            "before": None if self.before is None else self.before.as_dict(),
+            "after": self.after.as_dict(),
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedStatus:
+    """The evaluated codes stored on a key item for the indexes, and when to evaluate again."""
+
+    status: str
+    home_status: str | None
+    evaluated_at: int
+    # The next instant (valid_from or valid_until) at which the evaluation may change.
+    next_boundary_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """A key's stored facts: intent (revoked, delivered, app reloaded, phone blocked), validity,
+    schedule, its per-door rows, and ``version`` for optimistic locking."""
+
+    site_id: str
+    key_id: str
+    key_type: str
+    holder_id: str
+    rows: tuple[DoorRow, ...]
+    valid_from: int
+    valid_until: int | None
+    schedule: Mapping[str, Any] | None
+    created_at: int
+    updated_at: int
+    revoked: bool = False
+    delivered: bool = False
+    app_reloaded: bool = False
+    phone_blocked: bool = False
+    card_uid: str | None = None
+    phone_e164: str | None = None
+    phone_hash: str | None = None
+    request_fingerprint: str | None = None
+    version: int = 0
+    event_seq: int = 0
+    last_event: AuditEvent | None = None
+    indexed: IndexedStatus | None = None
+
+    @property
+    def door_ids(self) -> tuple[str, ...]:
+        return tuple(row.door_id for row in self.rows)
+
+    def row(self, door_id: str) -> DoorRow | None:
+        for row in self.rows:
+            if row.door_id == door_id:
+                return row
+        return None
+
+    def with_row(self, new_row: DoorRow) -> KeyRecord:
+        return replace(
+            self,
+            rows=tuple(new_row if row.door_id == new_row.door_id else row for row in self.rows),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneRecord:
+    """A phone number at a site, known only by its keyed hash: blocked or not, and the ids of
+    its digital keys (kept by the create-digital-key service) so block/unblock need no query."""
+
+    site_id: str
+    phone_hash: str
+    blocked: bool = False
+    key_ids: frozenset[str] = frozenset()
+    rev: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeRef:
+    """A key row that a door change carries: the key, the row's ``seq`` and its state then."""
+
+    key_id: str
+    seq: int
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class DoorChange:
+    """Door version ``version`` of a door: made at ``created_at`` for the rows in ``refs``."""
+
+    site_id: str
+    door_id: str
+    version: int
+    created_at: int
+    action: str
+    refs: tuple[ChangeRef, ...]
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "created_at": iso(self.created_at),
+            "action": self.action,
+            "keys": [{"key_id": ref.key_id, "state": ref.state} for ref in self.refs],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DoorEntry:
+    """What a door must hold for one key: the input of a door update.
+
+    Derived from the key's intent facts (revoked, phone blocked) when the update is built, so a
+    door that applies the newest version ends with the latest intent whatever came before.
+    """
+
+    op: DoorEntryOp
+    key_id: str
+    key_type: str
+    card_uid: str | None
+    phone_hash: str | None
+    valid_from: int
+    valid_until: int | None
+    schedule: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class DoorUpdate:
+    """The encoded update a door or technician must apply to reach ``version``."""
+
+    site_id: str
+    door_id: str
+    version: int
+    confirmed_version: int
+    entries: tuple[DoorEntry, ...]
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DoorWork:
+    """A door with its pending changes: versions in (confirmed, desired]."""
+
+    door: Door
+    changes: tuple[DoorChange, ...]
+
+    def as_api(self) -> dict[str, Any]:
+        data = self.door.as_api()
+        data["pending_changes"] = [change.as_api() for change in self.changes]
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class WorklistEntry:
+    """An offline door a technician must visit."""
+
+    door: Door
+    pending_changes: int
+    oldest_pending_age: int  # seconds since the oldest unconfirmed change
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "door_id": self.door.door_id,
+            "name": self.door.name,
+            "kind": self.door.kind,
+            "pending_changes": self.pending_changes,
+            "oldest_pending_age_seconds": self.oldest_pending_age,
+            "desired_version": self.door.desired_version,
+            "confirmed_version": self.door.confirmed_version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class KeyView:
+    """A key with its full status, evaluated by the core at ``evaluated_at``."""
+
+    record: KeyRecord
+    status: KeyStatus
+    evaluated_at: int
+
+    def as_api(self) -> dict[str, Any]:
+        record = self.record
+        home = self.status.home_status
+        doors: list[dict[str, Any]] = []
+        for row, door_status in zip(record.rows, self.status.doors, strict=True):
+            doors.append(
+                {
+                    "door_id": row.door_id,
+                    "status": None
+                    if door_status is None
+                    else {
+                        "code": door_status.code,
+                        "mode": door_status.mode,
+                        "label": door_status.label,
+                    },
+                }
+            )
+        return {
+            "key_id": record.key_id,
+            "type": record.key_type,
+            "holder_id": record.holder_id,
+            "door_ids": list(record.door_ids),
+            "valid_from": iso(record.valid_from),
+            "valid_until": iso(record.valid_until),
+            "schedule": None if record.schedule is None else dict(record.schedule),
+            "status": {"code": self.status.status.code, "label": self.status.status.label},
+            "home_status": None
+            if home is None
+            else {"code": home.code, "label": home.label, "category": home.category},
+            "doors": doors,
+            "version": record.version,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A page of keys and the opaque cursor of the next page (None on the last)."""
+
+    items: tuple[KeyView, ...]
+    cursor: str | None

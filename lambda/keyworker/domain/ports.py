@@ -1,0 +1,130 @@
+"""The ports the domain services are given: the state store and the outside world.
+
+Services take these as constructor arguments; the composition root of each Lambda (or a test)
+decides what stands behind them. Every method of :class:`KeyStore` costs a fixed number of
+DynamoDB calls except the ``query_*`` and ``list_*`` methods, which are not used on a per-key
+path (see ``docs/data-model.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from keyworker.domain.models import (
+    AuditEvent,
+    Door,
+    DoorChange,
+    DoorEntry,
+    KeyRecord,
+    PhoneRecord,
+)
+
+
+class KeyStore(Protocol):
+    """State of doors, keys, phones, door changes and the audit trail.
+
+    Writes of versioned items (:meth:`save_door`, :meth:`save_key`, :meth:`save_phone`) are
+    conditional on the stored revision being one less than the given one (or on the item not
+    existing when the given one is 1) and raise :class:`keyworker.errors.ConcurrentUpdate` when
+    another writer got there first. Append-only items (changes, events) are written only if
+    absent; the methods return False when the item was already there.
+    """
+
+    def get_door(self, site_id: str, door_id: str) -> Door | None: ...
+
+    def get_doors(self, site_id: str, door_ids: Iterable[str]) -> dict[str, Door]: ...
+
+    def save_door(self, door: Door) -> None: ...
+
+    def get_key(self, site_id: str, key_id: str) -> KeyRecord | None: ...
+
+    def get_keys(self, site_id: str, key_ids: Iterable[str]) -> dict[str, KeyRecord]: ...
+
+    def save_key(self, record: KeyRecord) -> None: ...
+
+    def get_phone(self, site_id: str, phone_hash: str) -> PhoneRecord | None: ...
+
+    def save_phone(self, phone: PhoneRecord) -> None: ...
+
+    def put_change(self, change: DoorChange) -> bool: ...
+
+    def get_changes(
+        self, site_id: str, door_id: str, versions: Iterable[int]
+    ) -> dict[int, DoorChange]: ...
+
+    def put_event(self, event: AuditEvent) -> bool: ...
+
+    def list_events(self, site_id: str, key_id: str) -> list[AuditEvent]: ...
+
+    def query_keys(
+        self,
+        site_id: str,
+        *,
+        status: str | None,
+        key_type: str | None,
+        limit: int,
+        cursor: Mapping[str, Any] | None,
+    ) -> tuple[list[KeyRecord], Mapping[str, Any] | None]: ...
+
+    def query_due_keys(self, now: int, *, limit: int) -> list[tuple[str, str]]: ...
+
+    def query_doors_to_visit(self, site_id: str) -> list[Door]: ...
+
+
+class DigitalKeyCredentialRequest(Protocol):
+    """What a digital key's signed credential states (a view of its stored facts)."""
+
+    @property
+    def site_id(self) -> str: ...
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def holder_id(self) -> str: ...
+    @property
+    def door_ids(self) -> tuple[str, ...]: ...
+    @property
+    def valid_from(self) -> int: ...
+    @property
+    def valid_until(self) -> int | None: ...
+    @property
+    def schedule(self) -> Mapping[str, Any] | None: ...
+
+
+class CredentialSigner(Protocol):
+    """Issues the signed credential of a digital key (doors verify it; no door update needed)."""
+
+    def sign_digital_key(self, key: DigitalKeyCredentialRequest) -> bytes: ...
+
+
+class DoorUpdateEncoder(Protocol):
+    """Encodes (and MACs) the entries a door at ``from_version`` applies to reach
+    ``to_version``."""
+
+    def encode(
+        self,
+        site_id: str,
+        door_id: str,
+        from_version: int,
+        to_version: int,
+        entries: Sequence[DoorEntry],
+    ) -> bytes: ...
+
+
+class DoorGateway(Protocol):
+    """Tells an online door that it has work up to ``version``; the door (or the door-command
+    sender) fetches the update and later reports ``door.synced``. Must be idempotent: a retried
+    command may ask twice for the same version."""
+
+    def request_sync(self, site_id: str, door_id: str, version: int) -> None: ...
+
+
+class MobileAccessGateway(Protocol):
+    """The mobile-access cloud: hands digital keys to phones and takes them back.
+
+    Both calls must be idempotent per ``key_id``: a retried command repeats them.
+    """
+
+    def deliver(self, site_id: str, key_id: str, phone_e164: str, credential: bytes) -> None: ...
+
+    def revoke(self, site_id: str, key_id: str, phone_e164: str) -> None: ...

@@ -1,0 +1,608 @@
+"""The DynamoDB adapter of :class:`keyworker.domain.ports.KeyStore`.
+
+One table, items typed by key prefix (the layout is documented in ``docs/data-model.md``).
+Versioned items are written whole with a condition on the revision read, so a lost race is a
+:class:`ConcurrentUpdate` that the services retry with fresh state. Hot paths use only
+GetItem, BatchGetItem and single-item conditional writes: their cost does not depend on how many
+items the table holds. ``ClientError`` codes become domain exceptions here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from keyworker.domain.models import (
+    AuditEvent,
+    ChangeRef,
+    Door,
+    DoorChange,
+    DoorRow,
+    IndexedStatus,
+    KeyRecord,
+    PhoneRecord,
+    StatusSnapshot,
+)
+from keyworker.errors import ConcurrentUpdate, StoreError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+# Index names, as in infra/template.yaml.
+KEYS_BY_STATUS = "keys_by_status"
+KEYS_BY_BOUNDARY = "keys_by_boundary"
+DOORS_TO_VISIT = "doors_to_visit"
+
+# Keys with a time boundary are spread over this many index partitions so that no single
+# partition of the boundary index becomes hot; the time service queries each of them.
+BOUNDARY_SHARDS = 8
+# BatchGetItem reads at most 100 items per call.
+BATCH_GET_LIMIT = 100
+# How often unprocessed batch keys are asked for again before giving up (throttling).
+_BATCH_RETRIES = 8
+
+_THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+T = TypeVar("T")
+
+
+def make_client(endpoint_url: str | None = None, region_name: str | None = None) -> DynamoDBClient:
+    """A DynamoDB client with botocore's standard retry mode (call it at composition time)."""
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint_url,
+        region_name=region_name,
+        config=Config(retries={"mode": "standard", "max_attempts": 5}),
+    )
+
+
+def boundary_shard(site_id: str, key_id: str) -> str:
+    return f"BOUNDARY#{zlib.crc32(f'{site_id}#{key_id}'.encode()) % BOUNDARY_SHARDS}"
+
+
+def site_pk(site_id: str) -> str:
+    return f"SITE#{site_id}"
+
+
+def door_sk(door_id: str) -> str:
+    return f"DOOR#{door_id}"
+
+
+def key_sk(key_id: str) -> str:
+    return f"KEY#{key_id}"
+
+
+def phone_sk(phone_hash: str) -> str:
+    return f"PHONE#{phone_hash}"
+
+
+def changes_pk(site_id: str, door_id: str) -> str:
+    return f"SITE#{site_id}#DOOR#{door_id}"
+
+
+def change_sk(version: int) -> str:
+    return f"CHANGE#{version:010d}"
+
+
+def events_pk(site_id: str, key_id: str) -> str:
+    return f"SITE#{site_id}#KEY#{key_id}"
+
+
+def event_sk(seq: int) -> str:
+    return f"EVENT#{seq:010d}"
+
+
+def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        name: _serializer.serialize(value) for name, value in values.items() if value is not None
+    }
+
+
+def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal; keyworker's numbers are all integers."""
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, set):
+        return {_plain(v) for v in value}
+    return value
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+# ------------------------------------------------------------------------- item <-> model
+
+
+def door_to_item(door: Door) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "pk": site_pk(door.site_id),
+        "sk": door_sk(door.door_id),
+        "item_type": "door",
+        "site_id": door.site_id,
+        "door_id": door.door_id,
+        "name": door.name,
+        "kind": door.kind,
+        "connectivity": door.connectivity,
+        "desired_version": door.desired_version,
+        "confirmed_version": door.confirmed_version,
+        "pending_since": door.pending_since,
+        "rev": door.rev,
+    }
+    # Sparse worklist index: only offline doors with unconfirmed changes are in it.
+    if not door.online and door.pending_changes > 0 and door.pending_since is not None:
+        values["visit_pk"] = door.site_id
+    return _to_item(values)
+
+
+def door_from_item(item: Mapping[str, Any]) -> Door:
+    data = _from_item(item)
+    return Door(
+        site_id=data["site_id"],
+        door_id=data["door_id"],
+        name=data["name"],
+        kind=data["kind"],
+        connectivity=data["connectivity"],
+        desired_version=int(data["desired_version"]),
+        confirmed_version=int(data["confirmed_version"]),
+        pending_since=_opt_int(data.get("pending_since")),
+        rev=int(data["rev"]),
+    )
+
+
+def _snapshot_to_map(snapshot: StatusSnapshot | None) -> dict[str, Any] | None:
+    return None if snapshot is None else snapshot.as_dict()
+
+
+def event_to_values(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "site_id": event.site_id,
+        "key_id": event.key_id,
+        "seq": event.seq,
+        "at": event.at,
+        "action": event.action,
+        "actor": event.actor,
+        "reason": event.reason,
+        "before": _snapshot_to_map(event.before),
+        "after": event.after.as_dict(),
+        "details": dict(event.details),
+    }
+
+
+def event_from_values(data: Mapping[str, Any]) -> AuditEvent:
+    before = data.get("before")
+    return AuditEvent(
+        site_id=data["site_id"],
+        key_id=data["key_id"],
+        seq=int(data["seq"]),
+        at=int(data["at"]),
+        action=data["action"],
+        actor=data["actor"],
+        reason=data.get("reason"),
+        before=None if before is None else StatusSnapshot.from_dict(before),
+        after=StatusSnapshot.from_dict(data["after"]),
+        details=dict(data.get("details", {})),
+    )
+
+
+def key_to_item(record: KeyRecord) -> dict[str, Any]:
+    rows = {
+        row.door_id: {"state": row.state, "seq": row.seq, "change_version": row.change_version}
+        for row in record.rows
+    }
+    values: dict[str, Any] = {
+        "pk": site_pk(record.site_id),
+        "sk": key_sk(record.key_id),
+        "item_type": "key",
+        "site_id": record.site_id,
+        "key_id": record.key_id,
+        "key_type": record.key_type,
+        "holder_id": record.holder_id,
+        "door_ids": list(record.door_ids),
+        "rows": {
+            door: {k: v for k, v in row.items() if v is not None} for door, row in rows.items()
+        },
+        "valid_from": record.valid_from,
+        "valid_until": record.valid_until,
+        "schedule": None if record.schedule is None else dict(record.schedule),
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "revoked": record.revoked,
+        "delivered": record.delivered,
+        "app_reloaded": record.app_reloaded,
+        "phone_blocked": record.phone_blocked,
+        "card_uid": record.card_uid,
+        "phone_e164": record.phone_e164,
+        "phone_hash": record.phone_hash,
+        "request_fingerprint": record.request_fingerprint,
+        "version": record.version,
+        "event_seq": record.event_seq,
+        "last_event": None if record.last_event is None else event_to_values(record.last_event),
+    }
+    indexed = record.indexed
+    if indexed is not None:
+        values["status"] = indexed.status
+        values["home_status"] = indexed.home_status
+        values["evaluated_at"] = indexed.evaluated_at
+        values["status_pk"] = f"{record.site_id}#{indexed.status}"
+        values["status_sk"] = f"{record.key_type}#{record.key_id}"
+        if indexed.next_boundary_at is not None:
+            values["boundary_pk"] = boundary_shard(record.site_id, record.key_id)
+            values["next_boundary_at"] = indexed.next_boundary_at
+    return _to_item(values)
+
+
+def key_from_item(item: Mapping[str, Any]) -> KeyRecord:
+    data = _from_item(item)
+    stored_rows = data.get("rows", {})
+    rows = tuple(
+        DoorRow(
+            door_id=door_id,
+            state=stored_rows[door_id]["state"],
+            seq=int(stored_rows[door_id]["seq"]),
+            change_version=_opt_int(stored_rows[door_id].get("change_version")),
+        )
+        for door_id in data["door_ids"]
+    )
+    indexed = None
+    if "status" in data:
+        indexed = IndexedStatus(
+            status=data["status"],
+            home_status=data.get("home_status"),
+            evaluated_at=int(data["evaluated_at"]),
+            next_boundary_at=_opt_int(data.get("next_boundary_at")),
+        )
+    last_event = data.get("last_event")
+    return KeyRecord(
+        site_id=data["site_id"],
+        key_id=data["key_id"],
+        key_type=data["key_type"],
+        holder_id=data["holder_id"],
+        rows=rows,
+        valid_from=int(data["valid_from"]),
+        valid_until=_opt_int(data.get("valid_until")),
+        schedule=data.get("schedule"),
+        created_at=int(data["created_at"]),
+        updated_at=int(data["updated_at"]),
+        revoked=bool(data.get("revoked", False)),
+        delivered=bool(data.get("delivered", False)),
+        app_reloaded=bool(data.get("app_reloaded", False)),
+        phone_blocked=bool(data.get("phone_blocked", False)),
+        card_uid=data.get("card_uid"),
+        phone_e164=data.get("phone_e164"),
+        phone_hash=data.get("phone_hash"),
+        request_fingerprint=data.get("request_fingerprint"),
+        version=int(data["version"]),
+        event_seq=int(data.get("event_seq", 0)),
+        last_event=None if last_event is None else event_from_values(last_event),
+        indexed=indexed,
+    )
+
+
+def phone_to_item(phone: PhoneRecord) -> dict[str, Any]:
+    return _to_item(
+        {
+            "pk": site_pk(phone.site_id),
+            "sk": phone_sk(phone.phone_hash),
+            "item_type": "phone",
+            "site_id": phone.site_id,
+            "phone_hash": phone.phone_hash,
+            "blocked": phone.blocked,
+            # A string set cannot be empty in DynamoDB: an absent attribute means no keys.
+            "key_ids": set(phone.key_ids) or None,
+            "rev": phone.rev,
+        }
+    )
+
+
+def phone_from_item(item: Mapping[str, Any]) -> PhoneRecord:
+    data = _from_item(item)
+    return PhoneRecord(
+        site_id=data["site_id"],
+        phone_hash=data["phone_hash"],
+        blocked=bool(data["blocked"]),
+        key_ids=frozenset(data.get("key_ids", set())),
+        rev=int(data["rev"]),
+    )
+
+
+def change_to_item(change: DoorChange) -> dict[str, Any]:
+    return _to_item(
+        {
+            "pk": changes_pk(change.site_id, change.door_id),
+            "sk": change_sk(change.version),
+            "item_type": "door_change",
+            "site_id": change.site_id,
+            "door_id": change.door_id,
+            "version": change.version,
+            "created_at": change.created_at,
+            "action": change.action,
+            "refs": [{"key_id": r.key_id, "seq": r.seq, "state": r.state} for r in change.refs],
+        }
+    )
+
+
+def change_from_item(item: Mapping[str, Any]) -> DoorChange:
+    data = _from_item(item)
+    return DoorChange(
+        site_id=data["site_id"],
+        door_id=data["door_id"],
+        version=int(data["version"]),
+        created_at=int(data["created_at"]),
+        action=data["action"],
+        refs=tuple(
+            ChangeRef(key_id=r["key_id"], seq=int(r["seq"]), state=r["state"])
+            for r in data.get("refs", [])
+        ),
+    )
+
+
+# ------------------------------------------------------------------------------- the store
+
+
+def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class DynamoStore:
+    """:class:`KeyStore` on one DynamoDB table; ``client`` is a boto3 DynamoDB client."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    # -- errors
+
+    def _call(self, operation: Callable[..., T], **kwargs: Any) -> T:
+        try:
+            return operation(**kwargs)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code == "ConditionalCheckFailedException":
+                raise ConcurrentUpdate("the item changed since it was read") from error
+            if code in _THROTTLING_CODES:
+                raise StoreUnavailable(f"DynamoDB is throttling or unavailable ({code})") from error
+            raise StoreError(f"DynamoDB rejected the request ({code})") from error
+        except BotoCoreError as error:
+            raise StoreUnavailable(f"DynamoDB could not be reached: {error}") from error
+
+    # -- generic reads and writes
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        response = self._call(
+            self._client.get_item,
+            TableName=self._table,
+            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            ConsistentRead=True,
+        )
+        return response.get("Item")
+
+    def _batch_get(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        unique = list(dict.fromkeys(keys))
+        for chunk in _chunks(unique, BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in chunk],
+                    "ConsistentRead": True,
+                }
+            }
+            for attempt in range(_BATCH_RETRIES + 1):
+                response = self._call(self._client.batch_get_item, RequestItems=request)
+                found.extend(response.get("Responses", {}).get(self._table, []))
+                request = dict(response.get("UnprocessedKeys") or {})
+                if not request:
+                    break
+                if attempt == _BATCH_RETRIES:
+                    raise StoreUnavailable("DynamoDB left keys of a batch read unprocessed")
+                # Unprocessed keys mean throttling: back off (full jitter) before asking again.
+                time.sleep(random.uniform(0, 0.05 * 2**attempt))
+        return found
+
+    def _put_versioned(self, item: dict[str, Any], attribute: str, new_value: int) -> None:
+        if new_value == 1:
+            condition = "attribute_not_exists(pk)"
+            names: dict[str, str] = {}
+            values: dict[str, Any] = {}
+        else:
+            condition = "#rev = :expected"
+            names = {"#rev": attribute}
+            values = {":expected": {"N": str(new_value - 1)}}
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": item,
+            "ConditionExpression": condition,
+        }
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+            kwargs["ExpressionAttributeValues"] = values
+        self._call(self._client.put_item, **kwargs)
+
+    def _put_if_absent(self, item: dict[str, Any]) -> bool:
+        try:
+            self._call(
+                self._client.put_item,
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ConcurrentUpdate:
+            return False
+        return True
+
+    # -- doors
+
+    def get_door(self, site_id: str, door_id: str) -> Door | None:
+        item = self._get(site_pk(site_id), door_sk(door_id))
+        return None if item is None else door_from_item(item)
+
+    def get_doors(self, site_id: str, door_ids: Iterable[str]) -> dict[str, Door]:
+        items = self._batch_get([(site_pk(site_id), door_sk(d)) for d in door_ids])
+        doors = (door_from_item(item) for item in items)
+        return {door.door_id: door for door in doors}
+
+    def save_door(self, door: Door) -> None:
+        self._put_versioned(door_to_item(door), "rev", door.rev)
+
+    # -- keys
+
+    def get_key(self, site_id: str, key_id: str) -> KeyRecord | None:
+        item = self._get(site_pk(site_id), key_sk(key_id))
+        return None if item is None else key_from_item(item)
+
+    def get_keys(self, site_id: str, key_ids: Iterable[str]) -> dict[str, KeyRecord]:
+        items = self._batch_get([(site_pk(site_id), key_sk(k)) for k in key_ids])
+        records = (key_from_item(item) for item in items)
+        return {record.key_id: record for record in records}
+
+    def save_key(self, record: KeyRecord) -> None:
+        self._put_versioned(key_to_item(record), "version", record.version)
+
+    # -- phones
+
+    def get_phone(self, site_id: str, phone_hash: str) -> PhoneRecord | None:
+        item = self._get(site_pk(site_id), phone_sk(phone_hash))
+        return None if item is None else phone_from_item(item)
+
+    def save_phone(self, phone: PhoneRecord) -> None:
+        self._put_versioned(phone_to_item(phone), "rev", phone.rev)
+
+    # -- door changes
+
+    def put_change(self, change: DoorChange) -> bool:
+        return self._put_if_absent(change_to_item(change))
+
+    def get_changes(
+        self, site_id: str, door_id: str, versions: Iterable[int]
+    ) -> dict[int, DoorChange]:
+        pk = changes_pk(site_id, door_id)
+        items = self._batch_get([(pk, change_sk(v)) for v in versions])
+        changes = (change_from_item(item) for item in items)
+        return {change.version: change for change in changes}
+
+    # -- audit trail
+
+    def put_event(self, event: AuditEvent) -> bool:
+        values = event_to_values(event)
+        values.update(
+            pk=events_pk(event.site_id, event.key_id),
+            sk=event_sk(event.seq),
+            item_type="event",
+        )
+        return self._put_if_absent(_to_item(values))
+
+    def list_events(self, site_id: str, key_id: str) -> list[AuditEvent]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": {"S": events_pk(site_id, key_id)},
+                ":prefix": {"S": "EVENT#"},
+            },
+            ScanIndexForward=True,
+            ConsistentRead=True,
+        )
+        return [event_from_values(_from_item(item)) for item in items]
+
+    # -- queries (not on per-key paths)
+
+    def _query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while True:
+            response = self._call(self._client.query, TableName=self._table, **kwargs)
+            items.extend(response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return items
+            kwargs["ExclusiveStartKey"] = last
+
+    def query_keys(
+        self,
+        site_id: str,
+        *,
+        status: str | None,
+        key_type: str | None,
+        limit: int,
+        cursor: Mapping[str, Any] | None,
+    ) -> tuple[list[KeyRecord], Mapping[str, Any] | None]:
+        kwargs: dict[str, Any] = {"TableName": self._table, "Limit": limit}
+        if status is not None:
+            kwargs["IndexName"] = KEYS_BY_STATUS
+            values: dict[str, Any] = {":p": {"S": f"{site_id}#{status}"}}
+            condition = "status_pk = :p"
+            if key_type is not None:
+                condition += " AND begins_with(status_sk, :t)"
+                values[":t"] = {"S": f"{key_type}#"}
+            kwargs["KeyConditionExpression"] = condition
+            kwargs["ExpressionAttributeValues"] = values
+        else:
+            kwargs["KeyConditionExpression"] = "pk = :pk AND begins_with(sk, :prefix)"
+            values = {":pk": {"S": site_pk(site_id)}, ":prefix": {"S": "KEY#"}}
+            if key_type is not None:
+                kwargs["FilterExpression"] = "key_type = :t"
+                values[":t"] = {"S": key_type}
+            kwargs["ExpressionAttributeValues"] = values
+            kwargs["ConsistentRead"] = True
+        if cursor:
+            kwargs["ExclusiveStartKey"] = {name: {"S": str(v)} for name, v in cursor.items()}
+        response = self._call(self._client.query, **kwargs)
+        records = [key_from_item(item) for item in response.get("Items", [])]
+        last = response.get("LastEvaluatedKey")
+        next_cursor = None if not last else {name: value["S"] for name, value in last.items()}
+        return records, next_cursor
+
+    def query_due_keys(self, now: int, *, limit: int) -> list[tuple[str, str]]:
+        due: list[tuple[str, str]] = []
+        for shard in range(BOUNDARY_SHARDS):
+            kwargs: dict[str, Any] = {
+                "IndexName": KEYS_BY_BOUNDARY,
+                "KeyConditionExpression": "boundary_pk = :b AND next_boundary_at <= :now",
+                "ExpressionAttributeValues": {
+                    ":b": {"S": f"BOUNDARY#{shard}"},
+                    ":now": {"N": str(now)},
+                },
+            }
+            for item in self._query_all(**kwargs):
+                site = item["pk"]["S"].removeprefix("SITE#")
+                key = item["sk"]["S"].removeprefix("KEY#")
+                due.append((site, key))
+                if len(due) >= limit:
+                    return due
+        return due
+
+    def query_doors_to_visit(self, site_id: str) -> list[Door]:
+        items = self._query_all(
+            IndexName=DOORS_TO_VISIT,
+            KeyConditionExpression="visit_pk = :s",
+            ExpressionAttributeValues={":s": {"S": site_id}},
+            ScanIndexForward=True,
+        )
+        return [door_from_item(item) for item in items]
