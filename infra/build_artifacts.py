@@ -9,12 +9,13 @@ For each architecture (``x86_64`` and ``arm64``, Lambda's names) it:
    manylinux2014;
 2. installs that wheel and the package's runtime dependencies (``[project].dependencies``),
    pinned to the versions the project's virtualenv was tested with, for the *target* platform
-   (cp312, manylinux2014) so native dependencies such as pydantic-core are the wheels Lambda's
-   python3.12 can load, never this machine's;
+   (the template's Python runtime, python3.12 unless it says otherwise; manylinux2014) so
+   native dependencies such as pydantic-core are the wheels Lambda can load, never this
+   machine's;
 3. zips the layer (``python/...``) and the function code, deterministically, writes a listing
    of each zip with sizes, and fails if the unzipped total passes Lambda's 250 MB limit;
 4. checks every native extension in the layer is for the target machine and Python, and, where
-   a Python 3.12 of the same machine exists here, imports the layer in a fresh interpreter that
+   that Python exists here for the same machine, imports the layer in a fresh interpreter that
    sees nothing but the layer (as Lambda's /opt/python).
 
 Outputs go to ``build/`` (see ``docs/deploy.md``); ``build/artifacts.json`` sums them up.
@@ -43,7 +44,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "keyworker"
-LAMBDA_PYTHON = (3, 12)
+# The Python of Lambda's runtime, when infra/template.yaml does not name one: the wheels fetched
+# for the layer (cp312) only load in this exact version.
+DEFAULT_LAMBDA_PYTHON = (3, 12)
+TEMPLATE = ROOT / "infra" / "template.yaml"
 # Lambda's limit on a function's unzipped code plus all its layers: 250 MB (262,144,000 bytes).
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 # manylinux2014 promises glibc 2.17 at most; Lambda's python3.12 runtime (Amazon Linux 2023)
@@ -126,6 +130,7 @@ class ZipSummary:
 @dataclass
 class ArchResult:
     arch: str
+    runtime: str
     wheel: str = ""
     wheel_tag: str = ""
     auditwheel_tag: str = ""
@@ -180,15 +185,20 @@ def _canonical(name: str) -> str:
 
 
 def pip_install_command(
-    python: str, target: Path, arch: Arch, requirements: Sequence[str], constraints: Path
+    python: str,
+    target: Path,
+    arch: Arch,
+    runtime: tuple[int, int],
+    requirements: Sequence[str],
+    constraints: Path,
 ) -> list[str]:
-    """pip asked for the target's binary wheels (cp312, manylinux2014), never this machine's."""
+    """pip asked for the target's binary wheels (runtime's CPython, manylinux2014) only."""
     command = [python, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(target)]
     for platform in arch.pip_platforms:
         command += ["--platform", platform]
     command += [
         "--python-version",
-        "{}.{}".format(*LAMBDA_PYTHON),
+        "{}.{}".format(*runtime),
         "--implementation",
         "cp",
         "--only-binary=:all:",
@@ -259,9 +269,11 @@ def elf_machine(header: bytes) -> int | None:
     return int.from_bytes(header[18:20], "little")
 
 
-def native_extension_problems(layer_python: Path, arch: Arch) -> list[str]:
-    """Native extensions that Lambda's python3.12 on ``arch`` could not load, one line each."""
-    cpython_tag = "cpython-{}{}-{}-linux-gnu".format(*LAMBDA_PYTHON, arch.machine)
+def native_extension_problems(
+    layer_python: Path, arch: Arch, runtime: tuple[int, int]
+) -> list[str]:
+    """Native extensions that Lambda's ``runtime`` on ``arch`` could not load, one per line."""
+    cpython_tag = "cpython-{}{}-{}-linux-gnu".format(*runtime, arch.machine)
     problems = []
     for path in sorted(layer_python.rglob("*.so*")):
         relative = path.relative_to(layer_python)
@@ -337,6 +349,24 @@ def summarize_by_top_level(entries: Iterable[ZipEntry], depth: int) -> list[tupl
     return sorted(((k, v[0], v[1]) for k, v in totals.items()), key=lambda t: (-t[2], t[0]))
 
 
+def template_runtime(template_text: str | None) -> tuple[int, int]:
+    """The Python version of the template's functions (``Runtime: python3.X``).
+
+    The template is the one place the runtime is chosen; building the layer for any other
+    Python would deploy native wheels the functions cannot load. Without a template, or one
+    that names no Python runtime, it is python3.12.
+    """
+    pattern = r"""^\s*Runtime:\s*["']?python(\d+)\.(\d+)["']?\s*(?:#.*)?$"""
+    found = {(int(m[0]), int(m[1])) for m in re.findall(pattern, template_text or "", re.M)}
+    if len(found) > 1:
+        named = ", ".join("python{}.{}".format(*v) for v in sorted(found))
+        raise ArtifactError(
+            f"the template's functions use several Python runtimes ({named}); "
+            "one layer can serve only one"
+        )
+    return found.pop() if found else DEFAULT_LAMBDA_PYTHON
+
+
 def check_unzipped_limit(total_bytes: int, limit: int = LAMBDA_UNZIPPED_LIMIT) -> None:
     if total_bytes > limit:
         raise TooLarge(
@@ -371,13 +401,18 @@ def record_line(name: str, content: bytes) -> str:
 
 
 def build_manifest(
-    arch: Arch, wheel: str, layer_sha256: str, commit: str, handlers: Mapping[str, bool]
+    arch: Arch,
+    runtime: tuple[int, int],
+    wheel: str,
+    layer_sha256: str,
+    commit: str,
+    handlers: Mapping[str, bool],
 ) -> dict[str, object]:
     """What the function code zip records: which layer build and handlers it was made for."""
     return {
         "package": PACKAGE,
         "architecture": arch.lambda_name,
-        "runtime": "python{}.{}".format(*LAMBDA_PYTHON),
+        "runtime": "python{}.{}".format(*runtime),
         "wheel": wheel,
         "layer_sha256": layer_sha256,
         "git_commit": commit,
@@ -490,7 +525,9 @@ def audit_wheel(wheel: Path, arch: Arch) -> tuple[str, str]:
     return parse_auditwheel(output, arch), output
 
 
-def install_layer(wheel: Path, arch: Arch, layer_python: Path, work: Path) -> None:
+def install_layer(
+    wheel: Path, arch: Arch, runtime: tuple[int, int], layer_python: Path, work: Path
+) -> None:
     if layer_python.exists():
         shutil.rmtree(layer_python)
     freeze = _run(
@@ -499,11 +536,13 @@ def install_layer(wheel: Path, arch: Arch, layer_python: Path, work: Path) -> No
     constraints = work / "constraints.txt"
     constraints.write_text("\n".join(pins_from_freeze(freeze)) + "\n")
     requirements = runtime_requirements(ROOT / "pyproject.toml")
-    _run(pip_install_command(sys.executable, layer_python, arch, requirements, constraints))
+    _run(
+        pip_install_command(sys.executable, layer_python, arch, runtime, requirements, constraints)
+    )
     # Console scripts carry this machine's interpreter path and are of no use in a layer.
     shutil.rmtree(layer_python / "bin", ignore_errors=True)
     unpack_wheel(wheel, layer_python, _source_date_epoch())
-    problems = native_extension_problems(layer_python, arch)
+    problems = native_extension_problems(layer_python, arch, runtime)
     if problems:
         raise WrongPlatform("native extensions Lambda could not load:\n" + "\n".join(problems))
 
@@ -542,12 +581,12 @@ def _source_date_epoch() -> int:
     return int(committed) if committed.isdigit() else 0
 
 
-def find_lambda_python(arch: Arch) -> str | None:
-    """A CPython 3.12 on this machine that can run the ``arch`` layer, if there is one."""
+def find_lambda_python(arch: Arch, runtime: tuple[int, int]) -> str | None:
+    """A CPython of the runtime's version on this machine that can run the layer, if any."""
     if os.uname().machine != arch.machine:
         return None
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    version = "{}.{}".format(*LAMBDA_PYTHON)
+    version = "{}.{}".format(*runtime)
     candidates = [os.environ.get("KEYWORKER_LAMBDA_PYTHON", "")]
     candidates += [str(p) for p in sorted(pyenv_root.glob(f"versions/{version}*/bin/python3"))]
     candidates += [f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
@@ -658,8 +697,8 @@ def package_zip(source: Path, destination: Path, prefix: str, depth: int) -> Zip
     )
 
 
-def build_arch(arch: Arch, out: Path) -> ArchResult:
-    result = ArchResult(arch.lambda_name)
+def build_arch(arch: Arch, runtime: tuple[int, int], out: Path) -> ArchResult:
+    result = ArchResult(arch.lambda_name, "python{}.{}".format(*runtime))
     work = out / arch.lambda_name
     work.mkdir(parents=True, exist_ok=True)
 
@@ -673,12 +712,12 @@ def build_arch(arch: Arch, out: Path) -> ArchResult:
 
     started = time.perf_counter()
     layer_python = work / "layer" / "python"
-    install_layer(wheel, arch, layer_python, work)
+    install_layer(wheel, arch, runtime, layer_python, work)
     result.seconds["dependencies"] = time.perf_counter() - started
 
     started = time.perf_counter()
     handlers = {m: (layer_python / (m.replace(".", "/") + ".py")).exists() for m in HANDLER_MODULES}
-    python = find_lambda_python(arch)
+    python = find_lambda_python(arch, runtime)
     if python is not None:
         present = [m for m, exists in handlers.items() if exists]
         result.imported_with = python
@@ -696,7 +735,9 @@ def build_arch(arch: Arch, out: Path) -> ArchResult:
     function_dir = work / "function"
     shutil.rmtree(function_dir, ignore_errors=True)
     function_dir.mkdir()
-    manifest = build_manifest(arch, wheel.name, result.layer.sha256, _git_commit(), handlers)
+    manifest = build_manifest(
+        arch, runtime, wheel.name, result.layer.sha256, _git_commit(), handlers
+    )
     (function_dir / BUILD_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     result.function = package_zip(
         function_dir, out / f"{PACKAGE}-function-{arch.lambda_name}.zip", "", depth=1
@@ -729,10 +770,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: list[ArchResult] = []
     not_built: dict[str, str] = {}
     try:
+        runtime = template_runtime(TEMPLATE.read_text() if TEMPLATE.exists() else None)
+        print(
+            "target runtime: python{}.{} (infra/template.yaml, else the default)".format(*runtime)
+        )
         for name in wanted:
             print(f"\n=== {name} ===", flush=True)
             try:
-                results.append(build_arch(ARCHES[name], out))
+                results.append(build_arch(ARCHES[name], runtime, out))
             except ToolchainMissing as error:
                 if name in required:
                     raise
@@ -751,7 +796,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in results:
         layer_zipped = r.layer.zipped_bytes if r.layer else 0
         print(
-            f"  {r.arch}: {r.wheel_tag} (auditwheel: {r.auditwheel_tag}); layer "
+            f"  {r.arch} for {r.runtime}: {r.wheel_tag} (auditwheel: {r.auditwheel_tag}); layer "
             f"{layer_zipped:,} B zipped; unzipped total {r.unzipped_total_bytes:,} B "
             f"of {LAMBDA_UNZIPPED_LIMIT:,}; imports checked with {r.imported_with or 'nothing'}"
         )

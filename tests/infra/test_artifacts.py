@@ -102,7 +102,7 @@ def test_pins_come_from_the_tested_virtualenv_without_the_package_itself() -> No
 
 def test_pip_is_asked_for_the_targets_wheels_not_this_machines(tmp_path: Path) -> None:
     command = ba.pip_install_command(
-        "/venv/python", tmp_path / "python", ARM, ["pydantic>=2.6"], tmp_path / "c.txt"
+        "/venv/python", tmp_path / "python", ARM, (3, 12), ["pydantic>=2.6"], tmp_path / "c.txt"
     )
     platforms = [command[i + 1] for i, arg in enumerate(command) if arg == "--platform"]
     assert platforms == ["manylinux2014_aarch64", "manylinux_2_17_aarch64"]
@@ -113,6 +113,27 @@ def test_pip_is_asked_for_the_targets_wheels_not_this_machines(tmp_path: Path) -
     assert command[command.index("--constraint") + 1] == str(tmp_path / "c.txt")
     assert command[-1] == "pydantic>=2.6"
     assert not any("x86_64" in arg for arg in command)
+
+
+@pytest.mark.parametrize(
+    ("template", "runtime"),
+    [
+        (None, (3, 12)),
+        ("Resources: {}\n", (3, 12)),
+        ("Globals:\n  Function:\n    Runtime: python3.11\n", (3, 11)),
+        ('Globals:\n  Function:\n    Runtime: "python3.13"  # newest\n', (3, 13)),
+        ("    # Runtime: python3.9\n    Runtime: python3.12\n    Runtime: python3.12\n", (3, 12)),
+    ],
+)
+def test_the_runtime_comes_from_the_template_else_python312(
+    template: str | None, runtime: tuple[int, int]
+) -> None:
+    assert ba.template_runtime(template) == runtime
+
+
+def test_a_template_with_two_python_runtimes_is_refused() -> None:
+    with pytest.raises(ba.ArtifactError, match=r"python3\.11, python3\.12"):
+        ba.template_runtime("Runtime: python3.12\nRuntime: python3.11\n")
 
 
 # --- the native module wheel ---------------------------------------------------------------
@@ -189,13 +210,13 @@ def test_a_missing_std_says_exactly_what_is_needed() -> None:
 
 
 def _result(arch: str) -> object:
-    return ba.ArchResult(arch)
+    return ba.ArchResult(arch, "python3.12")
 
 
 def test_default_build_reports_arm64_it_cannot_build_and_still_builds_x86_64(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fake_build(arch: object, out: Path) -> object:
+    def fake_build(arch: object, runtime: tuple[int, int], out: Path) -> object:
         if arch is ARM:
             raise ba.ToolchainMissing("no rust-std for aarch64")
         return _result("x86_64")
@@ -230,12 +251,12 @@ def test_native_extensions_for_another_python_or_machine_are_reported(tmp_path: 
     (tmp_path / "good" / "_fast.cpython-312-x86_64-linux-gnu.so").write_bytes(_elf(62))
     (tmp_path / "good" / "_core.abi3.so").write_bytes(_elf(62))
     (tmp_path / "libhelper.so").write_bytes(_elf(62))
-    assert ba.native_extension_problems(tmp_path, X86) == []
+    assert ba.native_extension_problems(tmp_path, X86, (3, 12)) == []
 
     (tmp_path / "hostpy").mkdir()
     (tmp_path / "hostpy" / "_x.cpython-311-x86_64-linux-gnu.so").write_bytes(_elf(62))
     (tmp_path / "arm.abi3.so").write_bytes(_elf(183))
-    problems = ba.native_extension_problems(tmp_path, X86)
+    problems = ba.native_extension_problems(tmp_path, X86, (3, 12))
     assert len(problems) == 2
     assert any("cpython-311" in p and "another Python" in p for p in problems)
     assert any(p.startswith("arm.abi3.so: ELF machine 183") for p in problems)
@@ -369,11 +390,14 @@ def test_make_artifacts_builds_a_layer_lambda_can_load(tmp_path: Path) -> None:
         archive.extractall(tmp_path / "opt")
     assert all(name.startswith("python/") for name in names)
     assert "python/keyworker/_core.abi3.so" in names
-    # pydantic-core fetched for Lambda's Python, not copied from this 3.11 machine.
-    assert any(
-        n.startswith("python/pydantic_core/_pydantic_core.cpython-312-x86_64") for n in names
-    )
-    assert not any("cpython-311" in n or "/__pycache__/" in n for n in names)
+    # Built for the template's runtime; pydantic-core fetched for it, not copied from here.
+    template = ba.TEMPLATE.read_text() if ba.TEMPLATE.exists() else None
+    runtime = ba.template_runtime(template)
+    assert built["runtime"] == "python{}.{}".format(*runtime)
+    cpython = "cpython-{}{}-x86_64-linux-gnu".format(*runtime)
+    assert f"python/pydantic_core/_pydantic_core.{cpython}.so" in names
+    assert ba.native_extension_problems(tmp_path / "opt" / "python", X86, runtime) == []
+    assert not any("/__pycache__/" in n for n in names)
     listing = (out / "keyworker-layer-x86_64.txt").read_text()
     assert "python/keyworker/_core.abi3.so" in listing
     assert len(listing.splitlines()) == len(names) + 2
@@ -381,7 +405,7 @@ def test_make_artifacts_builds_a_layer_lambda_can_load(tmp_path: Path) -> None:
     with zipfile.ZipFile(out / "keyworker-function-x86_64.zip") as archive:
         manifest = json.loads(archive.read(ba.BUILD_MANIFEST))
     assert manifest["layer_sha256"] == hashlib.sha256(layer_zip.read_bytes()).hexdigest()
-    assert manifest["runtime"] == "python3.12"
+    assert manifest["runtime"] == built["runtime"]
 
     # The abi3 module imports in this machine's Python from the unzipped layer alone (-S: no
     # site-packages, so not the virtualenv's editable install).
