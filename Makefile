@@ -49,7 +49,7 @@ artifacts: $(STAMP)
 	$(BIN)/python infra/build_artifacts.py
 
 bench: setup
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bulk_status.py
 
 clean:
 	rm -rf $(VENV) target
