@@ -278,14 +278,16 @@ def test_top_level_modules_are_packages_and_modules_not_metadata(tmp_path: Path)
 def test_import_failures_blame_the_layer_not_a_handlers_missing_environment() -> None:
     imports = {
         "pydantic": "ok",
-        "keyworker.handlers.api": "needs its Lambda environment: KeyError: 'TABLE_NAME'",
+        "keyworker.handlers.api": "raised at import: KeyError: 'TABLE_NAME'",
         "keyworker.handlers.worker": "missing module: cryptography",
-        "wrapt": "needs its Lambda environment: ImportError: bad ELF",
+        "keyworker.handlers.events": "cannot import: wrong ELF class: ELFCLASS32",
+        "wrapt": "raised at import: RuntimeError: boom",
     }
-    failures = ba.import_failures(imports, ["keyworker.handlers.api", "keyworker.handlers.worker"])
-    assert failures == [
+    handlers = ["keyworker.handlers.api", "keyworker.handlers.worker", "keyworker.handlers.events"]
+    assert ba.import_failures(imports, handlers) == [
         "keyworker.handlers.worker: missing module: cryptography",
-        "wrapt: needs its Lambda environment: ImportError: bad ELF",
+        "keyworker.handlers.events: cannot import: wrong ELF class: ELFCLASS32",
+        "wrapt: raised at import: RuntimeError: boom",
     ]
 
 
