@@ -14,7 +14,8 @@ from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
 # The emulator accepts any credentials; fixed fake ones keep boto3 from looking for real ones.
-FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+FAKE_ACCESS_KEY = "testing"
+FAKE_SECRET_KEY = "testing"
 
 
 @dataclass
@@ -45,7 +46,11 @@ class Emulator:
 
     def resource(self, service: str) -> Any:
         return boto3.resource(
-            service, endpoint_url=self.endpoint, region_name=REGION, **FAKE_CREDENTIALS
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=FAKE_ACCESS_KEY,
+            aws_secret_access_key=FAKE_SECRET_KEY,
         )
 
 
@@ -56,7 +61,8 @@ def client_for(endpoint: str, service: str) -> Any:
         endpoint_url=endpoint,
         region_name=REGION,
         config=Config(retries={"mode": "standard", "max_attempts": 5}),
-        **FAKE_CREDENTIALS,
+        aws_access_key_id=FAKE_ACCESS_KEY,
+        aws_secret_access_key=FAKE_SECRET_KEY,
     )
 
 
@@ -66,6 +72,6 @@ def environment_for(endpoint: str) -> dict[str, str]:
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,
-        "AWS_ACCESS_KEY_ID": FAKE_CREDENTIALS["aws_access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": FAKE_CREDENTIALS["aws_secret_access_key"],
+        "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
     }

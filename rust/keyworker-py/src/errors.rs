@@ -10,9 +10,9 @@ use pyo3::types::PyType;
 /// Raise `keyworker.errors.<class_name>(message)`.
 pub fn raise(py: Python<'_>, class_name: &'static str, message: String) -> PyErr {
     static ERRORS_MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
-    let module = match ERRORS_MODULE.get_or_try_init(py, || {
-        py.import("keyworker.errors").map(|m| m.unbind())
-    }) {
+    let module = match ERRORS_MODULE
+        .get_or_try_init(py, || py.import("keyworker.errors").map(|m| m.unbind()))
+    {
         Ok(m) => m.bind(py),
         Err(e) => return e,
     };
