@@ -15,6 +15,8 @@ from moto.server import ThreadedMotoServer
 REGION = "us-east-1"
 # The emulator accepts any credentials; fixed fake ones keep boto3 from looking for real ones.
 FAKE_ACCESS_KEY = "testing"
+# Service names are chosen at run time here; boto3-stubs only types literal names.
+_boto3: Any = boto3
 FAKE_SECRET_KEY = "testing"
 
 
@@ -45,7 +47,7 @@ class Emulator:
         return client_for(self.endpoint, service)
 
     def resource(self, service: str) -> Any:
-        return boto3.resource(
+        return _boto3.resource(
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,
@@ -56,7 +58,7 @@ class Emulator:
 
 def client_for(endpoint: str, service: str) -> Any:
     """A boto3 client for the emulator at ``endpoint`` (standard retries, fake credentials)."""
-    return boto3.client(
+    return _boto3.client(
         service,
         endpoint_url=endpoint,
         region_name=REGION,
