@@ -6,7 +6,10 @@
 use std::fmt;
 
 use coset::iana;
-use ring::rand::SystemRandom;
+use pkcs8::der::asn1::OctetStringRef;
+use pkcs8::der::Encode;
+use pkcs8::{AlgorithmIdentifierRef, ObjectIdentifier, PrivateKeyInfo};
+use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{
     self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED,
     ECDSA_P256_SHA256_FIXED_SIGNING,
@@ -54,18 +57,41 @@ impl Algorithm {
     /// A fresh private key as a PKCS#8 document, for the keyring to store.
     pub fn generate_pkcs8(self) -> Result<Vec<u8>, CredentialError> {
         let rng = SystemRandom::new();
-        let failed = |_| CredentialError::InvalidKeyMaterial {
+        let failed = |reason: String| CredentialError::InvalidKeyMaterial {
             kid: String::new(),
-            reason: "the system random source failed".into(),
+            reason,
         };
-        let doc = match self {
+        match self {
             Self::Es256 => EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-                .map_err(failed)?,
-            Self::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng).map_err(failed)?,
-        };
-        Ok(doc.as_ref().to_vec())
+                .map(|doc| doc.as_ref().to_vec())
+                .map_err(|_| failed("the system random source failed".into())),
+            Self::EdDsa => {
+                // RFC 8410 PKCS#8 v1: the seed alone. ring only writes v2 (with the public
+                // key), which OpenSSL 3.0 and `cryptography` refuse; auditors' tools must read
+                // what the keyring stores.
+                let mut seed = [0u8; 32];
+                rng.fill(&mut seed)
+                    .map_err(|_| failed("the system random source failed".into()))?;
+                let encode_failed = |e: pkcs8::der::Error| failed(format!("PKCS#8: {e}"));
+                let curve_private_key = OctetStringRef::new(&seed)
+                    .and_then(|o| o.to_der())
+                    .map_err(encode_failed)?;
+                PrivateKeyInfo::new(
+                    AlgorithmIdentifierRef {
+                        oid: ED25519_OID,
+                        parameters: None,
+                    },
+                    &curve_private_key,
+                )
+                .to_der()
+                .map_err(encode_failed)
+            }
+        }
     }
 }
+
+/// id-Ed25519 (RFC 8410).
+const ED25519_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 
 fn check_kid(kid: &str) -> Result<(), CredentialError> {
     if kid.is_empty() || kid.len() > 64 {
