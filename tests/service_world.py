@@ -96,6 +96,7 @@ class World:
     signer: FakeSigner = field(default_factory=FakeSigner)
     door_gateway: FakeDoorGateway = field(default_factory=FakeDoorGateway)
     mobile: FakeMobileGateway = field(default_factory=FakeMobileGateway)
+    ports: Ports | None = None
 
     def door(
         self, door_id: str, *, kind: str = "unit", connectivity: str = "offline", site: str = SITE
@@ -152,16 +153,15 @@ def build_world(
     clock = FixedClock(clock_at)
     hasher = PhoneHasher(b"test-secret-for-phone-hashes-0001")
     signer, door_gateway, mobile = FakeSigner(), FakeDoorGateway(), FakeMobileGateway()
-    services = build_services(
-        Ports(
-            store=store,
-            clock=clock,
-            signer=signer,
-            encoder=FakeEncoder(),
-            door_gateway=door_gateway,
-            mobile_gateway=mobile,
-            phone_hasher=hasher,
-            **dict(ports or {}),
-        )
+    wired = Ports(
+        store=store,
+        clock=clock,
+        signer=signer,
+        encoder=FakeEncoder(),
+        door_gateway=door_gateway,
+        mobile_gateway=mobile,
+        phone_hasher=hasher,
+        **dict(ports or {}),
     )
-    return World(client, store, clock, services, hasher, signer, door_gateway, mobile)
+    services = build_services(wired)
+    return World(client, store, clock, services, hasher, signer, door_gateway, mobile, wired)

@@ -188,6 +188,7 @@ class KeyService:
                 created_at=now,
                 updated_at=now,
                 phone_blocked=known_phone is not None and known_phone.blocked,
+                phone_blocked_rev=0 if known_phone is None else known_phone.blocked_rev,
                 phone_e164=e164,
                 phone_hash=phone_hash,
                 request_fingerprint=fingerprint,
@@ -242,8 +243,14 @@ class KeyService:
                     )
                 except ConcurrentUpdate:
                     continue
-            if phone.blocked != record.phone_blocked:
-                record = apply_phone_block(engine, record, blocked=phone.blocked, actor=actor)
+            if phone.blocked_rev > record.phone_blocked_rev:
+                record = apply_phone_block(
+                    engine,
+                    record,
+                    blocked=phone.blocked,
+                    blocked_rev=phone.blocked_rev,
+                    actor=actor,
+                )
             return record
         raise ConcurrentUpdate(f"phone of key {record.key_id} kept changing; try again")
 
@@ -320,17 +327,24 @@ def apply_phone_block(
     record: KeyRecord,
     *,
     blocked: bool,
+    blocked_rev: int,
     actor: str,
     doors: Mapping[str, Door] | None = None,
 ) -> KeyRecord:
-    """Make the key's phone-blocked fact ``blocked``; a delivered key's rows move by the core's
-    ``block``/``unblock`` where it allows (rows already there, or not at the door, stay)."""
+    """Make the key follow its phone's ``blocked`` as of the phone's ``blocked_rev``; a
+    delivered key's rows move by the core's ``block``/``unblock`` where it allows (rows already
+    there, or not at the door, stay). A key that already follows a newer (or the same) phone
+    revision is left alone, so the last block/unblock written to the phone wins on every key."""
     event = "block" if blocked else "unblock"
 
     def change(current: KeyRecord, doors: Mapping[str, Door], now: int) -> KeyRecord | None:
-        if current.phone_blocked == blocked:
+        if current.phone_blocked_rev >= blocked_rev:
             return None
-        updated = replace(current, phone_blocked=blocked)
+        if current.phone_blocked == blocked:
+            # Nothing visible changes, but the key must record the newer revision so that an
+            # older, slower command cannot overwrite it afterwards.
+            return replace(current, phone_blocked_rev=blocked_rev, version=current.version + 1)
+        updated = replace(current, phone_blocked=blocked, phone_blocked_rev=blocked_rev)
         updated = engine.transition(updated, event, only_legal=True)
         return engine.finalize(
             current,

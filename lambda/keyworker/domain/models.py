@@ -163,6 +163,9 @@ class KeyRecord:
     delivered: bool = False
     app_reloaded: bool = False
     phone_blocked: bool = False
+    # The phone's ``blocked_rev`` that ``phone_blocked`` reflects: a block/unblock only applies
+    # to a key if it is newer, so racing block and unblock commands cannot leave a key behind.
+    phone_blocked_rev: int = 0
     card_uid: str | None = None
     phone_e164: str | None = None
     phone_hash: str | None = None
@@ -199,6 +202,8 @@ class PhoneRecord:
     blocked: bool = False
     key_ids: frozenset[str] = frozenset()
     rev: int = 0
+    # The revision at which ``blocked`` last changed (the fencing token its keys follow).
+    blocked_rev: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,12 @@ class PhoneService:
             )
             if phone_record.blocked == blocked:
                 break
-            wanted = replace(phone_record, blocked=blocked, rev=phone_record.rev + 1)
+            wanted = replace(
+                phone_record,
+                blocked=blocked,
+                rev=phone_record.rev + 1,
+                blocked_rev=phone_record.rev + 1,
+            )
             try:
                 self._store.save_phone(wanted)
             except ConcurrentUpdate:
@@ -77,14 +82,19 @@ class PhoneService:
         doors = self._engine.doors_of(digital)
         updated: list[KeyRecord] = []
         for record in sorted(digital, key=lambda r: r.key_id):
-            if record.phone_blocked == phone_record.blocked:
+            if record.phone_blocked_rev >= phone_record.blocked_rev:
                 if record.last_event is not None:
                     self._store.put_event(record.last_event)
                 updated.append(record)
                 continue
             updated.append(
                 apply_phone_block(
-                    self._engine, record, blocked=phone_record.blocked, actor=actor, doors=doors
+                    self._engine,
+                    record,
+                    blocked=phone_record.blocked,
+                    blocked_rev=phone_record.blocked_rev,
+                    actor=actor,
+                    doors=doors,
                 )
             )
         if updated:

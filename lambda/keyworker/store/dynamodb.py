@@ -239,6 +239,7 @@ def key_to_item(record: KeyRecord) -> dict[str, Any]:
         "delivered": record.delivered,
         "app_reloaded": record.app_reloaded,
         "phone_blocked": record.phone_blocked,
+        "phone_blocked_rev": record.phone_blocked_rev,
         "card_uid": record.card_uid,
         "phone_e164": record.phone_e164,
         "phone_hash": record.phone_hash,
@@ -296,6 +297,7 @@ def key_from_item(item: Mapping[str, Any]) -> KeyRecord:
         delivered=bool(data.get("delivered", False)),
         app_reloaded=bool(data.get("app_reloaded", False)),
         phone_blocked=bool(data.get("phone_blocked", False)),
+        phone_blocked_rev=int(data.get("phone_blocked_rev", 0)),
         card_uid=data.get("card_uid"),
         phone_e164=data.get("phone_e164"),
         phone_hash=data.get("phone_hash"),
@@ -319,6 +321,7 @@ def phone_to_item(phone: PhoneRecord) -> dict[str, Any]:
             # A string set cannot be empty in DynamoDB: an absent attribute means no keys.
             "key_ids": set(phone.key_ids) or None,
             "rev": phone.rev,
+            "blocked_rev": phone.blocked_rev,
         }
     )
 
@@ -331,6 +334,7 @@ def phone_from_item(item: Mapping[str, Any]) -> PhoneRecord:
         blocked=bool(data["blocked"]),
         key_ids=frozenset(data.get("key_ids", set())),
         rev=int(data["rev"]),
+        blocked_rev=int(data.get("blocked_rev", 0)),
     )
 
 

@@ -1,0 +1,185 @@
+"""Replaying any command or confirmation changes nothing the second time; a command retried
+after a crash midway finishes the job instead of repeating it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from moto_state import scan_all
+from service_world import DAY, PHONE, SITE, T0, World
+
+from keyworker.domain import build_services
+from keyworker.domain.models import Door
+from keyworker.errors import StoreUnavailable
+
+
+@pytest.fixture
+def site(world: World) -> World:
+    world.door("entrance", kind="common", connectivity="online")
+    world.door("flat-1")
+    return world
+
+
+def _replayed(world: World, command: Callable[[], Any]) -> None:
+    """Run ``command`` twice; the second run must leave every item exactly as it was."""
+    first = command()
+    after_first = scan_all(world.client)
+    second = command()
+    assert scan_all(world.client) == after_first
+    if hasattr(first, "as_api"):
+        assert second.as_api() == first.as_api()
+
+
+def test_put_door(site: World) -> None:
+    _replayed(
+        site,
+        lambda: site.services.doors.put_door(
+            SITE, "flat-1", name="Flat", kind="unit", connectivity="online", actor="a"
+        ),
+    )
+
+
+def test_create_access_medium(site: World) -> None:
+    _replayed(
+        site,
+        lambda: site.services.keys.create_access_medium(
+            SITE,
+            holder_id="h",
+            card_uid="c",
+            door_ids=["entrance", "flat-1"],
+            valid_from=T0,
+            actor="admin",
+            request_id="req-1",
+        ),
+    )
+
+
+def test_create_digital_key(site: World) -> None:
+    _replayed(
+        site,
+        lambda: site.services.keys.create_digital_key(
+            SITE,
+            holder_id="h",
+            phone=PHONE,
+            door_ids=["entrance"],
+            valid_from=T0,
+            actor="admin",
+            request_id="req-2",
+        ),
+    )
+
+
+def test_revoke(site: World) -> None:
+    key_id = site.access_medium(["entrance", "flat-1"])
+    _replayed(site, lambda: site.services.keys.revoke(SITE, key_id, actor="admin"))
+
+
+def test_key_delivered(site: World) -> None:
+    key_id = site.digital_key(["entrance"])
+    _replayed(site, lambda: site.services.keys.key_delivered(SITE, key_id, actor="cloud"))
+
+
+def test_block_and_unblock(site: World) -> None:
+    key_id = site.digital_key(["entrance", "flat-1"])
+    site.services.keys.key_delivered(SITE, key_id, actor="cloud")
+    _replayed(site, lambda: site.services.phones.block(SITE, PHONE, actor="admin"))
+    _replayed(site, lambda: site.services.phones.unblock(SITE, PHONE, actor="admin"))
+
+
+def test_app_reloaded(site: World) -> None:
+    key_id = site.digital_key(["entrance"])
+    site.services.keys.key_delivered(SITE, key_id, actor="cloud")
+    site.services.keys.revoke(SITE, key_id, actor="admin")
+    _replayed(site, lambda: site.services.phones.app_reloaded(SITE, PHONE, actor="app"))
+
+
+def test_door_synced_and_stale_versions(site: World) -> None:
+    site.access_medium(["flat-1"])
+    site.access_medium(["flat-1"], card_uid="card-2")
+    _replayed(site, lambda: site.sync("flat-1", 2))
+    # An older version after a newer one is stale: nothing changes.
+    before = scan_all(site.client)
+    result = site.sync("flat-1", 1)
+    assert result.stale
+    assert scan_all(site.client) == before
+
+
+def test_time_service(site: World) -> None:
+    key_id = site.access_medium(["entrance"], valid_from=T0 + DAY)
+    site.clock.set(T0 + 2 * DAY)
+    _replayed(site, lambda: site.services.time.process_due())
+    assert site.store.get_key(SITE, key_id).indexed.status == "door_update_pending"  # type: ignore[union-attr]
+
+
+class _FailingOnce:
+    """Wraps the store; the first ``save_door`` that raises a door's desired version fails as
+    if the Lambda died right after writing the door change."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.failed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def save_door(self, door: Door) -> None:
+        if not self.failed and door.desired_version > 0:
+            self.failed = True
+            raise StoreUnavailable("the Lambda died here")
+        self._inner.save_door(door)
+
+
+def test_a_revoke_retried_after_a_crash_finishes_the_job(site: World) -> None:
+    key_id = site.access_medium(["entrance", "flat-1"])
+    for door_id in ("entrance", "flat-1"):
+        site.sync(door_id)
+    assert site.ports is not None
+    failing = _FailingOnce(site.store)
+    crashing = build_services(replace(site.ports, store=failing))
+
+    with pytest.raises(StoreUnavailable):
+        crashing.keys.revoke(SITE, key_id, actor="admin")
+    # The intent is written; the first door's change exists but the door was not advanced.
+    assert site.key(key_id)["status"]["code"] == "revocation_pending"
+
+    # The retried command (SQS redelivery) finishes: every door gets its removal work.
+    view = crashing.keys.revoke(SITE, key_id, actor="admin")
+    rows = {row.door_id: row for row in view.record.rows}
+    assert all(row.change_version is not None for row in rows.values())
+    for door_id in ("entrance", "flat-1"):
+        door = site.services.doors.get_door(SITE, door_id)
+        assert door.desired_version == rows[door_id].change_version
+        site.sync(door_id)
+    assert site.key(key_id)["status"]["code"] == "revoked"
+    actions = [e.action for e in site.services.queries.history(SITE, key_id)]
+    assert actions.count("revoked") == 1
+
+
+def test_replayed_create_after_a_crash_delivers_and_registers(site: World) -> None:
+    class DeadGateway:
+        def deliver(self, *args: Any) -> None:
+            raise StoreUnavailable("mobile-access cloud unreachable")
+
+        def revoke(self, *args: Any) -> None:
+            raise AssertionError("not called")
+
+    assert site.ports is not None
+    broken = build_services(replace(site.ports, mobile_gateway=DeadGateway()))
+    arguments: dict[str, Any] = {
+        "holder_id": "h",
+        "phone": PHONE,
+        "door_ids": ["entrance"],
+        "valid_from": T0,
+        "actor": "admin",
+        "request_id": "req-9",
+    }
+    with pytest.raises(StoreUnavailable):
+        broken.keys.create_digital_key(SITE, **arguments)
+    view = site.services.keys.create_digital_key(SITE, **arguments)
+    assert [d[1] for d in site.mobile.delivered] == [view.record.key_id]
+    phone = site.store.get_phone(SITE, site.hasher.hash("+41791234567"))
+    assert phone is not None
+    assert phone.key_ids == {view.record.key_id}

@@ -1,0 +1,175 @@
+"""The DynamoDB adapter: item round trips, conditional writes, batch reads, indexes, errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.stub import Stubber
+from moto_state import TABLE_NAME
+
+from keyworker.domain.models import (
+    AuditEvent,
+    ChangeRef,
+    Door,
+    DoorChange,
+    DoorRow,
+    IndexedStatus,
+    KeyRecord,
+    PhoneRecord,
+    StatusSnapshot,
+)
+from keyworker.errors import ConcurrentUpdate, StoreError, StoreUnavailable
+from keyworker.store import DynamoStore
+
+SITE = "site-a"
+
+
+def _key(key_id: str, *, version: int = 1, status: str = "planned", **kw: Any) -> KeyRecord:
+    return KeyRecord(
+        site_id=kw.pop("site_id", SITE),
+        key_id=key_id,
+        key_type=kw.pop("key_type", "access_medium"),
+        holder_id="holder",
+        rows=(DoorRow("d1", "deployment_pending", 1, None), DoorRow("d2", "deployed", 2, 7)),
+        valid_from=100,
+        valid_until=kw.pop("valid_until", None),
+        schedule={"time_zone": "Europe/Zurich", "windows": []},
+        created_at=50,
+        updated_at=60,
+        card_uid="card",
+        version=version,
+        indexed=IndexedStatus(status, "always", 60, kw.pop("next_boundary_at", None)),
+        **kw,
+    )
+
+
+def test_door_round_trip_and_optimistic_locking(store: DynamoStore) -> None:
+    door = Door(SITE, "d1", "Entrance", "common", "offline", rev=1)
+    store.save_door(door)
+    assert store.get_door(SITE, "d1") == door
+    assert store.get_door(SITE, "nope") is None
+    with pytest.raises(ConcurrentUpdate):
+        store.save_door(door)  # creating again: it exists
+    moved = Door(SITE, "d1", "Entrance", "common", "offline", 1, 0, 123, rev=2)
+    store.save_door(moved)
+    with pytest.raises(ConcurrentUpdate):
+        store.save_door(moved)  # rev 2 was written from rev 1 already
+    assert store.get_door(SITE, "d1") == moved
+    assert store.get_door("other-site", "d1") is None
+
+
+def test_key_round_trip_keeps_row_order_and_all_facts(store: DynamoStore) -> None:
+    event = AuditEvent(
+        SITE,
+        "k1",
+        1,
+        60,
+        "created",
+        "admin",
+        None,
+        None,
+        StatusSnapshot("planned", None, {"d1": "deployment_pending"}),
+        {"version": 3},
+    )
+    record = _key("k1", phone_hash="ab" * 32, event_seq=1, last_event=event, valid_until=900)
+    store.save_key(record)
+    assert store.get_key(SITE, "k1") == record
+    with pytest.raises(ConcurrentUpdate):
+        store.save_key(_key("k1", version=3))  # stored version is 1, not 2
+
+
+def test_batch_reads_span_more_than_one_hundred_items(store: DynamoStore) -> None:
+    for number in range(130):
+        store.save_door(Door(SITE, f"d{number}", "D", "unit", "online", rev=1))
+    doors = store.get_doors(SITE, [f"d{n}" for n in range(130)] + ["missing", "d5"])
+    assert len(doors) == 130
+
+
+def test_phone_round_trip_with_and_without_keys(store: DynamoStore) -> None:
+    empty = PhoneRecord(SITE, "h1", blocked=True, rev=1)
+    store.save_phone(empty)
+    assert store.get_phone(SITE, "h1") == empty
+    with_keys = PhoneRecord(SITE, "h1", blocked=False, key_ids=frozenset({"a", "b"}), rev=2)
+    store.save_phone(with_keys)
+    assert store.get_phone(SITE, "h1") == with_keys
+
+
+def test_changes_and_events_are_written_once(store: DynamoStore) -> None:
+    change = DoorChange(SITE, "d1", 1, 10, "deploy", (ChangeRef("k1", 1, "deployment_pending"),))
+    assert store.put_change(change) is True
+    assert store.put_change(DoorChange(SITE, "d1", 1, 99, "revoke", ())) is False
+    assert store.get_changes(SITE, "d1", [1, 2]) == {1: change}
+    events = [
+        AuditEvent(SITE, "k1", seq, seq, "x", "a", None, None, StatusSnapshot("active", None, {}))
+        for seq in (2, 1, 3)
+    ]
+    for event in events:
+        assert store.put_event(event) is True
+    assert store.put_event(events[0]) is False
+    assert [e.seq for e in store.list_events(SITE, "k1")] == [1, 2, 3]
+    assert store.list_events(SITE, "k2") == []
+
+
+def test_query_keys_by_status_and_type_pages_through_the_site(store: DynamoStore) -> None:
+    for number in range(5):
+        store.save_key(_key(f"a{number}", status="active"))
+    store.save_key(_key("dk", status="active", key_type="digital_key"))
+    store.save_key(_key("p", status="planned"))
+    store.save_key(_key("other", status="active", site_id="site-b"))
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page, cursor = store.query_keys(
+            SITE, status="active", key_type="access_medium", limit=2, cursor=cursor
+        )
+        seen.extend(r.key_id for r in page)
+        if cursor is None:
+            break
+    assert sorted(seen) == [f"a{n}" for n in range(5)]
+    all_active, _ = store.query_keys(SITE, status="active", key_type=None, limit=50, cursor=None)
+    assert {r.key_id for r in all_active} == {"a0", "a1", "a2", "a3", "a4", "dk"}
+    digital, _ = store.query_keys(SITE, status=None, key_type="digital_key", limit=50, cursor=None)
+    assert [r.key_id for r in digital] == ["dk"]
+
+
+def test_boundary_index_holds_only_keys_with_a_boundary_ahead(store: DynamoStore) -> None:
+    store.save_key(_key("soon", next_boundary_at=500))
+    store.save_key(_key("later", next_boundary_at=5_000))
+    store.save_key(_key("never"))
+    assert store.query_due_keys(1_000, limit=10) == [(SITE, "soon")]
+    assert sorted(store.query_due_keys(10_000, limit=10)) == [(SITE, "later"), (SITE, "soon")]
+
+
+def test_worklist_index_holds_offline_doors_with_pending_work(store: DynamoStore) -> None:
+    store.save_door(Door(SITE, "idle", "D", "unit", "offline", 3, 3, None, rev=1))
+    store.save_door(Door(SITE, "online", "D", "unit", "online", 3, 1, 100, rev=1))
+    store.save_door(Door(SITE, "old", "D", "unit", "offline", 3, 1, 100, rev=1))
+    store.save_door(Door(SITE, "new", "D", "unit", "offline", 1, 0, 200, rev=1))
+    assert [d.door_id for d in store.query_doors_to_visit(SITE)] == ["old", "new"]
+
+
+def test_client_errors_become_domain_errors(dynamodb: Any) -> None:
+    missing = DynamoStore(dynamodb, "no-such-table")
+    with pytest.raises(StoreError) as caught:
+        missing.get_key(SITE, "k")
+    assert not isinstance(caught.value, StoreUnavailable)
+    assert caught.value.__cause__ is not None
+
+    store = DynamoStore(dynamodb, TABLE_NAME)
+    with Stubber(dynamodb) as stub:
+        stub.add_client_error("get_item", service_error_code="ThrottlingException")
+        with pytest.raises(StoreUnavailable):
+            store.get_door(SITE, "d")
+        stub.add_client_error(
+            "batch_get_item", service_error_code="ProvisionedThroughputExceededException"
+        )
+        with pytest.raises(StoreUnavailable):
+            store.get_doors(SITE, ["d"])
+
+
+def test_clients_use_the_standard_retry_mode() -> None:
+    from keyworker.store import make_client
+
+    client = make_client(region_name="us-east-1")
+    assert client.meta.config.retries["mode"] == "standard"
