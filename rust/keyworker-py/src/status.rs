@@ -5,6 +5,7 @@
 //! Bulk evaluation reads its columns straight from the callers' buffers and runs with the
 //! interpreter released.
 
+use std::fmt;
 use std::mem::{align_of, size_of};
 
 use keyworker_core::status::bulk::{self, flags, BulkInput};
@@ -48,31 +49,51 @@ fn input_error(py: Python<'_>, class: &'static str, field: &str, message: String
     }
 }
 
-fn key_data(py: Python<'_>, field: &str, why: impl Into<String>) -> PyErr {
-    input_error(
-        py,
-        "InvalidKeyData",
-        field,
-        format!("{field}: {}", why.into()),
-    )
+fn key_data(py: Python<'_>, field: impl fmt::Display, why: impl fmt::Display) -> PyErr {
+    let field = field.to_string();
+    let message = format!("{field}: {why}");
+    input_error(py, "InvalidKeyData", &field, message)
 }
 
-fn bad_schedule(py: Python<'_>, field: &str, why: impl Into<String>) -> PyErr {
-    input_error(
-        py,
-        "InvalidSchedule",
-        field,
-        format!("{field}: {}", why.into()),
-    )
+fn bad_schedule(py: Python<'_>, field: impl fmt::Display, why: impl fmt::Display) -> PyErr {
+    let field = field.to_string();
+    let message = format!("{field}: {why}");
+    input_error(py, "InvalidSchedule", &field, message)
 }
 
-fn bad_bulk(py: Python<'_>, field: &str, why: impl Into<String>) -> PyErr {
-    input_error(
-        py,
-        "InvalidBulkInput",
-        field,
-        format!("{field}: {}", why.into()),
-    )
+fn bad_bulk(py: Python<'_>, field: &str, why: impl fmt::Display) -> PyErr {
+    input_error(py, "InvalidBulkInput", field, format!("{field}: {why}"))
+}
+
+/// The path of an input field, rendered only when an error names it: `name`, or
+/// `list[index].name` for an item of a list (e.g. `doors[2].state`).
+#[derive(Clone, Copy)]
+struct Field<'a> {
+    list: Option<(&'a str, usize)>,
+    name: &'a str,
+}
+
+impl<'a> Field<'a> {
+    const fn top(name: &'a str) -> Self {
+        Field { list: None, name }
+    }
+
+    const fn item(list: &'a str, index: usize, name: &'a str) -> Self {
+        Field {
+            list: Some((list, index)),
+            name,
+        }
+    }
+}
+
+impl fmt::Display for Field<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.list {
+            Some((list, index)) if self.name.is_empty() => write!(f, "{list}[{index}]"),
+            Some((list, index)) => write!(f, "{list}[{index}].{}", self.name),
+            None => f.write_str(self.name),
+        }
+    }
 }
 
 /// Which exception family a conversion failure belongs to.
@@ -83,7 +104,7 @@ enum Family {
 }
 
 impl Family {
-    fn error(self, py: Python<'_>, field: &str, why: impl Into<String>) -> PyErr {
+    fn error(self, py: Python<'_>, field: impl fmt::Display, why: impl fmt::Display) -> PyErr {
         match self {
             Family::KeyData => key_data(py, field, why),
             Family::Schedule => bad_schedule(py, field, why),
@@ -95,20 +116,20 @@ impl Family {
 fn attr<'py>(
     obj: &Bound<'py, PyAny>,
     name: &Bound<'py, PyString>,
-    field: &str,
+    field: Field<'_>,
     family: Family,
 ) -> PyResult<Bound<'py, PyAny>> {
     obj.getattr(name)
         .map_err(|_| family.error(obj.py(), field, "missing"))
 }
 
-fn as_bool(value: &Bound<'_, PyAny>, field: &str) -> PyResult<bool> {
+fn as_bool(value: &Bound<'_, PyAny>, field: Field<'_>) -> PyResult<bool> {
     value
         .extract::<bool>()
         .map_err(|_| key_data(value.py(), field, "expected a bool"))
 }
 
-fn as_int(value: &Bound<'_, PyAny>, field: &str, family: Family) -> PyResult<i64> {
+fn as_int(value: &Bound<'_, PyAny>, field: Field<'_>, family: Family) -> PyResult<i64> {
     value.extract::<i64>().map_err(|_| {
         family.error(
             value.py(),
@@ -118,7 +139,7 @@ fn as_int(value: &Bound<'_, PyAny>, field: &str, family: Family) -> PyResult<i64
     })
 }
 
-fn as_str<'a>(value: &'a Bound<'_, PyAny>, field: &str, family: Family) -> PyResult<&'a str> {
+fn as_str<'a>(value: &'a Bound<'_, PyAny>, field: Field<'_>, family: Family) -> PyResult<&'a str> {
     // abi3 on 3.11: `to_str` borrows the UTF-8 that CPython caches on the str object.
     value
         .cast::<PyString>()
@@ -166,9 +187,9 @@ fn next_door_state(
     state: &Bound<'_, PyAny>,
     event: &Bound<'_, PyAny>,
 ) -> PyResult<&'static str> {
-    let k = as_str(key_type, "key_type", Family::KeyData)?;
-    let s = as_str(state, "state", Family::KeyData)?;
-    let e = as_str(event, "event", Family::KeyData)?;
+    let k = as_str(key_type, Field::top("key_type"), Family::KeyData)?;
+    let s = as_str(state, Field::top("state"), Family::KeyData)?;
+    let e = as_str(event, Field::top("event"), Family::KeyData)?;
     let next = core_result(
         py,
         (|| {
@@ -190,8 +211,8 @@ fn door_status(
     state: &Bound<'_, PyAny>,
     online: &Bound<'_, PyAny>,
 ) -> PyResult<Option<(&'static str, Option<&'static str>, &'static str)>> {
-    let s = as_str(state, "state", Family::KeyData)?;
-    let online = as_bool(online, "online")?;
+    let s = as_str(state, Field::top("state"), Family::KeyData)?;
+    let online = as_bool(online, Field::top("online"))?;
     let state = core_result(py, DoorState::from_name(s, "state"))?;
     Ok(state
         .door_status(online)
@@ -218,46 +239,43 @@ fn home_status_category(py: Python<'_>, code: &str) -> PyResult<&'static str> {
 
 // --- one key ---
 
+const WINDOWS: &str = "schedule.windows";
+
 /// A `Schedule`-shaped object (`time_zone`, `windows` of `days`/`start`/`end`) to the core's.
 fn schedule_of(obj: &Bound<'_, PyAny>) -> PyResult<Schedule> {
     let py = obj.py();
     let fam = Family::Schedule;
-    let zone_obj = attr(obj, intern!(py, "time_zone"), "schedule.time_zone", fam)?;
-    let zone = as_str(&zone_obj, "schedule.time_zone", fam)?;
-    let windows_obj = attr(obj, intern!(py, "windows"), "schedule.windows", fam)?;
+    let zone_field = Field::top("schedule.time_zone");
+    let zone_obj = attr(obj, intern!(py, "time_zone"), zone_field, fam)?;
+    let zone = as_str(&zone_obj, zone_field, fam)?;
+    let windows_obj = attr(obj, intern!(py, "windows"), Field::top(WINDOWS), fam)?;
     let iter = windows_obj
         .try_iter()
-        .map_err(|_| fam.error(py, "schedule.windows", "expected a sequence of windows"))?;
+        .map_err(|_| fam.error(py, WINDOWS, "expected a sequence of windows"))?;
     let mut windows = Vec::new();
     for (i, w) in iter.enumerate() {
-        let field = format!("schedule.windows[{i}]");
         let w = w?;
-        let days_field = format!("{field}.days");
-        let days_obj = attr(&w, intern!(py, "days"), &days_field, fam)?;
+        let days_field = Field::item(WINDOWS, i, "days");
+        let days_obj = attr(&w, intern!(py, "days"), days_field, fam)?;
         let mut days = Weekdays::default();
         let days_iter = days_obj
             .try_iter()
-            .map_err(|_| fam.error(py, &days_field, "expected a set of weekday names"))?;
+            .map_err(|_| fam.error(py, days_field, "expected a set of weekday names"))?;
         for d in days_iter {
             let d = d?;
             core_result(
                 py,
-                days.insert_name(as_str(&d, &days_field, fam)?, &days_field),
+                days.insert_name(as_str(&d, days_field, fam)?, days_field),
             )?;
         }
-        let start_field = format!("{field}.start");
-        let end_field = format!("{field}.end");
-        let start = as_int(
-            &attr(&w, intern!(py, "start"), &start_field, fam)?,
-            &start_field,
-            fam,
-        )?;
-        let end = as_int(
-            &attr(&w, intern!(py, "end"), &end_field, fam)?,
-            &end_field,
-            fam,
-        )?;
-        windows.push(core_result(py, Window::new(days, start, end, &field))?);
+        let minute = |name: &Bound<'_, PyString>, field: &'static str| {
+            let field = Field::item(WINDOWS, i, field);
+            as_int(&attr(&w, name, field, fam)?, field, fam)
+        };
+        let start = minute(intern!(py, "start"), "start")?;
+        let end = minute(intern!(py, "end"), "end")?;
+        let window = Window::new(days, start, end, Field::item(WINDOWS, i, ""));
+        windows.push(core_result(py, window)?);
     }
     core_result(py, Schedule::new(zone, windows))
 }
@@ -266,18 +284,29 @@ fn schedule_of(obj: &Bound<'_, PyAny>) -> PyResult<Schedule> {
 fn key_facts_of<'py>(obj: &Bound<'py, PyAny>) -> PyResult<KeyFacts> {
     let py = obj.py();
     let fam = Family::KeyData;
-    let get = |name: &Bound<'py, PyString>, field: &str| attr(obj, name, field, fam);
+    let get =
+        |name: &Bound<'py, PyString>, field: &'static str| attr(obj, name, Field::top(field), fam);
+    let flag = |name: &Bound<'py, PyString>, field: &'static str| {
+        as_bool(&get(name, field)?, Field::top(field))
+    };
     let key_type_obj = get(intern!(py, "key_type"), "key_type")?;
     let key_type = core_result(
         py,
-        KeyType::from_name(as_str(&key_type_obj, "key_type", fam)?, "key_type"),
+        KeyType::from_name(
+            as_str(&key_type_obj, Field::top("key_type"), fam)?,
+            "key_type",
+        ),
     )?;
-    let flag = |name: &Bound<'py, PyString>, field: &str| as_bool(&get(name, field)?, field);
+    let valid_from = as_int(
+        &get(intern!(py, "valid_from"), "valid_from")?,
+        Field::top("valid_from"),
+        fam,
+    )?;
     let valid_until_obj = get(intern!(py, "valid_until"), "valid_until")?;
     let valid_until = if valid_until_obj.is_none() {
         None
     } else {
-        Some(as_int(&valid_until_obj, "valid_until", fam)?)
+        Some(as_int(&valid_until_obj, Field::top("valid_until"), fam)?)
     };
     let doors_obj = get(intern!(py, "doors"), "doors")?;
     let doors_iter = doors_obj
@@ -286,17 +315,13 @@ fn key_facts_of<'py>(obj: &Bound<'py, PyAny>) -> PyResult<KeyFacts> {
     let mut doors = Vec::with_capacity(doors_obj.len().unwrap_or(0));
     for (i, d) in doors_iter.enumerate() {
         let d = d?;
-        let state_field = format!("doors[{i}].state");
-        let online_field = format!("doors[{i}].online");
-        let state_obj = attr(&d, intern!(py, "state"), &state_field, fam)?;
-        let state = core_result(
-            py,
-            DoorState::from_name(as_str(&state_obj, &state_field, fam)?, &state_field),
-        )?;
-        let online = as_bool(
-            &attr(&d, intern!(py, "online"), &online_field, fam)?,
-            &online_field,
-        )?;
+        let state_field = Field::item("doors", i, "state");
+        let online_field = Field::item("doors", i, "online");
+        let state_obj = attr(&d, intern!(py, "state"), state_field, fam)?;
+        let state_name = as_str(&state_obj, state_field, fam)?;
+        let state = core_result(py, DoorState::from_name(state_name, state_field))?;
+        let online_obj = attr(&d, intern!(py, "online"), online_field, fam)?;
+        let online = as_bool(&online_obj, online_field)?;
         doors.push(DoorFacts { state, online });
     }
     let schedule_obj = get(intern!(py, "schedule"), "schedule")?;
@@ -308,11 +333,7 @@ fn key_facts_of<'py>(obj: &Bound<'py, PyAny>) -> PyResult<KeyFacts> {
     Ok(KeyFacts {
         key_type,
         revoked: flag(intern!(py, "revoked"), "revoked")?,
-        valid_from: as_int(
-            &get(intern!(py, "valid_from"), "valid_from")?,
-            "valid_from",
-            fam,
-        )?,
+        valid_from,
         valid_until,
         doors,
         schedule,
@@ -332,7 +353,7 @@ fn evaluate<'py>(
     now: &Bound<'py, PyAny>,
 ) -> PyResult<(u8, u8, Option<String>, Bound<'py, PyBytes>)> {
     let facts = key_facts_of(facts)?;
-    let now = as_int(now, "now", Family::KeyData)?;
+    let now = as_int(now, Field::top("now"), Family::KeyData)?;
     let status = core_result(py, core::evaluate(&facts, now))?;
     let (home_code, home_label) = match status.home {
         Some(h) if h.status == CoreHomeStatus::TimeDay => (h.status.code(), Some(h.label.into())),
@@ -365,7 +386,7 @@ fn is_usable_at(
     instant: &Bound<'_, PyAny>,
 ) -> PyResult<bool> {
     let facts = key_facts_of(facts)?;
-    let instant = as_int(instant, "instant", Family::KeyData)?;
+    let instant = as_int(instant, Field::top("instant"), Family::KeyData)?;
     core_result(py, core::is_usable_at(&facts, instant))
 }
 
@@ -377,7 +398,11 @@ fn schedule_label(schedule: &Bound<'_, PyAny>) -> PyResult<String> {
 }
 
 /// Item `key` of a JSON object, or InvalidSchedule naming `field`.
-fn item<'py>(obj: &Bound<'py, PyMapping>, key: &str, field: &str) -> PyResult<Bound<'py, PyAny>> {
+fn item<'py>(
+    obj: &Bound<'py, PyMapping>,
+    key: &str,
+    field: Field<'_>,
+) -> PyResult<Bound<'py, PyAny>> {
     match obj.contains(key) {
         Ok(true) => obj.get_item(key),
         _ => Err(bad_schedule(obj.py(), field, "missing")),
@@ -387,7 +412,7 @@ fn item<'py>(obj: &Bound<'py, PyMapping>, key: &str, field: &str) -> PyResult<Bo
 /// A JSON list (list or tuple), or InvalidSchedule naming `field`.
 fn json_list<'py>(
     value: &Bound<'py, PyAny>,
-    field: &str,
+    field: Field<'_>,
     what: &str,
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
     if let Ok(l) = value.cast::<PyList>() {
@@ -405,7 +430,7 @@ fn json_list<'py>(
 
 fn json_object<'a, 'py>(
     value: &'a Bound<'py, PyAny>,
-    field: &str,
+    field: Field<'_>,
 ) -> PyResult<&'a Bound<'py, PyMapping>> {
     value.cast::<PyMapping>().map_err(|_| {
         bad_schedule(
@@ -425,35 +450,36 @@ fn schedule_from_json(
 ) -> PyResult<(String, Vec<(Vec<&'static str>, u16, u16)>)> {
     let py = obj.py();
     let fam = Family::Schedule;
-    let obj = json_object(obj, "schedule")?;
-    let zone_obj = item(obj, "time_zone", "schedule.time_zone")?;
-    let zone = as_str(&zone_obj, "schedule.time_zone", fam)?.to_owned();
-    let windows_obj = item(obj, "windows", "schedule.windows")?;
+    let obj = json_object(obj, Field::top("schedule"))?;
+    let zone_field = Field::top("schedule.time_zone");
+    let zone = as_str(&item(obj, "time_zone", zone_field)?, zone_field, fam)?.to_owned();
+    let windows_obj = item(obj, "windows", Field::top(WINDOWS))?;
     let mut windows = Vec::new();
-    for (i, w) in json_list(&windows_obj, "schedule.windows", "windows")?
+    for (i, w) in json_list(&windows_obj, Field::top(WINDOWS), "windows")?
         .iter()
         .enumerate()
     {
-        let field = format!("schedule.windows[{i}]");
-        let w = json_object(w, &field)?;
-        let days_field = format!("{field}.days");
+        let w = json_object(w, Field::item(WINDOWS, i, ""))?;
+        let days_field = Field::item(WINDOWS, i, "days");
         let mut days = Weekdays::default();
-        for d in json_list(&item(w, "days", &days_field)?, &days_field, "weekday names")? {
+        for d in json_list(&item(w, "days", days_field)?, days_field, "weekday names")? {
             core_result(
                 py,
-                days.insert_name(as_str(&d, &days_field, fam)?, &days_field),
+                days.insert_name(as_str(&d, days_field, fam)?, days_field),
             )?;
         }
-        let clock = |name: &str| -> PyResult<i64> {
-            let f = format!("{field}.{name}");
-            let v = item(w, name, &f)?;
+        let clock = |name: &'static str| -> PyResult<i64> {
+            let field = Field::item(WINDOWS, i, name);
+            let value = item(w, name, field)?;
+            let text = as_str(&value, field, fam)?;
             Ok(i64::from(core_result(
                 py,
-                schedule::parse_clock(as_str(&v, &f, fam)?, &f),
+                schedule::parse_clock(text, field),
             )?))
         };
         let (start, end) = (clock("start")?, clock("end")?);
-        windows.push(core_result(py, Window::new(days, start, end, &field))?);
+        let window = Window::new(days, start, end, Field::item(WINDOWS, i, ""));
+        windows.push(core_result(py, window)?);
     }
     let checked = core_result(py, Schedule::new(&zone, windows))?;
     Ok((

@@ -43,12 +43,13 @@ macro_rules! codes {
                 }
             }
 
-            /// Parses an API name; `field` names the input in the error.
-            pub fn from_name(name: &str, field: &str) -> Result<Self, StatusError> {
+            /// Parses an API name; `field` names the input in the error (it is only
+            /// rendered when there is an error).
+            pub fn from_name(name: &str, field: impl fmt::Display) -> Result<Self, StatusError> {
                 match name {
                     $($text => Ok($name::$variant),)+
                     _ => Err(StatusError::UnknownCode {
-                        field: field.to_owned(),
+                        field: field.to_string(),
                         kind: $kind,
                         value: name.to_owned(),
                     }),

@@ -4,7 +4,7 @@
 //! Local time comes from `jiff` with its bundled copy of the tz database, so daylight-saving
 //! rules are the same on every machine, Lambda included (it has no `/usr/share/zoneinfo`).
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -49,13 +49,13 @@ impl Weekdays {
     }
 
     /// Adds the day named `name` (`"mon"`..`"sun"`); `field` names the input in the error.
-    pub fn insert_name(&mut self, name: &str, field: &str) -> Result<(), StatusError> {
+    pub fn insert_name(&mut self, name: &str, field: impl fmt::Display) -> Result<(), StatusError> {
         let index = WEEKDAY_NAMES
             .iter()
             .position(|&d| d == name)
             .ok_or_else(|| {
                 StatusError::schedule(
-                    field,
+                    field.to_string(),
                     format!("unknown weekday `{name}`; expected one of {WEEKDAY_NAMES:?}"),
                 )
             })?;
@@ -75,10 +75,24 @@ impl Weekdays {
     /// The week does not wrap: Monday-first order puts Sunday last, so {Sat, Sun, Mon} is
     /// `Mon, Sat, Sun`.
     pub fn label(self) -> String {
+        let mut out = String::new();
+        self.write_label(&mut out);
+        out
+    }
+
+    fn write_label(self, out: &mut String) {
         if self == Weekdays::ALL {
-            return "Daily".to_owned();
+            out.push_str("Daily");
+            return;
         }
-        let mut parts: Vec<String> = Vec::new();
+        let mut first_item = true;
+        let mut item = |out: &mut String, text: &str| {
+            if !first_item {
+                out.push_str(", ");
+            }
+            first_item = false;
+            out.push_str(text);
+        };
         let mut day = 0u8;
         while day < 7 {
             if !self.contains(day) {
@@ -91,13 +105,16 @@ impl Weekdays {
             }
             let (a, b) = (usize::from(first), usize::from(day));
             if b - a >= 2 {
-                parts.push(format!("{}–{}", WEEKDAY_LABELS[a], WEEKDAY_LABELS[b]));
+                item(out, WEEKDAY_LABELS[a]);
+                out.push('–');
+                out.push_str(WEEKDAY_LABELS[b]);
             } else {
-                parts.extend(WEEKDAY_LABELS[a..=b].iter().map(|d| (*d).to_owned()));
+                for d in &WEEKDAY_LABELS[a..=b] {
+                    item(out, d);
+                }
             }
             day += 1;
         }
-        parts.join(", ")
     }
 }
 
@@ -113,7 +130,12 @@ pub struct Window {
 impl Window {
     /// A window, checked: at least one day and `0 <= start < end <= 1440`. `field` is the
     /// window's path (e.g. `schedule.windows[0]`) for errors.
-    pub fn new(days: Weekdays, start: i64, end: i64, field: &str) -> Result<Self, StatusError> {
+    pub fn new(
+        days: Weekdays,
+        start: i64,
+        end: i64,
+        field: impl fmt::Display,
+    ) -> Result<Self, StatusError> {
         if days.is_empty() {
             return Err(StatusError::schedule(
                 format!("{field}.days"),
@@ -162,12 +184,22 @@ impl Window {
 
     /// This window's part of the label, e.g. `Mon–Fri 07:00–19:00`.
     pub fn label(self) -> String {
-        format!(
-            "{} {}–{}",
-            self.days.label(),
-            format_clock(self.start),
-            format_clock(self.end)
-        )
+        let mut out = String::new();
+        self.write_label(&mut out);
+        out
+    }
+
+    fn write_label(self, out: &mut String) {
+        self.days.write_label(out);
+        // Writing to a String cannot fail.
+        let _ = write!(
+            out,
+            " {:02}:{:02}–{:02}:{:02}",
+            self.start / 60,
+            self.start % 60,
+            self.end / 60,
+            self.end % 60
+        );
     }
 }
 
@@ -209,13 +241,12 @@ impl Schedule {
     /// The home app's time/day information: each window as days then times, in the order
     /// given, joined by `, `, e.g. `Mon–Fri 07:00–19:00, Sat 09:00–12:00`.
     pub fn label(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(24 * self.windows.len());
         for (i, w) in self.windows.iter().enumerate() {
             if i > 0 {
                 out.push_str(", ");
             }
-            // Writing to a String cannot fail.
-            let _ = write!(out, "{}", w.label());
+            w.write_label(&mut out);
         }
         out
     }
@@ -255,8 +286,8 @@ fn time_zone_named(name: &str) -> Result<TimeZone, StatusError> {
 }
 
 /// Minute of the day from `HH:MM` (two digits each, `00:00` to `24:00`).
-pub fn parse_clock(text: &str, field: &str) -> Result<u16, StatusError> {
-    let bad = |why: &str| StatusError::schedule(field, format!("`{text}` {why}"));
+pub fn parse_clock(text: &str, field: impl fmt::Display) -> Result<u16, StatusError> {
+    let bad = |why: &str| StatusError::schedule(field.to_string(), format!("`{text}` {why}"));
     let b = text.as_bytes();
     if b.len() != 5 || b[2] != b':' || ![b[0], b[1], b[3], b[4]].iter().all(u8::is_ascii_digit) {
         return Err(bad("is not a time of day as HH:MM"));
