@@ -1,10 +1,16 @@
 """The test oracle: a second, independent, plain-Python statement of the status rules.
 
-Written from ``docs/status-rules.md`` (and ``../shared/design/status-model.md``) only, without
+Written from ``docs/status-rules.md`` (and ``../shared/design/status-model.md``) without
 looking at the Rust core, so that property tests comparing the two can catch a rule that one of
-them got wrong. It mirrors the facade ``keyworker.status`` name for name and signature for
-signature; it borrows the facade's dataclasses and the exception classes of
-``keyworker.errors`` as plain data types, and none of their logic.
+them got wrong. Where the rules page leaves a case open, the oracle follows the decisions
+written in ``docs/status-engine.md`` ("Decisions the rules page leaves open", the bulk input
+table): door states foreign to a key type are invalid data, flag bits 5-7 must be 0, columns
+are buffers of their own element type or raw bytes, ``threads`` is 1..256, local time exists
+for the years -9999..9999, and booleans and 64-bit integers are checked as such.
+
+It mirrors the facade ``keyworker.status`` name for name and signature for signature; it
+borrows the facade's dataclasses and the exception classes of ``keyworker.errors`` as plain
+data types, and none of their logic.
 
 ``evaluate_bulk`` here is also the plain-Python baseline of the bulk-evaluation benchmark, so it
 is written as the straightforward loop over the columns a Python programmer would write: no
@@ -14,10 +20,12 @@ numpy, no tricks.
 from __future__ import annotations
 
 import re
+import struct
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 from keyworker.errors import IllegalTransition, InvalidBulkInput, InvalidKeyData, InvalidSchedule
 from keyworker.status import (
@@ -66,6 +74,9 @@ HOME_NONE = 255
 DOOR_EVENTS = ("create", "deliver", "revoke", "block", "unblock", "confirm", "complete_revocation")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NO_END = 2**63 - 1  # bulk valid_until meaning "no end"
+I64_MIN, I64_MAX = -(2**63), 2**63 - 1
+DAY_SECONDS = 86_400
+MAX_THREADS = 256
 ONLINE_BIT = 0x80
 STATE_MASK = 0x7F
 
@@ -75,6 +86,7 @@ PHONE_BLOCKED = 1 << 1
 DELIVERED = 1 << 2
 APP_RELOADED = 1 << 3
 HAS_SCHEDULE = 1 << 4
+KNOWN_FLAGS = REVOKED | PHONE_BLOCKED | DELIVERED | APP_RELOADED | HAS_SCHEDULE
 
 # --- labels: the seed's words ---
 
@@ -151,6 +163,19 @@ TRANSITIONS: dict[tuple[str, str, str], str] = {
 }
 
 
+# The door states each key type can have: those its transition table mentions. A row in any
+# other state (a `blocked` access medium) is invalid data, not a status.
+STATES_OF_KEY_TYPE: dict[str, frozenset[str]] = {
+    key_type: frozenset(
+        state
+        for (kind, start, _), end in TRANSITIONS.items()
+        if kind == key_type
+        for state in (start, end)
+    )
+    for key_type in KEY_TYPES
+}
+
+
 def _check_code(value: str, allowed: Sequence[str], field: str) -> None:
     if value not in allowed:
         raise InvalidKeyData(f"unknown {field} {value!r}; expected one of {list(allowed)}", field)
@@ -167,9 +192,20 @@ def next_door_state(key_type: str, state: str, event: str) -> str:
         raise IllegalTransition(f"{key_type}: no {event!r} from door state {state!r}") from None
 
 
+def _check_bool(value: object, field: str) -> None:
+    if not isinstance(value, bool):
+        raise InvalidKeyData(f"{field} must be a bool, got {value!r}", field)
+
+
+def _check_i64(value: object, field: str, error: type[InvalidKeyData | InvalidBulkInput]) -> None:
+    if not isinstance(value, int) or not I64_MIN <= value <= I64_MAX:
+        raise error(f"{field} must be a 64-bit integer, got {value!r}", field)
+
+
 def door_status(state: str, online: bool) -> DoorStatus | None:
     """The per-door row as the admin portal shows it; None for states without a label."""
     _check_code(state, DOOR_STATES, "state")
+    _check_bool(online, "online")
     if state not in DOOR_LABELS:
         return None
     if state in PENDING_DOOR_STATES:
@@ -180,14 +216,20 @@ def door_status(state: str, online: bool) -> DoorStatus | None:
 
 # --- schedules ---
 
-_HHMM = re.compile(r"^(\d{2}):(\d{2})$")
+_HHMM = re.compile(r"^([0-9]{2}):([0-9]{2})$")
 
 
-def _time_zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
-        raise InvalidSchedule(f"unknown time zone {name!r}", "schedule.time_zone") from None
+@cache
+def _iana_names() -> frozenset[str]:
+    # zoneinfo would also open files that are not zones of the IANA database (`posixrules`,
+    # `right/UTC`, the host's `localtime` link), so only the database's own names count.
+    return frozenset(available_timezones() - {"localtime"})
+
+
+def _time_zone(name: object) -> ZoneInfo:
+    if not isinstance(name, str) or name not in _iana_names():
+        raise InvalidSchedule(f"unknown time zone {name!r}", "schedule.time_zone")
+    return ZoneInfo(name)
 
 
 def validate_schedule(schedule: Schedule) -> None:
@@ -227,7 +269,7 @@ def schedule_from_json(obj: Mapping[str, Any]) -> Schedule:
     if not isinstance(time_zone, str):
         raise InvalidSchedule("time_zone must be an IANA time zone name", "schedule.time_zone")
     raw_windows = obj.get("windows")
-    if not isinstance(raw_windows, list):
+    if not isinstance(raw_windows, list | tuple):
         raise InvalidSchedule("windows must be a list", "schedule.windows")
     windows = []
     for i, raw in enumerate(raw_windows):
@@ -235,7 +277,7 @@ def schedule_from_json(obj: Mapping[str, Any]) -> Schedule:
         if not isinstance(raw, Mapping):
             raise InvalidSchedule("a window is a JSON object", field)
         days = raw.get("days")
-        if not isinstance(days, list) or not all(isinstance(d, str) for d in days):
+        if not isinstance(days, list | tuple) or not all(isinstance(d, str) for d in days):
             raise InvalidSchedule("days must be a list of weekday names", f"{field}.days")
         windows.append(
             Window(
@@ -297,11 +339,42 @@ def schedule_label(schedule: Schedule) -> str:
     )
 
 
+def _unix_day(year: int, month: int, day: int) -> int:
+    """Days from 1970-01-01 to a proleptic Gregorian date (years before 1 included)."""
+    # The Gregorian calendar repeats every 400 years (146,097 days); shift into datetime's
+    # range of years 1..9999 and back.
+    cycles = 0
+    while year < 1:
+        year, cycles = year + 400, cycles - 1
+    return date(year, month, day).toordinal() - date(1970, 1, 1).toordinal() + cycles * 146_097
+
+
+# Local time exists from -9999-01-01 00:00 to 9999-12-31 23:59:59 (docs/status-engine.md).
+LOCAL_MIN = _unix_day(-9999, 1, 1) * DAY_SECONDS
+LOCAL_END = (_unix_day(9999, 12, 31) + 1) * DAY_SECONDS
+# Instants datetime can place in any zone; outside them the zone's first rule (local mean
+# time) or last rule (its POSIX footer) applies, read at the nearest end.
+_UTC_FIRST = _unix_day(1, 1, 2) * DAY_SECONDS
+_UTC_LAST = _unix_day(9999, 12, 30) * DAY_SECONDS
+
+
+def local_seconds(time_zone: str, instant: int) -> int:
+    """Seconds since 1970-01-01 00:00 of the wall clock in ``time_zone`` at ``instant``."""
+    zone = _time_zone(time_zone)
+    probe = min(max(instant, _UTC_FIRST), _UTC_LAST)
+    offset = datetime.fromtimestamp(probe, tz=UTC).astimezone(zone).utcoffset()
+    assert offset is not None
+    local = instant + int(offset.total_seconds())
+    if not LOCAL_MIN <= local < LOCAL_END:
+        raise InvalidKeyData(f"instant {instant} is outside the years -9999..9999", "instant")
+    return local
+
+
 def in_schedule(schedule: Schedule, instant: int) -> bool:
     """Whether the local time at ``instant`` (DST included) falls in one of the windows."""
-    local = datetime.fromtimestamp(instant, tz=UTC).astimezone(_time_zone(schedule.time_zone))
-    day = WEEKDAYS[local.weekday()]
-    minute = local.hour * 60 + local.minute
+    local = local_seconds(schedule.time_zone, instant)
+    day = WEEKDAYS[(local // DAY_SECONDS + 3) % 7]  # 1970-01-01 was a Thursday
+    minute = local % DAY_SECONDS // 60
     return any(day in w.days and w.start <= minute < w.end for w in schedule.windows)
 
 
@@ -370,19 +443,30 @@ def _home(
     return "time_day" if has_schedule else "always"
 
 
-def _validate_facts(facts: KeyFacts) -> None:
+def _validate_facts(facts: KeyFacts, now: int, now_field: str) -> None:
     _check_code(facts.key_type, KEY_TYPES, "key_type")
-    if facts.valid_until is not None and facts.valid_until <= facts.valid_from:
-        raise InvalidKeyData("valid_until must be after valid_from", "valid_until")
+    for name in ("revoked", "phone_blocked", "delivered", "app_reloaded"):
+        _check_bool(getattr(facts, name), name)
+    _check_i64(facts.valid_from, "valid_from", InvalidKeyData)
+    if facts.valid_until is not None:
+        _check_i64(facts.valid_until, "valid_until", InvalidKeyData)
+        if facts.valid_until <= facts.valid_from:
+            raise InvalidKeyData("valid_until must be after valid_from", "valid_until")
+    _check_i64(now, now_field, InvalidKeyData)
     for i, door in enumerate(facts.doors):
         _check_code(door.state, DOOR_STATES, f"doors[{i}].state")
+        if door.state not in STATES_OF_KEY_TYPE[facts.key_type]:
+            raise InvalidKeyData(
+                f"a door row of an {facts.key_type} is never {door.state!r}", f"doors[{i}].state"
+            )
+        _check_bool(door.online, f"doors[{i}].online")
     if facts.schedule is not None:
         validate_schedule(facts.schedule)
 
 
 def evaluate(facts: KeyFacts, now: int) -> KeyStatus:
     """General status, home-app status and per-door rows of one key at ``now``."""
-    _validate_facts(facts)
+    _validate_facts(facts, now, "now")
     states = [d.state for d in facts.doors]
     general = _general(
         facts.key_type,
@@ -423,7 +507,7 @@ def evaluate(facts: KeyFacts, now: int) -> KeyStatus:
 
 def is_usable_at(facts: KeyFacts, instant: int) -> bool:
     """Whether the key opens its doors at ``instant`` (status, block, validity, schedule)."""
-    _validate_facts(facts)
+    _validate_facts(facts, instant, "instant")
     general = _general(
         facts.key_type,
         facts.revoked,
@@ -446,15 +530,29 @@ def is_usable_at(facts: KeyFacts, instant: int) -> bool:
 # --- bulk, columnar ---
 
 
+# Buffer-protocol formats of each column's element type (native or explicitly little-endian;
+# this oracle, like the service, runs on little-endian machines). 'l' and 'L' count only where
+# the C long has the column's size.
+_ELEMENT_FORMATS = {"B": ("B",), "q": ("q", "l"), "I": ("I", "L")}
+_RAW_BYTE_FORMATS = ("B", "b")
+
+
 def _column(buffer: Any, fmt: str, field: str) -> memoryview:
-    # The columns are raw native-endian arrays whatever the exporter calls its element type,
-    # so reinterpret the bytes with the element type the contract fixes for this column.
+    """A column as a flat memoryview of ``fmt``: its own element type, or raw bytes."""
     try:
-        return memoryview(buffer).cast("B").cast(fmt)
-    except (TypeError, ValueError) as error:
-        raise InvalidBulkInput(
-            f"{field}: not a contiguous array of {fmt!r}: {error}", field
-        ) from None
+        view = memoryview(buffer)
+    except TypeError:
+        raise InvalidBulkInput(f"{field}: expected a buffer, got {buffer!r}", field) from None
+    exported = view.format.lstrip("@=<")
+    own_type = exported in _ELEMENT_FORMATS[fmt] and view.itemsize == struct.calcsize(fmt)
+    if view.format.startswith((">", "!")) or not (own_type or exported in _RAW_BYTE_FORMATS):
+        raise InvalidBulkInput(f"{field}: a buffer of format {view.format!r}", field)
+    # tobytes() also flattens strided and multi-dimensional buffers in C order.
+    raw = view if view.c_contiguous and view.ndim == 1 else memoryview(view.tobytes())
+    try:
+        return raw.cast("B").cast(fmt)
+    except TypeError as error:
+        raise InvalidBulkInput(f"{field}: {error}", field) from None
 
 
 def evaluate_bulk(
@@ -470,9 +568,11 @@ def evaluate_bulk(
 ) -> BulkResult:
     """General and home-app status codes of every key of a columnar batch, plus counts.
 
-    ``threads`` is accepted for the facade's signature; the oracle always runs on one thread.
+    ``threads`` is checked like the facade checks it; the oracle always runs on one thread.
     """
-    del threads
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise InvalidBulkInput(f"threads must be 1..{MAX_THREADS}, got {threads}", "threads")
+    _check_i64(now, "now", InvalidBulkInput)
     types = _column(key_types, "B", "key_types")
     key_flags = _column(flags, "B", "flags")
     starts = _column(valid_from, "q", "valid_from")
@@ -518,8 +618,15 @@ def evaluate_bulk(
                 raise InvalidBulkInput(
                     f"unknown door state code {state_code} at door {j}", "door_states"
                 )
-            doors.append((DOOR_STATES[state_code], bool(byte & ONLINE_BIT)))
+            state = DOOR_STATES[state_code]
+            if state not in STATES_OF_KEY_TYPE[key_type]:
+                raise InvalidBulkInput(
+                    f"a door row of an {key_type} is never {state!r} (door {j})", "door_states"
+                )
+            doors.append((state, bool(byte & ONLINE_BIT)))
         flag = key_flags[i]
+        if flag & ~KNOWN_FLAGS:
+            raise InvalidBulkInput(f"undefined flag bits {flag:#04x} at key {i}", "flags")
         revoked = bool(flag & REVOKED)
         delivered = bool(flag & DELIVERED)
         app_reloaded = bool(flag & APP_RELOADED)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from hypothesis import strategies as st
+from oracle import STATES_OF_KEY_TYPE
 
 from keyworker.status import DoorFacts, KeyFacts, Schedule, Window
 
@@ -200,6 +201,35 @@ def reachable_key_facts(
     )
 
 
+@st.composite
+def any_key_facts(draw: st.DrawFn, now: int, with_schedule: bool | None = None) -> KeyFacts:
+    """Facts with any flags and any door states of the key type, reachable or not.
+
+    The rules are written so that every such combination has a status, so both
+    implementations must agree on these too, not only on the states the service reaches.
+    """
+    kind = draw(st.sampled_from(KEY_TYPES))
+    valid_from, valid_until = draw(validity(now))
+    scheduled = draw(st.booleans()) if with_schedule is None else with_schedule
+    door = st.builds(
+        DoorFacts,
+        state=st.sampled_from(sorted(STATES_OF_KEY_TYPE[kind])),
+        online=st.booleans(),
+        kind=st.sampled_from(("common", "unit")),
+    )
+    return KeyFacts(
+        key_type=kind,
+        revoked=draw(st.booleans()),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        doors=tuple(draw(st.lists(door, max_size=5))),
+        schedule=draw(schedules()) if scheduled else None,
+        phone_blocked=draw(st.booleans()),
+        delivered=draw(st.booleans()),
+        app_reloaded=draw(st.booleans()),
+    )
+
+
 # --- bulk columns ---
 
 DOOR_CODES = {
@@ -266,8 +296,11 @@ BUFFER_KINDS = ("array", "bytes", "numpy")
 
 
 @st.composite
-def bulk_batches(draw: st.DrawFn, max_keys: int = 20) -> tuple[int, list[KeyFacts]]:
-    """A clock and the facts of a batch of reachable keys (schedules only mark has_schedule)."""
+def bulk_batches(
+    draw: st.DrawFn, max_keys: int = 20, reachable: bool = True
+) -> tuple[int, list[KeyFacts]]:
+    """A clock and the facts of a batch of keys (schedules only mark has_schedule)."""
     now = draw(instants())
-    facts = draw(st.lists(reachable_key_facts(now), max_size=max_keys))
+    key = reachable_key_facts(now) if reachable else any_key_facts(now)
+    facts = draw(st.lists(key, max_size=max_keys))
     return now, facts

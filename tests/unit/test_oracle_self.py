@@ -8,6 +8,7 @@ changes, the bulk layout) are pinned here to answers computed by hand, not by co
 from __future__ import annotations
 
 import array
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import oracle
@@ -317,3 +318,82 @@ def test_bulk_rejects_bad_offsets(offsets: list[int]) -> None:
             bytes([2, 2]),
             NOW,
         )
+
+
+# --- decisions of docs/status-engine.md ---
+
+
+def test_door_states_of_each_key_type() -> None:
+    expected = {
+        "access_medium": {
+            "none",
+            "deployment_pending",
+            "deployed",
+            "revocation_pending",
+            "removed",
+        },
+        "digital_key": {
+            "none",
+            "deployed",
+            "blocking_pending",
+            "blocked",
+            "unblocking_pending",
+            "removed",
+        },
+    }
+    states = oracle.STATES_OF_KEY_TYPE
+    assert states == expected
+    with pytest.raises(InvalidKeyData):
+        oracle.evaluate(key("access_medium", "blocked"), NOW)
+    with pytest.raises(InvalidKeyData):
+        oracle.evaluate(key("digital_key", "revocation_pending", delivered=True), NOW)
+
+
+def test_local_time_before_year_one() -> None:
+    # 1 January of year 1 and of year -9999 were Mondays (the proleptic Gregorian calendar
+    # repeats every 400 years, and 146,097 days are whole weeks).
+    assert oracle.local_seconds("UTC", utc(1, 1, 1)) == -719_162 * DAY
+    monday = Schedule("UTC", (Window(frozenset({"mon"}), 0, 1),))
+    sunday = Schedule("UTC", (Window(frozenset({"sun"}), 0, 1440),))
+    always = key("digital_key", "deployed", delivered=True, valid_from=-(2**63))
+    assert oracle.is_usable_at(replace(always, schedule=monday), oracle.LOCAL_MIN)
+    assert not oracle.is_usable_at(replace(always, schedule=sunday), oracle.LOCAL_MIN)
+    with pytest.raises(InvalidKeyData):
+        oracle.is_usable_at(replace(always, schedule=sunday), oracle.LOCAL_MIN - 1)
+
+
+def _one_key(**columns: object) -> list[object]:
+    batch: dict[str, object] = {
+        "key_types": bytes([0]),
+        "flags": bytes([0]),
+        "valid_from": array.array("q", [0]),
+        "valid_until": array.array("q", [2**63 - 1]),
+        "door_offsets": array.array("I", [0, 1]),
+        "door_states": bytes([2]),
+    }
+    batch.update(columns)
+    return list(batch.values())
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        {"flags": bytes([0x20])},
+        {"door_states": bytes([6])},  # `blocked` at an access medium
+        {"valid_from": array.array("i", [0, 0])},  # int32 for an i64 column
+        {"door_offsets": array.array("q", [0, 1])},  # int64 for a u32 column
+        {"key_types": [0]},
+    ],
+)
+def test_bulk_rejects_what_the_decisions_reject(columns: dict[str, object]) -> None:
+    with pytest.raises(InvalidBulkInput):
+        oracle.evaluate_bulk(*_one_key(**columns), NOW)
+
+
+def test_bulk_reads_raw_bytes_and_checks_threads() -> None:
+    raw = _one_key(
+        valid_from=array.array("q", [0]).tobytes(), door_offsets=bytes([0] * 4 + [1, 0, 0, 0])
+    )
+    assert oracle.evaluate_bulk(*raw, NOW).status == bytes([1])
+    with pytest.raises(InvalidBulkInput):
+        oracle.evaluate_bulk(*raw, NOW, threads=0)

@@ -8,15 +8,18 @@ Agreement means the same value, or the same exception class for input the rules 
 
 from __future__ import annotations
 
+import array
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import oracle
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from oracle import STATES_OF_KEY_TYPE
 from status_strategies import (
     BASE,
     BUFFER_KINDS,
@@ -25,6 +28,7 @@ from status_strategies import (
     KEY_TYPES,
     NO_END,
     Columns,
+    any_key_facts,
     bulk_batches,
     dst_instants,
     instants,
@@ -90,8 +94,8 @@ def test_unknown_codes_in_a_transition_are_rejected_alike(
 
 
 @pytest.mark.parametrize("state", [*oracle.DOOR_STATES, "lost"])
-@pytest.mark.parametrize("online", [False, True])
-def test_every_door_status_agrees(state: str, online: bool) -> None:
+@pytest.mark.parametrize("online", [False, True, 1, None])
+def test_every_door_status_agrees(state: str, online: Any) -> None:
     assert_agree("door_status", state, online)
 
 
@@ -233,16 +237,34 @@ def test_random_event_histories_agree(key_type: str, data: st.DataObject) -> Non
         assert_key_agrees(key, data.draw(later))
 
 
-@given(data=st.data())
-def test_random_reachable_keys_agree(data: st.DataObject) -> None:
+@given(data=st.data(), reachable=st.booleans())
+def test_random_keys_agree(data: st.DataObject, reachable: bool) -> None:
     now = data.draw(instants(), label="now")
-    facts = data.draw(reachable_key_facts(now), label="facts")
+    key = reachable_key_facts(now) if reachable else any_key_facts(now)
+    facts = data.draw(key, label="facts")
     assert_agree("evaluate", facts, now)
     assert_agree("is_usable_at", facts, now)
     assert_agree("is_usable_at", facts, data.draw(instants(), label="instant"))
 
 
 # --- invalid facts ---
+
+FACT_DEFECTS = (
+    "key_type",
+    "door",
+    "foreign_door",
+    "door_online",
+    "validity",
+    "flag_not_bool",
+    "beyond_64_bits",
+    "schedule",
+)
+
+
+def foreign_states(key_type: str) -> set[str]:
+    """Door states the key type never has (docs/status-engine.md: invalid data)."""
+    return set(oracle.DOOR_STATES) - STATES_OF_KEY_TYPE[key_type]
+
 
 # Factories, so that a facade whose dataclasses validate on construction still imports.
 BROKEN_SCHEDULES: list[Callable[[], Schedule]] = [
@@ -265,18 +287,28 @@ BROKEN_SCHEDULES: list[Callable[[], Schedule]] = [
 def test_invalid_facts_are_rejected_alike(data: st.DataObject) -> None:
     now = data.draw(instants(), label="now")
     facts = data.draw(reachable_key_facts(now), label="facts")
-    defect = data.draw(st.sampled_from(("key_type", "door", "validity", "schedule")))
+    defect = data.draw(st.sampled_from(FACT_DEFECTS))
     if defect == "key_type":
         broken = replace(facts, key_type=data.draw(st.sampled_from(("smart_card", "", "DIGITAL"))))
-    elif defect == "door":
-        bad_door = DoorFacts(
-            state=data.draw(st.sampled_from(("lost", "", "Deployed"))), online=True
-        )
+    elif defect in ("door", "foreign_door", "door_online"):
+        if defect == "door":
+            state = data.draw(st.sampled_from(("lost", "", "Deployed")))
+        else:
+            state = data.draw(st.sampled_from(sorted(foreign_states(facts.key_type))))
+        online: Any = 1 if defect == "door_online" else True
+        if defect == "door_online":
+            state = data.draw(st.sampled_from(sorted(STATES_OF_KEY_TYPE[facts.key_type])))
         doors = list(facts.doors)
-        doors.insert(data.draw(st.integers(0, len(doors))), bad_door)
+        doors.insert(data.draw(st.integers(0, len(doors))), DoorFacts(state, online))
         broken = replace(facts, doors=tuple(doors))
     elif defect == "validity":
         broken = replace(facts, valid_until=facts.valid_from - data.draw(st.integers(0, DAY)))
+    elif defect == "flag_not_bool":
+        flag = data.draw(st.sampled_from(("revoked", "phone_blocked", "delivered", "app_reloaded")))
+        broken = replace(facts, **{flag: data.draw(st.sampled_from((0, 1, None, "yes")))})
+    elif defect == "beyond_64_bits":
+        name = data.draw(st.sampled_from(("valid_from", "valid_until")))
+        broken = replace(facts, **{name: data.draw(st.sampled_from((2**63, -(2**63) - 1)))})
     else:
         broken = replace(facts, schedule=data.draw(st.sampled_from(BROKEN_SCHEDULES))())
     for name, args in (("evaluate", (broken, now)), ("is_usable_at", (broken, now))):
@@ -356,6 +388,49 @@ def test_schedule_usability_agrees_around_daylight_saving_changes(data: st.DataO
     assert_agree("evaluate", facts, instant)
 
 
+def _usable_at_any_time(schedule: Schedule) -> KeyFacts:
+    """A delivered digital key without end, valid since the earliest 64-bit instant."""
+    return replace(_always_deployed(schedule), valid_from=-(2**63), valid_until=None)
+
+
+# Two days inside the years -9999..9999, where local time exists in every zone.
+CALENDAR = st.integers(oracle.LOCAL_MIN + 2 * DAY, oracle.LOCAL_END - 2 * DAY)
+
+
+@given(schedule=schedules(), instant=CALENDAR)
+def test_schedule_usability_agrees_over_the_whole_calendar(
+    schedule: Schedule, instant: int
+) -> None:
+    # Before 1900 zones keep local mean time, far ahead their last rule: both must know that.
+    kind, _ = assert_agree("is_usable_at", _usable_at_any_time(schedule), instant)
+    assert kind == "value"
+
+
+@given(
+    schedule=schedules(),
+    instant=st.one_of(
+        st.integers(-(2**63), oracle.LOCAL_MIN - 2 * DAY),
+        st.integers(oracle.LOCAL_END + 2 * DAY, 2**63 - 1),
+    ),
+)
+def test_instants_without_local_time_are_rejected_alike(schedule: Schedule, instant: int) -> None:
+    kind, error = assert_agree("is_usable_at", _usable_at_any_time(schedule), instant)
+    assert (kind, error) == ("error", oracle.InvalidKeyData)
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        oracle.LOCAL_END - 1,  # 9999-12-31 23:59:59 UTC
+        oracle.LOCAL_MIN,  # -9999-01-01 00:00:00 UTC
+    ],
+)
+def test_local_time_exists_for_the_documented_years(instant: int) -> None:
+    # docs/status-engine.md: "Local time exists for the years -9999..9999" (UTC: no offset).
+    schedule = Schedule("UTC", (Window(frozenset(oracle.WEEKDAYS), 0, 1440),))
+    assert assert_agree("is_usable_at", _usable_at_any_time(schedule), instant) == ("value", True)
+
+
 # --- bulk ---
 
 
@@ -372,7 +447,10 @@ def _per_key_codes(facts: list[KeyFacts], now: int) -> tuple[bytes, bytes]:
     return bytes(status), bytes(home)
 
 
-@given(batch=bulk_batches(), kind=st.sampled_from(BUFFER_KINDS))
+@given(
+    batch=st.one_of(bulk_batches(), bulk_batches(reachable=False)),
+    kind=st.sampled_from(BUFFER_KINDS),
+)
 def test_bulk_agrees_with_oracle_and_with_per_key_evaluation(
     batch: tuple[int, list[KeyFacts]], kind: str
 ) -> None:
@@ -461,6 +539,16 @@ def _break(cols: Columns, defect: str, data: st.DataObject) -> bool:
         case "validity_reversed" if n >= 1:
             i = data.draw(st.integers(0, n - 1))
             cols.valid_until[i] = cols.valid_from[i] - data.draw(st.integers(0, DAY))
+        case "unknown_flag_bits" if n >= 1:
+            i = data.draw(st.integers(0, n - 1))
+            cols.flags[i] |= data.draw(st.sampled_from((0x20, 0x40, 0x80, 0xE0)))
+        case "foreign_door_state" if m >= 1:
+            j = data.draw(st.integers(0, m - 1))
+            key = max(i for i in range(n) if cols.door_offsets[i] <= j)
+            foreign = sorted(foreign_states(KEY_TYPES[cols.key_types[key]]))
+            cols.door_states[j] = DOOR_CODES[data.draw(st.sampled_from(foreign))] | (
+                cols.door_states[j] & 0x80
+            )
         case _:
             return False
     return True
@@ -476,6 +564,8 @@ BULK_DEFECTS = (
     "unknown_key_type",
     "unknown_door_state",
     "validity_reversed",
+    "unknown_flag_bits",
+    "foreign_door_state",
 )
 
 
@@ -493,3 +583,48 @@ def test_invalid_bulk_batches_are_rejected_alike(
             "error",
             InvalidBulkInput,
         ), f"engine accepted a batch with {defect}"
+
+
+@pytest.mark.parametrize(("threads", "now"), [(0, BASE), (-1, BASE), (257, BASE), (None, 2**63)])
+def test_bad_threads_and_clock_are_rejected_alike(threads: int | None, now: int) -> None:
+    buffers = Columns.from_facts([_always_deployed(None)]).as_buffers("array")
+    for implementation in (engine, oracle):
+        assert outcome(implementation.evaluate_bulk, *buffers, now, threads=threads) == (
+            "error",
+            InvalidBulkInput,
+        )
+
+
+def _one_key_batch() -> list[Any]:
+    return list(Columns.from_facts([_always_deployed(None)]).as_buffers("array"))
+
+
+# Column index, and a buffer standing in for that column of a one-key, one-door batch.
+BUFFER_VARIANTS: list[tuple[str, int, Callable[[], Any]]] = [
+    ("bytearray key_types", 0, lambda: bytearray([1])),
+    ("memoryview flags", 1, lambda: memoryview(bytes([4]))),
+    ("int8 flags", 1, lambda: np.array([4], dtype=np.int8)),
+    ("bool flags", 1, lambda: np.array([True], dtype=bool)),
+    ("raw bytes valid_from", 2, lambda: array.array("q", [0]).tobytes()),
+    ("int8 raw valid_from", 2, lambda: np.zeros(8, dtype=np.int8)),
+    ("int32 valid_from", 2, lambda: np.zeros(2, dtype=np.int32)),
+    ("uint64 valid_until", 3, lambda: np.array([NO_END], dtype=np.uint64)),
+    ("big-endian valid_until", 3, lambda: np.array([NO_END], dtype=">i8")),
+    ("little-endian valid_until", 3, lambda: np.array([NO_END], dtype="<i8")),
+    ("strided valid_from", 2, lambda: np.zeros(3, dtype=np.int64)[::3]),
+    ("unaligned valid_from", 2, lambda: memoryview(bytes(9))[1:]),
+    ("int64 door_offsets", 4, lambda: np.array([0, 1], dtype=np.int64)),
+    ("two-dimensional door_offsets", 4, lambda: np.array([[0, 1]], dtype=np.uint32)),
+    ("seven raw bytes for valid_from", 2, lambda: bytes(7)),
+    ("list key_types", 0, lambda: [1]),
+    ("None door_states", 5, lambda: None),
+]
+
+
+@pytest.mark.parametrize(
+    ("column", "make"), [v[1:] for v in BUFFER_VARIANTS], ids=[v[0] for v in BUFFER_VARIANTS]
+)
+def test_buffer_kinds_are_accepted_or_rejected_alike(column: int, make: Callable[[], Any]) -> None:
+    buffers = _one_key_batch()
+    buffers[column] = make()
+    assert_agree("evaluate_bulk", *buffers, BASE)
