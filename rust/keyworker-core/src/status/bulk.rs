@@ -279,10 +279,19 @@ fn first_error(input: &BulkInput<'_>, from: usize) -> StatusError {
     let m = input.door_states.len();
     for i in from..n {
         let (lo, hi) = (input.door_offsets[i], input.door_offsets[i + 1]);
-        if hi < lo || hi as usize > m {
+        if hi < lo {
             return StatusError::bulk(
                 "door_offsets",
                 format!("door_offsets decrease at key {i} ({lo} then {hi})"),
+            );
+        }
+        if hi as usize > m {
+            return StatusError::bulk(
+                "door_offsets",
+                format!(
+                    "door_offsets[{}] = {hi} is past the end of door_states ({m})",
+                    i + 1
+                ),
             );
         }
         let Some(key_type) = KeyType::from_code(input.key_types[i]) else {
@@ -485,7 +494,12 @@ mod tests {
         assert!(reason.contains("key 1"), "{reason}");
         let mut c = sample();
         c.door_offsets[1] = 100; // past the end, then back
-        assert_eq!(error_of(&c).0, "door_offsets");
+        let (field, reason) = error_of(&c);
+        assert_eq!(field, "door_offsets");
+        assert!(
+            reason.contains("door_offsets[1] = 100 is past the end"),
+            "{reason}"
+        );
     }
 
     #[test]
