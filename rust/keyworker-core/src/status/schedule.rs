@@ -18,6 +18,14 @@ const WEEKDAY_LABELS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Su
 /// Minutes in a day: the largest end of a window (shown as `24:00`).
 pub const MINUTES_PER_DAY: u16 = 1440;
 
+/// The first UTC instant with a local time (-9999-01-02T01:59:59Z): the range is the one
+/// where every UTC offset (up to ±25:59:59) still gives a local date in the years
+/// -9999..=9999, so it is the same for every time zone. (It is `jiff::Timestamp`'s range;
+/// a test pins the two together.)
+pub const FIRST_LOCAL_INSTANT: i64 = -377_705_023_201;
+/// The last UTC instant with a local time (9999-12-30T22:00:00Z).
+pub const LAST_LOCAL_INSTANT: i64 = 253_402_207_200;
+
 /// A set of weekdays; bit 0 is Monday, bit 6 Sunday.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Weekdays(u8);
@@ -252,13 +260,16 @@ impl Schedule {
     }
 
     /// Whether the local time at `instant` (UTC seconds; daylight-saving time applied) is in
-    /// one of the windows. `field` names the instant in the error when it is outside the
-    /// years -9999..=9999 that local time is defined for.
+    /// one of the windows. `field` names the instant in the error when it is outside
+    /// [`FIRST_LOCAL_INSTANT`]..=[`LAST_LOCAL_INSTANT`].
     pub fn contains(&self, instant: i64, field: &str) -> Result<bool, StatusError> {
         let at = Timestamp::from_second(instant).map_err(|_| {
             StatusError::key_data(
                 field,
-                format!("instant {instant} is outside the years -9999..=9999"),
+                format!(
+                    "instant {instant} is outside {FIRST_LOCAL_INSTANT}..={LAST_LOCAL_INSTANT}, \
+                     where local time is defined"
+                ),
             )
         })?;
         let local = self.time_zone.to_datetime(at);
@@ -525,6 +536,17 @@ mod tests {
         let e = s.contains(i64::MAX, "instant").unwrap_err();
         assert!(matches!(e, StatusError::InvalidKeyData { .. }));
         assert_eq!(e.field(), Some("instant"));
+        assert_eq!(FIRST_LOCAL_INSTANT, Timestamp::MIN.as_second());
+        assert_eq!(LAST_LOCAL_INSTANT, Timestamp::MAX.as_second());
+        let every_day = Schedule::new("UTC", vec![window(&WEEKDAY_NAMES, 0, 1440)]).unwrap();
+        assert!(every_day.contains(FIRST_LOCAL_INSTANT, "instant").unwrap());
+        assert!(every_day.contains(LAST_LOCAL_INSTANT, "instant").unwrap());
+        assert!(every_day
+            .contains(FIRST_LOCAL_INSTANT - 1, "instant")
+            .is_err());
+        assert!(every_day
+            .contains(LAST_LOCAL_INSTANT + 1, "instant")
+            .is_err());
         // 1970-01-05 was a Monday.
         assert!(s.contains(4 * 86_400, "instant").unwrap());
         assert!(!s.contains(4 * 86_400 + 3600, "instant").unwrap());
