@@ -3,6 +3,7 @@ the same keys and doors lose no update and break no rule."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -60,7 +61,7 @@ def check_key(world: World, key_id: str) -> KeyRecord:
     events = world.services.queries.history(SITE, key_id)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert events[0].before is None
-    for previous, following in zip(events, events[1:], strict=False):
+    for previous, following in itertools.pairwise(events):
         assert following.before == previous.after
     assert dict(events[-1].after.doors) == {row.door_id: row.state for row in record.rows}
     view = world.services.queries.get_key(SITE, key_id)

@@ -110,8 +110,11 @@ def test_door_synced_and_stale_versions(site: World) -> None:
 def test_time_service(site: World) -> None:
     key_id = site.access_medium(["entrance"], valid_from=T0 + DAY)
     site.clock.set(T0 + 2 * DAY)
-    _replayed(site, lambda: site.services.time.process_due())
-    assert site.store.get_key(SITE, key_id).indexed.status == "door_update_pending"  # type: ignore[union-attr]
+    _replayed(site, site.services.time.process_due)
+    record = site.store.get_key(SITE, key_id)
+    assert record is not None
+    assert record.indexed is not None
+    assert record.indexed.status == "door_update_pending"
 
 
 class _FailingOnce:

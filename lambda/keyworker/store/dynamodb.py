@@ -610,3 +610,10 @@ class DynamoStore:
             ScanIndexForward=True,
         )
         return [door_from_item(item) for item in items]
+
+
+if TYPE_CHECKING:
+    from keyworker.domain.ports import KeyStore
+
+    def _implements_the_port(store: DynamoStore) -> KeyStore:
+        return store  # mypy checks here that DynamoStore is a KeyStore
