@@ -63,7 +63,7 @@ impl KeyType {
         }
     }
 
-    fn wire_code(self) -> u8 {
+    pub(crate) fn wire_code(self) -> u8 {
         match self {
             Self::AccessMedium => 0,
             Self::DigitalKey => 1,
@@ -256,6 +256,7 @@ impl CredentialClaims {
     }
 
     /// The CWT claims set (RFC 8392) of these claims, in deterministic key order.
+    #[cfg(test)]
     pub(crate) fn to_claims_set(&self) -> ClaimsSet {
         let mut rest: Vec<(ClaimName, Value)> = Vec::with_capacity(4);
         rest.push((
@@ -304,9 +305,13 @@ impl CredentialClaims {
 
     /// The deterministic CBOR encoding of the claims set: the COSE_Sign1 payload.
     pub fn to_cbor(&self) -> Result<Vec<u8>, CredentialError> {
-        self.to_claims_set()
-            .to_vec()
-            .map_err(|e| CredentialError::malformed("claims", e.to_string()))
+        super::wire::claims_cbor(self)
+    }
+
+    /// The same bytes through coset's `ClaimsSet` (kept to check the fast encoder against).
+    #[cfg(test)]
+    pub(crate) fn to_cbor_via_coset(&self) -> Vec<u8> {
+        self.to_claims_set().to_vec().unwrap()
     }
 
     /// Read claims from a CWT claims set; any missing or mistyped claim is `Malformed`.

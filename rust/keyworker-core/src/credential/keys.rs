@@ -1,18 +1,19 @@
 //! Key material: site signing keys (ES256 / EdDSA), their public verification keys, and door
-//! MAC keys. Every primitive comes from `ring`; nothing here is hand-written crypto.
+//! MAC keys. Primitives come from `ring` (P-256, HMAC, HKDF) and `ed25519-dalek` (Ed25519);
+//! nothing here is hand-written crypto.
 //!
 //! Private key bytes are never part of a `Debug` or error message: a key prints as its kid.
 
 use std::fmt;
 
-use coset::iana;
+use coset::{iana, CborSerializable, HeaderBuilder};
+use ed25519_dalek::pkcs8::DecodePrivateKey;
 use pkcs8::der::asn1::OctetStringRef;
 use pkcs8::der::Encode;
 use pkcs8::{AlgorithmIdentifierRef, ObjectIdentifier, PrivateKeyInfo};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{
-    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, ECDSA_P256_SHA256_FIXED,
-    ECDSA_P256_SHA256_FIXED_SIGNING,
+    self, EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING,
 };
 use ring::{hkdf, hmac};
 
@@ -102,7 +103,7 @@ fn check_kid(kid: &str) -> Result<(), CredentialError> {
 
 enum Signer {
     Es256(EcdsaKeyPair),
-    EdDsa(Ed25519KeyPair),
+    EdDsa(ed25519_dalek::SigningKey),
 }
 
 /// A site's private signing key with its key id.
@@ -110,6 +111,9 @@ pub struct SigningKey {
     kid: String,
     signer: Signer,
     rng: SystemRandom,
+    /// `{alg, kid}` encoded once: it is the same for every credential this key signs.
+    protected: Vec<u8>,
+    public: Vec<u8>,
 }
 
 impl fmt::Debug for SigningKey {
@@ -140,15 +144,37 @@ impl SigningKey {
                 EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8, &rng)
                     .map_err(rejected)?,
             ),
-            // v1 documents (no embedded public key) are what `cryptography` writes.
-            Algorithm::EdDsa => {
-                Signer::EdDsa(Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8).map_err(rejected)?)
-            }
+            // v1 (seed only, what OpenSSL and `cryptography` write) and v2 (with the public
+            // key, which must then match) are both read.
+            Algorithm::EdDsa => Signer::EdDsa(
+                ed25519_dalek::SigningKey::from_pkcs8_der(pkcs8).map_err(|e| {
+                    CredentialError::InvalidKeyMaterial {
+                        kid: kid.to_string(),
+                        reason: format!("not an EdDSA PKCS#8 private key ({e})"),
+                    }
+                })?,
+            ),
         };
+        let public = match &signer {
+            Signer::Es256(k) => k.public_key().as_ref().to_vec(),
+            Signer::EdDsa(k) => k.verifying_key().as_bytes().to_vec(),
+        };
+        let header = HeaderBuilder::new()
+            .algorithm(algorithm.cose())
+            .key_id(kid.as_bytes().to_vec())
+            .build();
+        let protected = header
+            .to_vec()
+            .map_err(|e| CredentialError::InvalidKeyMaterial {
+                kid: kid.to_string(),
+                reason: format!("protected header: {e}"),
+            })?;
         Ok(Self {
             kid: kid.to_string(),
             signer,
             rng,
+            protected,
+            public,
         })
     }
 
@@ -165,10 +191,12 @@ impl SigningKey {
 
     /// The public key: uncompressed SEC1 point (65 bytes) for ES256, 32 bytes for EdDSA.
     pub fn public_key(&self) -> &[u8] {
-        match &self.signer {
-            Signer::Es256(k) => k.public_key().as_ref(),
-            Signer::EdDsa(k) => k.public_key().as_ref(),
-        }
+        &self.public
+    }
+
+    /// The encoded protected header (`{1: alg, 4: kid}`) of every credential this key signs.
+    pub(crate) fn protected_header_bytes(&self) -> &[u8] {
+        &self.protected
     }
 
     pub fn verification_key(&self) -> VerificationKey {
@@ -189,7 +217,7 @@ impl SigningKey {
                     kid: self.kid.clone(),
                     reason: "ECDSA signing failed (random source)".into(),
                 }),
-            Signer::EdDsa(k) => Ok(k.sign(message).as_ref().to_vec()),
+            Signer::EdDsa(k) => Ok(ed25519_dalek::Signer::sign(k, message).to_bytes().to_vec()),
         }
     }
 }
@@ -213,14 +241,16 @@ impl VerificationKey {
         check_kid(kid)?;
         let ok = match algorithm {
             Algorithm::Es256 => public_key.len() == 65 && public_key[0] == 0x04,
-            Algorithm::EdDsa => public_key.len() == 32,
+            Algorithm::EdDsa => <&[u8; 32]>::try_from(public_key)
+                .ok()
+                .is_some_and(|k| ed25519_dalek::VerifyingKey::from_bytes(k).is_ok()),
         };
         if !ok {
             return Err(CredentialError::invalid(
                 "public_key",
                 match algorithm {
                     Algorithm::Es256 => "ES256 needs an uncompressed P-256 point (65 bytes)",
-                    Algorithm::EdDsa => "EdDSA needs a 32-byte Ed25519 public key",
+                    Algorithm::EdDsa => "EdDSA needs a 32-byte Ed25519 public key (a curve point)",
                 },
             ));
         }
@@ -245,13 +275,26 @@ impl VerificationKey {
 
     /// True when `signature` is this key's signature over `message`.
     pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
-        let alg: &dyn signature::VerificationAlgorithm = match self.algorithm {
-            Algorithm::Es256 => &ECDSA_P256_SHA256_FIXED,
-            Algorithm::EdDsa => &signature::ED25519,
-        };
-        signature::UnparsedPublicKey::new(alg, &self.public_key)
-            .verify(message, signature)
-            .is_ok()
+        match self.algorithm {
+            Algorithm::Es256 => {
+                signature::UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &self.public_key)
+                    .verify(message, signature)
+                    .is_ok()
+            }
+            // Strict verification (RFC 8032 §5.1.7 plus no small-order keys or non-canonical
+            // points), so one message has exactly one valid signature per key.
+            Algorithm::EdDsa => {
+                let (Ok(key), Ok(sig)) = (
+                    <&[u8; 32]>::try_from(self.public_key.as_slice()),
+                    ed25519_dalek::Signature::from_slice(signature),
+                ) else {
+                    return false;
+                };
+                ed25519_dalek::VerifyingKey::from_bytes(key)
+                    .and_then(|k| k.verify_strict(message, &sig))
+                    .is_ok()
+            }
+        }
     }
 }
 

@@ -15,6 +15,7 @@ mod error;
 mod keys;
 mod sign;
 mod verify;
+mod wire;
 
 pub use claims::{
     weekday_mask, weekday_names, CredentialClaims, CredentialSchedule, KeyType, ScheduleWindow,

@@ -1,11 +1,12 @@
 //! Issuing key credentials: a CWT claims set as the payload of a tagged COSE_Sign1.
 
-use coset::{CoseSign1Builder, HeaderBuilder, TaggedCborSerializable};
+use coset::TaggedCborSerializable;
 use rayon::prelude::*;
 
 use super::claims::CredentialClaims;
 use super::error::CredentialError;
 use super::keys::SigningKey;
+use super::wire;
 
 /// Sign one credential. The protected header holds `alg` and `kid`; there is no unprotected
 /// header and no external AAD, so every byte of the token is covered by the signature.
@@ -35,18 +36,9 @@ pub fn issue_batch(
 
 fn issue_valid(key: &SigningKey, claims: &CredentialClaims) -> Result<Vec<u8>, CredentialError> {
     let payload = claims.to_cbor()?;
-    let protected = HeaderBuilder::new()
-        .algorithm(key.algorithm().cose())
-        .key_id(key.kid().as_bytes().to_vec())
-        .build();
-    let sign1 = CoseSign1Builder::new()
-        .protected(protected)
-        .payload(payload)
-        .try_create_signature(&[], |tbs| key.sign(tbs))?
-        .build();
-    sign1
-        .to_tagged_vec()
-        .map_err(|e| CredentialError::malformed("credential", e.to_string()))
+    let protected = key.protected_header_bytes();
+    let signature = key.sign(&wire::sig_structure(protected, &payload)?)?;
+    wire::sign1(protected, &payload, &signature)
 }
 
 /// The COSE Sig_structure a credential's signature covers (for vectors and audits).

@@ -1,5 +1,7 @@
 //! Behaviour of issuing, verifying and door updates; vectors live in `tests/vectors.rs`.
 
+use coset::TaggedCborSerializable;
+
 use super::*;
 
 pub(crate) fn claims() -> CredentialClaims {
@@ -51,6 +53,34 @@ fn claims_encoding_is_deterministic_and_sorted() {
     // EdDSA signatures are deterministic too, so the whole token is.
     let k = key(Algorithm::EdDsa, "k1");
     assert_eq!(issue(&k, &claims()).unwrap(), issue(&k, &claims()).unwrap());
+}
+
+#[test]
+fn fast_claims_encoder_matches_coset() {
+    let mut c = claims();
+    assert_eq!(c.to_cbor().unwrap(), c.to_cbor_via_coset());
+    c.schedule = None;
+    c.valid_until = None;
+    assert_eq!(c.to_cbor().unwrap(), c.to_cbor_via_coset());
+    c.door_ids = (0..40).map(|i| format!("door-{i}")).collect();
+    c.holder_ref = "h".repeat(128);
+    assert_eq!(c.to_cbor().unwrap(), c.to_cbor_via_coset());
+    // And the whole token is what coset builds from the same parts.
+    let k = key(Algorithm::EdDsa, "k1");
+    let token = issue(&k, &c).unwrap();
+    let parsed = coset::CoseSign1::from_tagged_slice(&token).unwrap();
+    let rebuilt = coset::CoseSign1Builder::new()
+        .protected(
+            coset::HeaderBuilder::new()
+                .algorithm(coset::iana::Algorithm::EdDSA)
+                .key_id(b"k1".to_vec())
+                .build(),
+        )
+        .payload(c.to_cbor_via_coset())
+        .signature(parsed.signature.clone())
+        .build();
+    assert_eq!(rebuilt.to_tagged_vec().unwrap(), token);
+    assert_eq!(parsed.tbs_data(&[]), to_be_signed(&token).unwrap());
 }
 
 #[test]
