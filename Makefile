@@ -50,6 +50,7 @@ artifacts: $(STAMP)
 
 bench: setup
 	$(BIN)/python bench/bulk_status.py
+	$(BIN)/python bench/credentials.py
 
 clean:
 	rm -rf $(VENV) target
