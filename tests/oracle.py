@@ -6,7 +6,8 @@ them got wrong. Where the rules page leaves a case open, the oracle follows the 
 written in ``docs/status-engine.md`` ("Decisions the rules page leaves open", the bulk input
 table): door states foreign to a key type are invalid data, flag bits 5-7 must be 0, columns
 are buffers of their own element type or raw bytes, ``threads`` is 1..256, local time exists
-for the years -9999..9999, and booleans and 64-bit integers are checked as such.
+for the UTC instants whose local date is in the years -9999..9999 under any UTC offset, and
+booleans and 64-bit integers are checked as such.
 
 It mirrors the facade ``keyworker.status`` name for name and signature for signature; it
 borrows the facade's dataclasses and the exception classes of ``keyworker.errors`` as plain
@@ -349,9 +350,14 @@ def _unix_day(year: int, month: int, day: int) -> int:
     return date(year, month, day).toordinal() - date(1970, 1, 1).toordinal() + cycles * 146_097
 
 
-# Local time exists from -9999-01-01 00:00 to 9999-12-31 23:59:59 (docs/status-engine.md).
+# Local dates run from -9999-01-01 00:00 to 9999-12-31 23:59:59. docs/status-engine.md gives
+# local time to the UTC instants that stay inside those years under any UTC offset up to
+# +-25:59:59, whatever the zone's actual offset.
 LOCAL_MIN = _unix_day(-9999, 1, 1) * DAY_SECONDS
 LOCAL_END = (_unix_day(9999, 12, 31) + 1) * DAY_SECONDS
+MAX_OFFSET = 25 * 3600 + 59 * 60 + 59
+FIRST_LOCAL_INSTANT = LOCAL_MIN + MAX_OFFSET  # -9999-01-02T01:59:59Z
+LAST_LOCAL_INSTANT = LOCAL_END - 1 - MAX_OFFSET  # 9999-12-30T22:00:00Z
 # Instants datetime can place in any zone; outside them the zone's first rule (local mean
 # time) or last rule (its POSIX footer) applies, read at the nearest end.
 _UTC_FIRST = _unix_day(1, 1, 2) * DAY_SECONDS
@@ -361,13 +367,12 @@ _UTC_LAST = _unix_day(9999, 12, 30) * DAY_SECONDS
 def local_seconds(time_zone: str, instant: int) -> int:
     """Seconds since 1970-01-01 00:00 of the wall clock in ``time_zone`` at ``instant``."""
     zone = _time_zone(time_zone)
+    if not FIRST_LOCAL_INSTANT <= instant <= LAST_LOCAL_INSTANT:
+        raise InvalidKeyData(f"instant {instant} has no local time", "instant")
     probe = min(max(instant, _UTC_FIRST), _UTC_LAST)
     offset = datetime.fromtimestamp(probe, tz=UTC).astimezone(zone).utcoffset()
     assert offset is not None
-    local = instant + int(offset.total_seconds())
-    if not LOCAL_MIN <= local < LOCAL_END:
-        raise InvalidKeyData(f"instant {instant} is outside the years -9999..9999", "instant")
-    return local
+    return instant + int(offset.total_seconds())
 
 
 def in_schedule(schedule: Schedule, instant: int) -> bool:

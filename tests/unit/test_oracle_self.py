@@ -356,10 +356,19 @@ def test_local_time_before_year_one() -> None:
     monday = Schedule("UTC", (Window(frozenset({"mon"}), 0, 1),))
     sunday = Schedule("UTC", (Window(frozenset({"sun"}), 0, 1440),))
     always = key("digital_key", "deployed", delivered=True, valid_from=-(2**63))
-    assert oracle.is_usable_at(replace(always, schedule=monday), oracle.LOCAL_MIN)
-    assert not oracle.is_usable_at(replace(always, schedule=sunday), oracle.LOCAL_MIN)
-    with pytest.raises(InvalidKeyData):
-        oracle.is_usable_at(replace(always, schedule=sunday), oracle.LOCAL_MIN - 1)
+    # The first instant with a local time, -9999-01-02T01:59:59Z, is a Tuesday in UTC and
+    # still Monday 22:00 in New York (UTC-04:56:02 local mean time).
+    first = oracle.FIRST_LOCAL_INSTANT
+    assert first == -377_705_023_201
+    tuesday = Schedule("UTC", (Window(frozenset({"tue"}), 119, 120),))
+    assert oracle.is_usable_at(replace(always, schedule=tuesday), first)
+    assert not oracle.is_usable_at(replace(always, schedule=monday), first)
+    new_york = Schedule("America/New_York", (Window(frozenset({"mon"}), 21 * 60, 22 * 60 + 4),))
+    assert oracle.is_usable_at(replace(always, schedule=new_york), first)
+    assert oracle.LAST_LOCAL_INSTANT == 253_402_207_200
+    for outside in (first - 1, oracle.LAST_LOCAL_INSTANT + 1):
+        with pytest.raises(InvalidKeyData):
+            oracle.is_usable_at(replace(always, schedule=sunday), outside)
 
 
 def _one_key(**columns: object) -> list[object]:

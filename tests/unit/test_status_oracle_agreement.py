@@ -27,6 +27,7 @@ from status_strategies import (
     DOOR_CODES,
     KEY_TYPES,
     NO_END,
+    TIME_ZONES,
     Columns,
     any_key_facts,
     bulk_batches,
@@ -393,8 +394,11 @@ def _usable_at_any_time(schedule: Schedule) -> KeyFacts:
     return replace(_always_deployed(schedule), valid_from=-(2**63), valid_until=None)
 
 
-# Two days inside the years -9999..9999, where local time exists in every zone.
-CALENDAR = st.integers(oracle.LOCAL_MIN + 2 * DAY, oracle.LOCAL_END - 2 * DAY)
+# Every instant with a local time (docs/status-engine.md), ends included.
+CALENDAR = st.one_of(
+    st.integers(oracle.FIRST_LOCAL_INSTANT, oracle.LAST_LOCAL_INSTANT),
+    st.sampled_from((oracle.FIRST_LOCAL_INSTANT, oracle.LAST_LOCAL_INSTANT)),
+)
 
 
 @given(schedule=schedules(), instant=CALENDAR)
@@ -409,8 +413,9 @@ def test_schedule_usability_agrees_over_the_whole_calendar(
 @given(
     schedule=schedules(),
     instant=st.one_of(
-        st.integers(-(2**63), oracle.LOCAL_MIN - 2 * DAY),
-        st.integers(oracle.LOCAL_END + 2 * DAY, 2**63 - 1),
+        st.integers(-(2**63), oracle.FIRST_LOCAL_INSTANT - 1),
+        st.integers(oracle.LAST_LOCAL_INSTANT + 1, 2**63 - 1),
+        st.sampled_from((oracle.FIRST_LOCAL_INSTANT - 1, oracle.LAST_LOCAL_INSTANT + 1)),
     ),
 )
 def test_instants_without_local_time_are_rejected_alike(schedule: Schedule, instant: int) -> None:
@@ -418,17 +423,22 @@ def test_instants_without_local_time_are_rejected_alike(schedule: Schedule, inst
     assert (kind, error) == ("error", oracle.InvalidKeyData)
 
 
+@pytest.mark.parametrize("time_zone", TIME_ZONES)
 @pytest.mark.parametrize(
-    "instant",
+    ("instant", "expected"),
     [
-        oracle.LOCAL_END - 1,  # 9999-12-31 23:59:59 UTC
-        oracle.LOCAL_MIN,  # -9999-01-01 00:00:00 UTC
+        (oracle.FIRST_LOCAL_INSTANT, ("value", True)),
+        (oracle.LAST_LOCAL_INSTANT, ("value", True)),
+        (oracle.FIRST_LOCAL_INSTANT - 1, ("error", oracle.InvalidKeyData)),
+        (oracle.LAST_LOCAL_INSTANT + 1, ("error", oracle.InvalidKeyData)),
     ],
 )
-def test_local_time_exists_for_the_documented_years(instant: int) -> None:
-    # docs/status-engine.md: "Local time exists for the years -9999..9999" (UTC: no offset).
-    schedule = Schedule("UTC", (Window(frozenset(oracle.WEEKDAYS), 0, 1440),))
-    assert assert_agree("is_usable_at", _usable_at_any_time(schedule), instant) == ("value", True)
+def test_local_time_exists_exactly_in_the_documented_range(
+    time_zone: str, instant: int, expected: tuple[str, Any]
+) -> None:
+    # docs/status-engine.md: -377705023201 to 253402207200 inclusive, in every zone.
+    schedule = Schedule(time_zone, (Window(frozenset(oracle.WEEKDAYS), 0, 1440),))
+    assert assert_agree("is_usable_at", _usable_at_any_time(schedule), instant) == expected
 
 
 # --- bulk ---
