@@ -1,4 +1,7 @@
-"""Shared test settings: hypothesis profiles (fast by default, thorough with HYPOTHESIS_PROFILE=thorough)."""
+"""Shared test settings.
+
+Hypothesis profiles: ``fast`` by default, ``thorough`` with ``HYPOTHESIS_PROFILE=thorough``.
+"""
 
 import os
 
