@@ -53,6 +53,13 @@ def test_door_update_round_trips() -> None:
     )
 
 
+def test_a_door_that_is_up_to_date_gets_the_empty_update() -> None:
+    key = cr.DoorKey("doors-1", SECRET)
+    empty = cr.DoorUpdate("door-unit-12", 9, 9)
+    message = cr.encode_door_update(key, empty, blocklist_len=0)
+    assert cr.open_door_update(message, [key]).update == empty
+
+
 def test_payload_is_the_documented_cbor() -> None:
     message = cr.encode_door_update(
         cr.DoorKey("doors-1", SECRET), update(*all_kinds()), blocklist_len=0
@@ -127,7 +134,8 @@ def test_blocklist_limit_counts_entries_in_order() -> None:
     ("u", "field"),
     [
         (update(door_id=""), "door_id"),
-        (cr.DoorUpdate("d", 5, 5), "to_version"),
+        (cr.DoorUpdate("d", 5, 4), "to_version"),
+        (cr.DoorUpdate("d", 5, 5, (cr.DoorChange.remove_credential(cid(1)),)), "to_version"),
         (update(cr.DoorChange.remove_credential(b"short")), "changes[0].subject"),
         (update(cr.DoorChange.add_credential(cid(1), NOW, NOW)), "changes[0].valid_until"),
         (update(cr.DoorChange.add_credential(cid(1), -5, None)), "changes[0].valid_from"),

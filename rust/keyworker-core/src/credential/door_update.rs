@@ -1,7 +1,8 @@
 //! Door-update payloads: the changes one door must apply to move from one version to another,
 //! as deterministic CBOR inside a tagged COSE_Mac0 (HMAC 256/256) under the door's own key.
 //!
-//! Payload (CDDL):
+//! `from_version < to_version`, or both equal with no entries (the empty update of a door that
+//! is up to date). Payload (CDDL):
 //! ```text
 //! door-update = {
 //!   1 => tstr,            ; door id
@@ -240,6 +241,13 @@ pub struct OpenedDoorUpdate {
 }
 
 impl DoorUpdate {
+    /// Versions only grow; an update from a version to itself is the empty update a door that
+    /// is already up to date may fetch (it changes nothing).
+    fn version_range_ok(&self) -> bool {
+        self.to_version > self.from_version
+            || (self.to_version == self.from_version && self.changes.is_empty())
+    }
+
     /// Check the update against the door's blocklist size at `from_version`; the door applies
     /// entries in order, so the count must stay within [`BLOCKLIST_LIMIT`] after every entry.
     pub fn validate(&self, blocklist_len: u32) -> Result<(), CredentialError> {
@@ -249,10 +257,10 @@ impl DoorUpdate {
                 format!("must be 1..={MAX_TEXT_LEN} bytes"),
             ));
         }
-        if self.to_version <= self.from_version {
+        if !self.version_range_ok() {
             return Err(CredentialError::invalid(
                 "to_version",
-                "must be greater than from_version",
+                "must be greater than from_version (or equal, with no changes)",
             ));
         }
         let mut held = u64::from(blocklist_len);
@@ -346,7 +354,7 @@ impl DoorUpdate {
                 .map(DoorChange::from_value)
                 .collect::<Result<_, _>>()?,
         };
-        if update.to_version <= update.from_version || update.door_id.is_empty() {
+        if !update.version_range_ok() || update.door_id.is_empty() {
             return Err(bad("version range or door id out of rule"));
         }
         Ok(update)

@@ -295,8 +295,19 @@ fn door_update_rejections() {
             "byte {i}"
         );
     }
+    let mut up_to_date = update(vec![]);
+    up_to_date.to_version = up_to_date.from_version;
+    let empty = encode_door_update(&k, &up_to_date, 0).unwrap();
+    assert_eq!(
+        open_door_update(&empty, std::slice::from_ref(&k))
+            .unwrap()
+            .update,
+        up_to_date
+    );
+    up_to_date.changes = all_changes();
+    assert!(encode_door_update(&k, &up_to_date, 0).is_err());
     let mut backwards = update(vec![]);
-    backwards.to_version = backwards.from_version;
+    backwards.to_version = backwards.from_version - 1;
     assert!(matches!(
         encode_door_update(&k, &backwards, 0),
         Err(CredentialError::InvalidInput { field, .. }) if field == "to_version"
