@@ -605,8 +605,12 @@ impl<T: ColumnElement> Column<T> {
                 ),
             ));
         }
+        if len_bytes == 0 {
+            // An empty export may carry a null pointer, which no slice may have.
+            return Ok(Column::Owned(Vec::new()));
+        }
         let ptr = buffer.buf_ptr() as *const T;
-        if buffer.is_c_contiguous() && (ptr as usize) % align_of::<T>() == 0 {
+        if buffer.is_c_contiguous() && !ptr.is_null() && (ptr as usize) % align_of::<T>() == 0 {
             return Ok(Column::Borrowed {
                 _buffer: buffer,
                 ptr,
@@ -624,8 +628,8 @@ impl<T: ColumnElement> Column<T> {
 
     fn as_slice(&self) -> &[T] {
         match self {
-            // SAFETY: the buffer is C-contiguous, aligned for T, holds `len` whole Ts (checked
-            // in `read`), and stays exported while `self` lives. Any bit pattern is a valid
+            // SAFETY: the pointer is non-null, the buffer C-contiguous, aligned for T, holds
+            // `len` whole Ts (checked in `read`), and stays exported while `self` lives. Any bit pattern is a valid
             // u8/u32/i64. Callers must not resize or write the array during the call (the
             // interpreter is released while it is read), as with any buffer consumer.
             Column::Borrowed { ptr, len, .. } => unsafe { std::slice::from_raw_parts(*ptr, *len) },
