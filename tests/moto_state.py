@@ -6,17 +6,16 @@ tests never hold a second copy of the schema.
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from moto import mock_aws
-from moto.dynamodb.models import DynamoDBBackend
 
 from keyworker.infra_template import create_tables
+from keyworker.local.emulator import make_dynamodb_atomic
 from keyworker.store import DynamoStore, make_client
 
 TABLE_LOGICAL_ID = "KeyworkerTable"
@@ -30,22 +29,6 @@ FAKE_AWS_ENV = {
     "AWS_DEFAULT_REGION": REGION,
 }
 
-# DynamoDB applies each single-item request atomically (a conditional write's check and write
-# are one step). moto evaluates the condition and stores the item as separate Python steps
-# without a lock, so threads could interleave inside it; the tests serialise the emulator's
-# item operations to give it DynamoDB's per-request atomicity, and nothing more.
-_ATOMIC_OPERATIONS = ("put_item", "update_item", "delete_item", "get_item", "transact_write_items")
-_emulator_lock = threading.RLock()
-
-
-def _atomic(method: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _emulator_lock:
-            return method(*args, **kwargs)
-
-    return wrapper
-
 
 def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in FAKE_AWS_ENV.items():
@@ -55,8 +38,7 @@ def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def make_emulator_atomic(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _ATOMIC_OPERATIONS:
-        monkeypatch.setattr(DynamoDBBackend, name, _atomic(getattr(DynamoDBBackend, name)))
+    make_dynamodb_atomic(monkeypatch.setattr)
 
 
 def mocked_state_table() -> Iterator[Any]:

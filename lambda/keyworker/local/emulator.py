@@ -5,11 +5,15 @@ State lives in the server's memory and is gone when the process ends.
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from botocore.config import Config
+from moto.dynamodb.models import DynamoDBBackend
 from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
@@ -20,6 +24,34 @@ _boto3: Any = boto3
 FAKE_SECRET_KEY = "testing"
 
 
+# DynamoDB applies each single-item request atomically (a conditional write's check and write
+# are one step). moto evaluates the condition and stores the item as separate Python steps
+# without a lock, so concurrent requests could interleave inside it and both "win" a
+# conditional write. Serialising the emulator's item operations gives it DynamoDB's
+# per-request atomicity, and nothing more.
+_ATOMIC_OPERATIONS = ("put_item", "update_item", "delete_item", "get_item", "transact_write_items")
+_emulator_lock = threading.RLock()
+
+
+def _atomic(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with _emulator_lock:
+            return method(*args, **kwargs)
+
+    wrapper.__keyworker_atomic__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def make_dynamodb_atomic(set_attribute: Callable[[Any, str, Any], None] = setattr) -> None:
+    """Give the in-process DynamoDB emulator per-request atomicity (see above). Idempotent;
+    tests pass ``monkeypatch.setattr`` to undo it afterwards."""
+    for name in _ATOMIC_OPERATIONS:
+        method = getattr(DynamoDBBackend, name)
+        if not getattr(method, "__keyworker_atomic__", False):
+            set_attribute(DynamoDBBackend, name, _atomic(method))
+
+
 @dataclass
 class Emulator:
     host: str = "127.0.0.1"
@@ -27,6 +59,7 @@ class Emulator:
     _server: ThreadedMotoServer | None = field(default=None, init=False)
 
     def start(self) -> str:
+        make_dynamodb_atomic()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         return self.endpoint
