@@ -126,3 +126,50 @@ class CredentialNotYetValid(CredentialError):
 
 class BlocklistFull(KeyworkerError):
     """The door update would take a door's blocklist past its limit; nothing was encoded."""
+
+
+# --- the HTTP API's callers (raised by keyworker.api.auth) ---
+
+
+class NotAuthenticated(KeyworkerError):
+    """The request carries no verified identity (no token, or no claims from the authorizer)."""
+
+
+class SiteForbidden(KeyworkerError):
+    """The caller's token does not grant the site in the path; says nothing about the site."""
+
+
+# --- jobs and the outside world (raised by keyworker.jobs and keyworker.adapters) ---
+
+
+class ConfigurationError(KeyworkerError):
+    """A Lambda's environment lacks a setting it needs, or holds one that is malformed."""
+
+
+class InvalidJob(InvalidInput):
+    """A jobs-queue message that is not a job keyworker can run (malformed JSON or fields)."""
+
+
+class UnknownJobKind(InvalidJob):
+    """A job whose ``kind`` is not registered with the worker."""
+
+
+class GatewayError(KeyworkerError):
+    """An outside system (queue, mobile-access cloud, door commands) did not take a request."""
+
+
+class JobQueueUnavailable(GatewayError):
+    """A job could not be put on the jobs queue; the state change is written, a retry of the
+    same request (same idempotency key) finishes the work."""
+
+
+class DoorCommandsUnavailable(GatewayError):
+    """A door update could not be put on the door-commands queue; the job is retried."""
+
+
+class MobileAccessUnavailable(GatewayError):
+    """The mobile-access cloud did not answer, or answered 5xx/429 after the client's retries."""
+
+
+class MobileAccessRejected(GatewayError):
+    """The mobile-access cloud refused a request (4xx): retrying the same request cannot help."""

@@ -283,6 +283,21 @@ class DoorService:
                 door = fresh
         raise ConcurrentUpdate(f"door {door.door_id} kept changing; try again")
 
+    def request_stale_syncs(self, *, min_age: int, limit: int = 500) -> list[Door]:
+        """Ask again every online door whose oldest unconfirmed change is at least ``min_age``
+        seconds old to sync (its first request, or its confirmation, may have been lost).
+        Idempotent: a door asked twice for one version applies it once. Returns the doors."""
+        pending_before = self._engine.clock.now() - min_age
+        doors = [
+            door
+            for door in self._store.query_doors_to_sync(pending_before, limit=limit)
+            # The index is eventually consistent: skip a door that caught up meanwhile.
+            if door.online and door.pending_changes > 0
+        ]
+        for door in doors:
+            self._ports.door_gateway.request_sync(door.site_id, door.door_id, door.desired_version)
+        return doors
+
     # ------------------------------------------------------------------------- worklist
 
     def worklist(self, site_id: str) -> list[WorklistEntry]:

@@ -43,6 +43,7 @@ from keyworker.domain.models import (
 )
 from keyworker.domain.ports import (
     CredentialSigner,
+    DeliveryQueue,
     DoorGateway,
     DoorUpdateEncoder,
     KeyStore,
@@ -74,6 +75,9 @@ class Ports:
     # ISO 3166 region used to read phone numbers written without a country code (None: only
     # international numbers are accepted).
     default_region: str | None = None
+    # When set, digital keys are handed to it instead of being signed and delivered inline
+    # (the api Lambda: the worker signs and delivers; see KeyService.deliver_now).
+    delivery_queue: DeliveryQueue | None = None
 
 
 @functools.cache

@@ -254,13 +254,50 @@ class KeyService:
             return record
         raise ConcurrentUpdate(f"phone of key {record.key_id} kept changing; try again")
 
+    @staticmethod
+    def _delivery_due(record: KeyRecord) -> bool:
+        # Not to a phone that must not get it: already delivered, revoked, or blocked.
+        if record.key_type != DIGITAL_KEY or record.delivered or record.revoked:
+            return False
+        return not record.phone_blocked and record.phone_e164 is not None
+
     def deliver_if_due(self, record: KeyRecord) -> None:
         """Hand a digital key to the mobile-access cloud unless it must not reach the phone
-        (already delivered, revoked, or its phone is blocked)."""
-        if record.key_type != DIGITAL_KEY or record.delivered or record.revoked:
+        (already delivered, revoked, or its phone is blocked). With a ``delivery_queue`` port
+        the signing and delivery are left to the worker (:meth:`deliver_now`)."""
+        if not self._delivery_due(record):
             return
-        if record.phone_blocked or record.phone_e164 is None:
+        if self._ports.delivery_queue is not None:
+            self._ports.delivery_queue.request_delivery(record.site_id, record.key_id)
             return
+        self._sign_and_deliver(record)
+
+    def deliver_now(self, site_id: str, key_id: str) -> bool:
+        """Sign and deliver a digital key whose delivery was queued, if it is still due (the
+        key is read again: one revoked or blocked meanwhile is not delivered). Returns whether
+        it was handed to the mobile-access cloud."""
+        record = self._engine.load_key(
+            validation.check_id(site_id, "site_id"), validation.check_id(key_id, "key_id")
+        )
+        if not self._delivery_due(record):
+            return False
+        self._sign_and_deliver(record)
+        return True
+
+    def take_back_now(self, site_id: str, key_id: str) -> bool:
+        """Ask the mobile-access cloud to take back a revoked digital key (the queued half of
+        :meth:`revoke`); the phone number is read from the key, never carried in a message.
+        Returns whether it asked."""
+        record = self._engine.load_key(
+            validation.check_id(site_id, "site_id"), validation.check_id(key_id, "key_id")
+        )
+        if record.key_type != DIGITAL_KEY or not record.revoked or record.phone_e164 is None:
+            return False
+        self._ports.mobile_gateway.revoke(record.site_id, record.key_id, record.phone_e164)
+        return True
+
+    def _sign_and_deliver(self, record: KeyRecord) -> None:
+        assert record.phone_e164 is not None
         credential = self._ports.signer.sign_digital_key(record)
         self._ports.mobile_gateway.deliver(
             record.site_id, record.key_id, record.phone_e164, credential

@@ -71,6 +71,8 @@ class KeyStore(Protocol):
 
     def query_doors_to_visit(self, site_id: str) -> list[Door]: ...
 
+    def query_doors_to_sync(self, pending_before: int, *, limit: int) -> list[Door]: ...
+
 
 class DigitalKeyCredentialRequest(Protocol):
     """What a digital key's signed credential states (a view of its stored facts)."""
@@ -128,3 +130,12 @@ class MobileAccessGateway(Protocol):
     def deliver(self, site_id: str, key_id: str, phone_e164: str, credential: bytes) -> None: ...
 
     def revoke(self, site_id: str, key_id: str, phone_e164: str) -> None: ...
+
+
+class DeliveryQueue(Protocol):
+    """Hands the delivery of a digital key (signing included) to a worker instead of doing it
+    inline: the HTTP API must not call the mobile-access cloud while a request waits. The
+    worker re-reads the key and delivers it only if it is still due. Must be idempotent per
+    ``key_id``."""
+
+    def request_delivery(self, site_id: str, key_id: str) -> None: ...

@@ -80,6 +80,10 @@ def boundary_shard(site_id: str, key_id: str) -> str:
     return f"BOUNDARY#{zlib.crc32(f'{site_id}#{key_id}'.encode()) % BOUNDARY_SHARDS}"
 
 
+def sync_shard(site_id: str, door_id: str) -> str:
+    return f"SYNC#{zlib.crc32(f'{site_id}#{door_id}'.encode()) % BOUNDARY_SHARDS}"
+
+
 def site_pk(site_id: str) -> str:
     return f"SITE#{site_id}"
 
@@ -157,9 +161,12 @@ def door_to_item(door: Door) -> dict[str, Any]:
         "pending_since": door.pending_since,
         "rev": door.rev,
     }
-    # Sparse worklist index: only offline doors with unconfirmed changes are in it.
-    if not door.online and door.pending_changes > 0 and door.pending_since is not None:
-        values["visit_pk"] = door.site_id
+    # Sparse worklist index: only doors with unconfirmed changes are in it. Offline doors are
+    # filed under their site (the technician's worklist); online doors under a sync shard, so
+    # the scheduled sweeper finds online doors whose sync request got lost (ids never hold '#',
+    # so the two kinds of partition cannot meet).
+    if door.pending_changes > 0 and door.pending_since is not None:
+        values["visit_pk"] = sync_shard(door.site_id, door.door_id) if door.online else door.site_id
     return _to_item(values)
 
 
@@ -610,6 +617,24 @@ class DynamoStore:
             ScanIndexForward=True,
         )
         return [door_from_item(item) for item in items]
+
+    def query_doors_to_sync(self, pending_before: int, *, limit: int) -> list[Door]:
+        """Online doors whose oldest unconfirmed change is older than ``pending_before``."""
+        doors: list[Door] = []
+        for shard in range(BOUNDARY_SHARDS):
+            items = self._query_all(
+                IndexName=DOORS_TO_VISIT,
+                KeyConditionExpression="visit_pk = :s AND pending_since <= :t",
+                ExpressionAttributeValues={
+                    ":s": {"S": f"SYNC#{shard}"},
+                    ":t": {"N": str(pending_before)},
+                },
+            )
+            for item in items:
+                doors.append(door_from_item(item))
+                if len(doors) >= limit:
+                    return doors
+        return doors
 
 
 if TYPE_CHECKING:

@@ -1,0 +1,147 @@
+"""The HTTP API of ``docs/http-api.md`` on Powertools' event handler (validation on, pydantic
+v2 models, OpenAPI generated from the code into ``docs/openapi.json``).
+
+Routers are one per area; :data:`ROUTERS` lists them (add a router with one line). Every
+route is under ``/v1/sites/{site_id}``; the site is authorized before routing and validation
+(:mod:`keyworker.api.auth`). Errors become problem details by exception type
+(:mod:`keyworker.api.problems`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
+
+from keyworker.api import auth, doors, events, keys, phones, problems
+from keyworker.api.deps import ApiDeps
+from keyworker.errors import (
+    BlocklistFull,
+    ConcurrentUpdate,
+    GatewayError,
+    IdempotencyConflict,
+    IllegalTransition,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    SiteForbidden,
+    StoreUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+ErrorHandler = Callable[[Any], Response[str]]
+
+SITE_PREFIX = "/v1/sites/<site_id>"
+TITLE = "keyworker HTTP API"
+VERSION = "1.0.0"
+
+# One line per area. Bulk revocation runs add theirs here.
+ROUTERS: tuple[APIGatewayHttpRouter, ...] = (
+    doors.router,
+    keys.router,
+    phones.router,
+    events.router,
+)
+
+
+class KeyworkerApi(APIGatewayHttpResolver):
+    """The resolver with the site check first: a refused caller gets 401/403 before routing
+    and validation, so a request's validity reveals nothing about a site it may not use."""
+
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        try:
+            caller = auth.authorize(event)
+        except NotAuthenticated as error:
+            self.clear_context()  # type: ignore[no-untyped-call]
+            return problems.proxy_response(problems.not_authenticated(error))
+        except SiteForbidden as error:
+            self.clear_context()  # type: ignore[no-untyped-call]
+            return problems.proxy_response(problems.forbidden(error))
+        self.append_context(actor=caller or "anonymous")  # type: ignore[no-untyped-call]
+        return super().resolve(event, context)
+
+    def with_deps(self, deps: ApiDeps) -> None:
+        """Hand the routes their dependencies for the next request."""
+        self.append_context(deps=deps)  # type: ignore[no-untyped-call]
+
+    def on(self, errors: type[Exception] | list[type[Exception]], handle: ErrorHandler) -> None:
+        """Answer ``errors`` (by type, subclasses included) with ``handle``."""
+        self.exception_handler(errors)(handle)
+
+
+@functools.cache
+def build_app() -> KeyworkerApi:
+    """The API (one per process: the routers share the context of the app they are in)."""
+    app = KeyworkerApi(enable_validation=True)
+    for router in ROUTERS:
+        app.include_router(router, prefix=SITE_PREFIX)
+
+    def _validation(error: RequestValidationError) -> Response[str]:
+        return problems.validation_problem(error.errors())
+
+    def _invalid(error: InvalidInput) -> Response[str]:
+        return problems.invalid_input(error)
+
+    def _forbidden(error: SiteForbidden) -> Response[str]:
+        return problems.forbidden(error)
+
+    def _not_found(error: NotFound) -> Response[str]:
+        return problems.not_found(error)
+
+    def _conflict(error: Exception) -> Response[str]:
+        return problems.conflict(error)
+
+    def _unavailable(error: StoreUnavailable | GatewayError) -> Response[str]:
+        logger.warning("backing service unavailable", extra={"error": type(error).__name__})
+        return problems.unavailable(error)
+
+    def _internal(error: Exception) -> Response[str]:
+        # The traceback goes to the log (no request body in it); the caller gets no internals.
+        logger.exception("unhandled error", extra={"error": type(error).__name__})
+        return problems.internal()
+
+    def _no_route(_error: Exception) -> Response[str]:
+        return problems.route_not_found()
+
+    app.on(RequestValidationError, _validation)
+    app.on(InvalidInput, _invalid)
+    app.on(SiteForbidden, _forbidden)
+    app.on(NotFound, _not_found)
+    app.on(
+        [
+            IllegalTransition,
+            IdempotencyConflict,
+            ConcurrentUpdate,
+            BlocklistFull,
+            IdempotencyAlreadyInProgressError,
+        ],
+        _conflict,
+    )
+    app.on([StoreUnavailable, GatewayError], _unavailable)
+    app.on(Exception, _internal)
+    app.not_found(_no_route)
+    return app
+
+
+def openapi_json(app: APIGatewayHttpResolver | None = None) -> str:
+    """The OpenAPI document of the API, as committed in ``docs/openapi.json``."""
+    app = app or build_app()
+    return app.get_openapi_json_schema(
+        title=TITLE,
+        version=VERSION,
+        summary="Deploys and revokes door keys (access media, digital keys) for buildings.",
+        description="All paths need `Authorization: Bearer <token>` granting the site "
+        "(`sites` claim). Errors are `application/problem+json` (RFC 9457).",
+    )
+
+
+__all__ = ["ROUTERS", "KeyworkerApi", "build_app", "openapi_json"]

@@ -1,0 +1,32 @@
+"""What the routes of the HTTP API use, handed to them per request through the resolver's
+context (``app.append_context(deps=...)`` in the handler; built once per container by the
+api Lambda's composition root, ``keyworker.handlers.wiring``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+from keyworker.domain import Services
+from keyworker.feedback import FieldFeedback
+
+
+@dataclass(frozen=True, slots=True)
+class ApiDeps:
+    services: Services
+    feedback: FieldFeedback
+
+
+def deps(router: BaseRouter) -> ApiDeps:
+    return cast(ApiDeps, router.context["deps"])
+
+
+def actor(router: BaseRouter) -> str:
+    """Who is calling (from the verified token), as the audit trail records it."""
+    return cast(str, router.context["actor"])
+
+
+def request_id(router: BaseRouter) -> Any:
+    return router.context.get("request_id")

@@ -1,0 +1,225 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``), chosen by exception
+type — never by message text.
+
+- request validation (pydantic) and ``InvalidInput`` with its kinds: 400
+  ``/problems/invalid-request`` (or the kind's own: ``invalid-phone-number``,
+  ``invalid-schedule``, ``unknown-event-type``), naming the field;
+- ``NotAuthenticated``: 401 ``/problems/unauthenticated``;
+- ``SiteForbidden``: 403 ``/problems/forbidden``, one body for every site;
+- ``NotFound`` (key, door) and unknown routes: 404 ``/problems/not-found``;
+- ``IllegalTransition``, ``IdempotencyConflict``, ``ConcurrentUpdate``, ``BlocklistFull``, a
+  duplicate event still in progress: 409 ``/problems/<kind>``;
+- ``StoreUnavailable``, ``GatewayError`` (e.g. the jobs queue): 503
+  ``/problems/unavailable`` with ``Retry-After``;
+- anything else: 500 ``/problems/internal``, without internals.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from keyworker.errors import (
+    BlocklistFull,
+    ConcurrentUpdate,
+    GatewayError,
+    IdempotencyConflict,
+    IllegalTransition,
+    InvalidInput,
+    InvalidPhoneNumber,
+    InvalidSchedule,
+    NotAuthenticated,
+    NotFound,
+    SiteForbidden,
+    StoreUnavailable,
+    UnknownEventType,
+)
+
+PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = "2"
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(description="A URI reference naming the kind of problem.")
+    title: str
+    status: int
+    detail: str
+    field: str | None = Field(default=None, description="The request field at fault.")
+    errors: list[FieldError] | None = Field(
+        default=None, description="Every field at fault (validation)."
+    )
+
+
+def problem(
+    status: int,
+    kind: str,
+    title: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    errors: Sequence[FieldError] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response[str]:
+    body: dict[str, Any] = {
+        "type": f"/problems/{kind}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if field is not None:
+        body["field"] = field
+    if errors:
+        body["errors"] = [e.model_dump() for e in errors]
+    return Response(
+        status_code=status,
+        content_type=PROBLEM_JSON,
+        body=json.dumps(body),
+        headers=dict(headers or {}),
+    )
+
+
+def proxy_response(response: Response[str]) -> dict[str, Any]:
+    """A problem as an API Gateway proxy result (for refusals made before routing)."""
+    headers = {k: v if isinstance(v, str) else ",".join(v) for k, v in response.headers.items()}
+    return {
+        "statusCode": response.status_code,
+        "headers": headers,
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
+
+
+_KIND = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def _kind_of(error: BaseException) -> str:
+    return _KIND.sub("-", type(error).__name__).lower()
+
+
+# ------------------------------------------------------------------------- by exception type
+
+
+def validation_problem(errors: Sequence[Mapping[str, Any]]) -> Response[str]:
+    """Request validation (Powertools + pydantic): every field at fault, the first as ``field``.
+
+    Locations are ``body.<path>``, ``query.<name>``, ``path.<name>`` or ``header.<name>``;
+    the request body's own fields are named without the ``body.`` prefix, as the API
+    documents them."""
+    field_errors = []
+    for error in errors:
+        loc = [str(part) for part in error.get("loc", ())]
+        if loc and loc[0] == "body":
+            loc = loc[1:]
+            # A body that is not JSON is reported at position 0 by the parser.
+            if loc == ["0"] or not loc:
+                loc = ["body"]
+        elif loc and loc[0] in ("query", "path", "header"):
+            loc = loc[1:] or loc
+        # Messages only: pydantic's echo of the input may hold a phone number.
+        field_errors.append(
+            FieldError(field=".".join(loc) or "body", message=str(error.get("msg", "invalid")))
+        )
+    first = field_errors[0] if field_errors else FieldError(field="body", message="invalid")
+    return problem(
+        400,
+        "invalid-request",
+        "Invalid request",
+        f"{first.field}: {first.message}",
+        field=first.field,
+        errors=field_errors,
+    )
+
+
+def invalid_input(error: InvalidInput) -> Response[str]:
+    kind = "invalid-request"
+    title = "Invalid request"
+    if isinstance(error, UnknownEventType):
+        kind, title = "unknown-event-type", "Unknown event type"
+    elif isinstance(error, InvalidPhoneNumber):
+        kind, title = "invalid-phone-number", "Invalid phone number"
+    elif isinstance(error, InvalidSchedule):
+        kind, title = "invalid-schedule", "Invalid schedule"
+    field = error.field
+    errors = None if field is None else [FieldError(field=field, message=str(error))]
+    return problem(400, kind, title, str(error), field=field, errors=errors)
+
+
+def not_authenticated(_error: NotAuthenticated) -> Response[str]:
+    return problem(
+        401,
+        "unauthenticated",
+        "Unauthenticated",
+        "A valid bearer token is required.",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+def forbidden(_error: SiteForbidden) -> Response[str]:
+    # The same body for every site: existing or not, the caller learns nothing about it.
+    return problem(403, "forbidden", "Forbidden", "The token does not grant access to this site.")
+
+
+def not_found(error: NotFound) -> Response[str]:
+    return problem(404, "not-found", "Not found", str(error), field=error.field)
+
+
+def route_not_found() -> Response[str]:
+    return problem(404, "not-found", "Not found", "No such resource.")
+
+
+def conflict(error: Exception) -> Response[str]:
+    if isinstance(error, IllegalTransition):
+        title = "Illegal transition"
+    elif isinstance(error, IdempotencyConflict):
+        title = "Idempotency key reused for a different request"
+    elif isinstance(error, ConcurrentUpdate):
+        title = "Concurrent update, try again"
+    elif isinstance(error, BlocklistFull):
+        title = "Door blocklist full"
+    else:
+        title = "Request already in progress"
+    return problem(409, _kind_of(error), title, title if not str(error) else str(error))
+
+
+def unavailable(error: StoreUnavailable | GatewayError) -> Response[str]:
+    return problem(
+        503,
+        "unavailable",
+        "Service unavailable",
+        "A backing service did not answer; retry the request with the same idempotency key.",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def internal() -> Response[str]:
+    return problem(500, "internal", "Internal error", "The request could not be completed.")
+
+
+# Response documentation for OpenAPI: every route may answer these.
+def _doc(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM_JSON: {"model": Problem}}}
+
+
+COMMON_RESPONSES: dict[int, dict[str, Any]] = {
+    400: _doc("Invalid request: the field at fault is named."),
+    401: _doc("No valid bearer token."),
+    403: _doc("The token does not grant this site."),
+    404: _doc("No such key or door at this site."),
+    409: _doc("Conflict: illegal transition, reused idempotency key, concurrent update."),
+    500: _doc("Internal error (no details)."),
+    503: _doc("A backing service is unavailable; retry with the same idempotency key."),
+}

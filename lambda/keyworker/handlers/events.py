@@ -1,0 +1,43 @@
+"""The events Lambda: events-queue batches of CloudEvents (door.synced, key.delivered,
+app.key_list_reloaded) → ``keyworker.feedback``, once per event id.
+
+A malformed event or an unknown type is a batch item failure (it ends in the events DLQ after
+``maxReceiveCount`` receives); the rest of the batch succeeds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from keyworker.adapters.observability import logger, metrics, traced
+from keyworker.adapters.sqs_batch import ObservedSqsBatch
+from keyworker.handlers import wiring
+
+QUEUE = "events"
+
+
+def _apply(record: SQSRecord) -> None:
+    logger.set_correlation_id(record.message_id)
+    applied = wiring.events().feedback.apply(record.body)
+    logger.set_correlation_id(applied.event_id)
+    logger.info(
+        "duplicate event ignored" if applied.duplicate else "event applied",
+        extra={"event_id": applied.event_id, "event_type": applied.type},
+    )
+
+
+@logger.inject_lambda_context
+@traced
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    deps = wiring.events()
+    deps.feedback.dedupe.register_lambda_context(context)
+    processor = ObservedSqsBatch(QUEUE, deps.max_receive_count)
+    return dict(
+        process_partial_response(
+            event=event, record_handler=_apply, processor=processor, context=context
+        )
+    )

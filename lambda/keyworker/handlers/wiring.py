@@ -1,0 +1,292 @@
+"""The composition root of each Lambda: reads the environment and builds clients, adapters
+and services — lazily, once per container, on the first invocation (never at import: import
+time is a cold-start cost, and tests set the environment after importing).
+
+Environment (set by ``infra/template.yaml``; the local stack sets the same):
+
+| variable | used by | what |
+|---|---|---|
+| ``TABLE_NAME`` | all | the state table |
+| ``PHONE_HASH_SECRET_ID`` | all | Secrets Manager secret: base64 of >= 16 random bytes |
+| ``KEYS_SECRET_PREFIX`` | all | prefix of the sites' credential-key secrets (``keyworker``) |
+| ``JOBS_QUEUE_URL`` | api, events, expiry | where side effects go for the worker |
+| ``DOOR_COMMANDS_QUEUE_URL`` | worker | where online doors' updates go |
+| ``MOBILE_ACCESS_URL`` | worker | base URL of the mobile-access cloud |
+| ``MOBILE_ACCESS_TOKEN_SECRET_ID`` | worker | optional: secret holding its bearer token |
+| ``DEFAULT_PHONE_REGION`` | all | optional: region of national phone numbers (e.g. CH) |
+| ``DEDUPE_TTL_SECONDS`` | worker, events, api | how long a message id is remembered |
+| ``MAX_RECEIVE_COUNT`` | worker, events | the queues' redrive ``maxReceiveCount`` |
+| ``STALE_SYNC_SECONDS`` | expiry | age of online-door work that is asked again |
+
+``AWS_ENDPOINT_URL`` (boto3's own) points every client at the local emulator.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from keyworker.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from keyworker.adapters.dedupe import Deduplicator
+    from keyworker.api.deps import ApiDeps
+    from keyworker.domain import Ports, Services
+    from keyworker.feedback import FieldFeedback
+    from keyworker.jobs.registry import JobContext
+
+DEFAULT_MAX_RECEIVE_COUNT = 5
+DEFAULT_STALE_SYNC_SECONDS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    table_name: str
+    phone_hash_secret_id: str
+    keys_secret_prefix: str = "keyworker"
+    jobs_queue_url: str | None = None
+    door_commands_queue_url: str | None = None
+    mobile_access_url: str | None = None
+    mobile_access_token_secret_id: str | None = None
+    default_phone_region: str | None = None
+    dedupe_ttl_seconds: int | None = None
+    max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
+    stale_sync_seconds: int = DEFAULT_STALE_SYNC_SECONDS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def optional(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        def required(name: str) -> str:
+            value = optional(name)
+            if value is None:
+                raise ConfigurationError(f"environment variable {name} is not set")
+            return value
+
+        def integer(name: str, default: int | None) -> Any:
+            value = optional(name)
+            if value is None:
+                return default
+            try:
+                number = int(value)
+            except ValueError:
+                raise ConfigurationError(f"{name} must be an integer") from None
+            if number <= 0:
+                raise ConfigurationError(f"{name} must be positive")
+            return number
+
+        return cls(
+            table_name=required("TABLE_NAME"),
+            phone_hash_secret_id=required("PHONE_HASH_SECRET_ID"),
+            keys_secret_prefix=optional("KEYS_SECRET_PREFIX") or "keyworker",
+            jobs_queue_url=optional("JOBS_QUEUE_URL"),
+            door_commands_queue_url=optional("DOOR_COMMANDS_QUEUE_URL"),
+            mobile_access_url=optional("MOBILE_ACCESS_URL"),
+            mobile_access_token_secret_id=optional("MOBILE_ACCESS_TOKEN_SECRET_ID"),
+            default_phone_region=optional("DEFAULT_PHONE_REGION"),
+            dedupe_ttl_seconds=integer("DEDUPE_TTL_SECONDS", None),
+            max_receive_count=integer("MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT),
+            stale_sync_seconds=integer("STALE_SYNC_SECONDS", DEFAULT_STALE_SYNC_SECONDS),
+        )
+
+    def need(self, value: str | None, name: str) -> str:
+        if value is None:
+            raise ConfigurationError(f"environment variable {name} is not set")
+        return value
+
+
+# ----------------------------------------------------------------------------- clients
+
+
+def _client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # Service names are chosen at run time here; boto3-stubs only types literal names.
+    factory: Any = boto3.client
+    return factory(service, config=Config(retries={"mode": "standard", "max_attempts": 5}))
+
+
+def _secret_bytes(client: Any, secret_id: str) -> bytes:
+    value = client.get_secret_value(SecretId=secret_id)
+    if "SecretBinary" in value:
+        return bytes(value["SecretBinary"])
+    try:
+        return base64.b64decode(value["SecretString"], validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigurationError(f"secret {secret_id} is not base64") from None
+
+
+def _secret_text(client: Any, secret_id: str) -> str:
+    return str(client.get_secret_value(SecretId=secret_id)["SecretString"]).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class _Common:
+    settings: Settings
+    dynamodb: Any
+    secrets: Any
+
+
+@functools.cache
+def _common() -> _Common:
+    return _Common(Settings.from_env(), _client("dynamodb"), _client("secretsmanager"))
+
+
+def _ports(common: _Common, **gateways: Any) -> Ports:
+    from keyworker.clock import SystemClock
+    from keyworker.domain import Ports
+    from keyworker.domain.credential_adapters import CoreCredentialSigner, CoreDoorUpdateEncoder
+    from keyworker.keys import SecretsManagerKeyring
+    from keyworker.phones import PhoneHasher
+    from keyworker.store import DynamoStore
+
+    settings = common.settings
+    clock = SystemClock()
+    keyring = SecretsManagerKeyring(common.secrets, prefix=settings.keys_secret_prefix)
+    try:
+        hasher = PhoneHasher(_secret_bytes(common.secrets, settings.phone_hash_secret_id))
+    except ValueError as error:
+        raise ConfigurationError(f"phone hash secret: {error}") from None
+    return Ports(
+        store=DynamoStore(common.dynamodb, settings.table_name),
+        clock=clock,
+        signer=CoreCredentialSigner(keyring.signing_key, clock),
+        encoder=CoreDoorUpdateEncoder(keyring.door_key),
+        phone_hasher=hasher,
+        default_region=settings.default_phone_region,
+        **gateways,
+    )
+
+
+def _correlation_id() -> str | None:
+    from keyworker.adapters.observability import logger
+
+    return logger.get_correlation_id()
+
+
+def _queued_services(common: _Common) -> Services:
+    """Services whose outside-world ports put jobs on the jobs queue (api, events, expiry)."""
+    from keyworker.domain import build_services
+    from keyworker.jobs import QueuedGateways, SqsJobQueue
+
+    url = common.settings.need(common.settings.jobs_queue_url, "JOBS_QUEUE_URL")
+    gateways = QueuedGateways(SqsJobQueue(_client("sqs"), url), _correlation_id)
+    return build_services(
+        _ports(
+            common,
+            door_gateway=gateways,
+            mobile_gateway=gateways,
+            delivery_queue=gateways,
+        )
+    )
+
+
+def _dedupe(common: _Common, scope: str) -> Deduplicator:
+    from keyworker.adapters.dedupe import DEFAULT_EXPIRY_SECONDS, DynamoDeduplicator
+
+    settings = common.settings
+    return DynamoDeduplicator(
+        common.dynamodb,
+        settings.table_name,
+        scope=scope,
+        expires_after_seconds=settings.dedupe_ttl_seconds or DEFAULT_EXPIRY_SECONDS,
+    )
+
+
+def _feedback(common: _Common, services: Services) -> FieldFeedback:
+    from keyworker.feedback import FieldFeedback
+
+    # One scope for both entries: an event sent to the queue and to POST /events is one event.
+    return FieldFeedback(services, _dedupe(common, "field-events"))
+
+
+# ------------------------------------------------------------------ one root per Lambda
+
+
+@functools.cache
+def api() -> ApiDeps:
+    from keyworker.api.deps import ApiDeps
+
+    common = _common()
+    services = _queued_services(common)
+    return ApiDeps(services=services, feedback=_feedback(common, services))
+
+
+@dataclass(frozen=True, slots=True)
+class EventsDeps:
+    feedback: FieldFeedback
+    max_receive_count: int
+
+
+@functools.cache
+def events() -> EventsDeps:
+    common = _common()
+    return EventsDeps(
+        feedback=_feedback(common, _queued_services(common)),
+        max_receive_count=common.settings.max_receive_count,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryDeps:
+    services: Services
+    stale_sync_seconds: int
+
+
+@functools.cache
+def expiry() -> ExpiryDeps:
+    common = _common()
+    return ExpiryDeps(_queued_services(common), common.settings.stale_sync_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerDeps:
+    context: JobContext
+    dedupe: Deduplicator
+    max_receive_count: int
+
+
+@functools.cache
+def worker() -> WorkerDeps:
+    """The worker talks to the outside world itself: door commands and mobile access."""
+    from keyworker.adapters.door_commands import DoorCommandsGateway, SqsDoorCommands
+    from keyworker.adapters.mobile_access import HttpsMobileAccess
+    from keyworker.domain import build_services
+    from keyworker.jobs.registry import JobContext
+
+    common = _common()
+    settings = common.settings
+    commands = SqsDoorCommands(
+        _client("sqs"), settings.need(settings.door_commands_queue_url, "DOOR_COMMANDS_QUEUE_URL")
+    )
+    token: Callable[[], str] | None = None
+    if settings.mobile_access_token_secret_id is not None:
+        secret_id = settings.mobile_access_token_secret_id
+        token = functools.cache(lambda: _secret_text(common.secrets, secret_id))
+    mobile = HttpsMobileAccess(
+        settings.need(settings.mobile_access_url, "MOBILE_ACCESS_URL"), token=token
+    )
+    doors = DoorCommandsGateway(commands)
+    services = build_services(_ports(common, door_gateway=doors, mobile_gateway=mobile))
+    doors.bind(lambda: services.doors)
+    return WorkerDeps(
+        context=JobContext(services=services, door_commands=commands),
+        dedupe=_dedupe(common, "jobs"),
+        max_receive_count=settings.max_receive_count,
+    )
+
+
+def reset() -> None:
+    """Forget every built root (tests change the environment between cases)."""
+    for root in (_common, api, events, expiry, worker):
+        root.cache_clear()

@@ -1,0 +1,60 @@
+"""The worker Lambda: jobs-queue batches (SQS, partial batch failures) → the job registry.
+
+A message that is not a runnable job, or whose job fails, is a batch item failure: SQS
+retries it and, after ``maxReceiveCount`` receives, moves it to the jobs DLQ; the rest of the
+batch succeeds. Jobs whose kind asks for it run at most once per ``job_id`` (dedupe record).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from keyworker.adapters import observability
+from keyworker.adapters.observability import logger, metrics, traced
+from keyworker.adapters.sqs_batch import ObservedSqsBatch
+from keyworker.handlers import wiring
+from keyworker.jobs.registry import parse_job
+from keyworker.jobs.schema import Job
+
+QUEUE = "jobs"
+
+
+def _count_outcome(job: Job, outcome: Any) -> None:
+    if "issued" in outcome:
+        observability.key_issued(str(outcome["issued"]))
+    if "revoked" in outcome:
+        observability.key_revoked(str(outcome["revoked"]))
+
+
+def _run(record: SQSRecord) -> None:
+    deps = wiring.worker()
+    job, kind, params = parse_job(record.body)
+    logger.set_correlation_id(job.correlation_id or record.message_id)
+    logger.append_keys(job_id=job.job_id, job_kind=job.kind, message_id=record.message_id)
+    try:
+        if kind.dedupe:
+            outcome, ran = deps.dedupe.run(job.job_id, lambda: kind.run(deps.context, params, job))
+        else:
+            outcome, ran = kind.run(deps.context, params, job), True
+        if ran:
+            _count_outcome(job, outcome)
+        logger.info("job done" if ran else "job already done", extra={"outcome": dict(outcome)})
+    finally:
+        logger.remove_keys(["job_id", "job_kind", "message_id"])
+
+
+@logger.inject_lambda_context
+@traced
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    deps = wiring.worker()
+    deps.dedupe.register_lambda_context(context)
+    processor = ObservedSqsBatch(QUEUE, deps.max_receive_count)
+    return dict(
+        process_partial_response(
+            event=event, record_handler=_run, processor=processor, context=context
+        )
+    )

@@ -1,0 +1,101 @@
+"""The jobs queue: the port, its SQS adapter, and the domain's gateway ports implemented by
+putting jobs on it.
+
+Functions that answer a caller (the api Lambda) or react to field events must not call
+outside systems inline. There the domain's :class:`DoorGateway`, :class:`MobileAccessGateway`
+and :class:`DeliveryQueue` ports are :class:`QueuedGateways`: each call becomes a job, and the
+worker does the real call. Jobs are derived from the state already written, so a job that is
+lost with a failed request is put again by the request's retry (the services finish leftover
+work on a replay), and a job that runs twice finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from keyworker.errors import JobQueueUnavailable
+from keyworker.jobs.schema import (
+    DELIVER_DIGITAL_KEY,
+    SYNC_DOOR,
+    TAKE_BACK_DIGITAL_KEY,
+    Job,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
+
+logger = logging.getLogger(__name__)
+
+
+class JobQueue(Protocol):
+    """Where jobs for the worker go. ``put`` returns once the job is durably queued."""
+
+    def put(self, job: Job) -> None: ...
+
+
+class SqsJobQueue:
+    """:class:`JobQueue` on an SQS queue (standard; the worker is idempotent per job)."""
+
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
+        self._client = client
+        self._queue_url = queue_url
+
+    def put(self, job: Job) -> None:
+        try:
+            self._client.send_message(
+                QueueUrl=self._queue_url,
+                MessageBody=job.model_dump_json(),
+                # The kind is visible without reading the body (which may hold a phone number).
+                MessageAttributes={"kind": {"DataType": "String", "StringValue": job.kind}},
+            )
+        except (ClientError, BotoCoreError) as error:
+            raise JobQueueUnavailable(f"could not queue job {job.kind}") from error
+        logger.debug("queued job", extra={"job_id": job.job_id, "job_kind": job.kind})
+
+
+class QueuedGateways:
+    """The outside-world ports of the domain, each call turned into a job for the worker.
+
+    Job ids name what the job is for (key, door and version), so repeated calls make the same
+    job. No phone number goes into these jobs: the worker reads it from the key.
+    """
+
+    def __init__(self, queue: JobQueue, correlation_id: Any = None) -> None:
+        self._queue = queue
+        # A callable giving the current correlation id (request id or message id), or None.
+        self._correlation_id = correlation_id
+
+    def _put(self, job_id: str, kind: str, params: dict[str, Any]) -> None:
+        correlation = self._correlation_id() if callable(self._correlation_id) else None
+        self._queue.put(Job(job_id=job_id, kind=kind, params=params, correlation_id=correlation))
+
+    # DoorGateway
+    def request_sync(self, site_id: str, door_id: str, version: int) -> None:
+        self._put(
+            f"sync:{site_id}:{door_id}:{version}",
+            SYNC_DOOR,
+            {"site_id": site_id, "door_id": door_id, "version": version},
+        )
+
+    # DeliveryQueue
+    def request_delivery(self, site_id: str, key_id: str) -> None:
+        self._put(
+            f"deliver:{site_id}:{key_id}",
+            DELIVER_DIGITAL_KEY,
+            {"site_id": site_id, "key_id": key_id},
+        )
+
+    # MobileAccessGateway
+    def deliver(self, site_id: str, key_id: str, phone_e164: str, credential: bytes) -> None:
+        # Only reached without a delivery queue port; the worker signs again when it delivers.
+        self.request_delivery(site_id, key_id)
+
+    def revoke(self, site_id: str, key_id: str, phone_e164: str) -> None:
+        self._put(
+            f"take-back:{site_id}:{key_id}",
+            TAKE_BACK_DIGITAL_KEY,
+            {"site_id": site_id, "key_id": key_id},
+        )

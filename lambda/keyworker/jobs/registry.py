@@ -1,0 +1,147 @@
+"""What the worker does with each kind of job: ``kind -> JobKind`` in :data:`JOB_KINDS`.
+
+To add kinds (e.g. the bulk revocation run's), put one line in :data:`JOB_KINDS` that names
+the params model and the function; the function gets the :class:`JobContext` and the validated
+params. A kind whose repeat could undo a newer command (block after unblock) sets
+``dedupe=True``: the worker then runs each ``job_id`` at most once (a dedupe record in the
+table); the others are safe to repeat because the services re-read the state and finish or
+skip (see docs/lambdas.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from keyworker.adapters.door_commands import DoorCommands, sync_door
+from keyworker.domain import Services
+from keyworker.errors import InvalidJob, UnknownJobKind
+from keyworker.jobs import schema
+from keyworker.jobs.schema import Job
+
+JobOutcome = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class JobContext:
+    """What a job may use: the domain services (wired to the real outside world in the
+    worker), the door-commands port, and anything a later job kind needs (``extras``)."""
+
+    services: Services
+    door_commands: DoorCommands
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class JobKind:
+    params: type[BaseModel]
+    run: Callable[[JobContext, Any, Job], JobOutcome]
+    dedupe: bool = False
+
+
+def _epoch(value: Any) -> int | None:
+    return None if value is None else int(value.timestamp())
+
+
+def _deliver(ctx: JobContext, p: schema.KeyRef, job: Job) -> JobOutcome:
+    return {"delivered": ctx.services.keys.deliver_now(p.site_id, p.key_id)}
+
+
+def _take_back(ctx: JobContext, p: schema.KeyRef, job: Job) -> JobOutcome:
+    return {"taken_back": ctx.services.keys.take_back_now(p.site_id, p.key_id)}
+
+
+def _sync_door(ctx: JobContext, p: schema.SyncDoor, job: Job) -> JobOutcome:
+    sent = sync_door(ctx.services.doors, ctx.door_commands, p.site_id, p.door_id, p.version)
+    return {"sent_version": sent}
+
+
+def _deploy_access_medium(ctx: JobContext, p: schema.DeployAccessMedium, job: Job) -> JobOutcome:
+    view = ctx.services.keys.create_access_medium(
+        p.site_id,
+        holder_id=p.holder_id,
+        card_uid=p.card_uid,
+        door_ids=p.door_ids,
+        valid_from=int(p.valid_from.timestamp()),
+        valid_until=_epoch(p.valid_until),
+        schedule=p.schedule,
+        actor=p.actor,
+        # The job id is the idempotency key: a redelivered job finds the key it created.
+        request_id=job.job_id,
+    )
+    return {"key_id": view.record.key_id, "issued": view.record.key_type}
+
+
+def _deploy_digital_key(ctx: JobContext, p: schema.DeployDigitalKey, job: Job) -> JobOutcome:
+    view = ctx.services.keys.create_digital_key(
+        p.site_id,
+        holder_id=p.holder_id,
+        phone=p.phone,
+        door_ids=p.door_ids,
+        valid_from=int(p.valid_from.timestamp()),
+        valid_until=_epoch(p.valid_until),
+        schedule=p.schedule,
+        actor=p.actor,
+        request_id=job.job_id,
+    )
+    return {"key_id": view.record.key_id, "issued": view.record.key_type}
+
+
+def _revoke(ctx: JobContext, p: schema.RevokeKey, job: Job) -> JobOutcome:
+    view = ctx.services.keys.revoke(p.site_id, p.key_id, actor=p.actor, reason=p.reason)
+    return {"key_id": p.key_id, "revoked": view.record.key_type}
+
+
+def _block(ctx: JobContext, p: schema.PhoneCommand, job: Job) -> JobOutcome:
+    result = ctx.services.phones.block(p.site_id, p.phone, actor=p.actor)
+    return {"phone": result.phone_masked, "keys": len(result.key_ids)}
+
+
+def _unblock(ctx: JobContext, p: schema.PhoneCommand, job: Job) -> JobOutcome:
+    result = ctx.services.phones.unblock(p.site_id, p.phone, actor=p.actor)
+    return {"phone": result.phone_masked, "keys": len(result.key_ids)}
+
+
+JOB_KINDS: dict[str, JobKind] = {
+    schema.DELIVER_DIGITAL_KEY: JobKind(schema.KeyRef, _deliver),
+    schema.TAKE_BACK_DIGITAL_KEY: JobKind(schema.KeyRef, _take_back),
+    schema.SYNC_DOOR: JobKind(schema.SyncDoor, _sync_door),
+    schema.DEPLOY_ACCESS_MEDIUM: JobKind(schema.DeployAccessMedium, _deploy_access_medium),
+    schema.DEPLOY_DIGITAL_KEY: JobKind(schema.DeployDigitalKey, _deploy_digital_key),
+    schema.REVOKE_KEY: JobKind(schema.RevokeKey, _revoke),
+    schema.BLOCK_PHONE: JobKind(schema.PhoneCommand, _block, dedupe=True),
+    schema.UNBLOCK_PHONE: JobKind(schema.PhoneCommand, _unblock, dedupe=True),
+}
+
+
+def _field_of(error: ValidationError, prefix: str) -> str:
+    first = error.errors()[0]
+    path = ".".join(str(part) for part in first["loc"])
+    return f"{prefix}.{path}" if prefix and path else (path or prefix or "body")
+
+
+def parse_job(body: str) -> tuple[Job, JobKind, BaseModel]:
+    """The job in a message body, its kind and its validated params; :class:`InvalidJob` (or
+    :class:`UnknownJobKind`) naming the field for anything else."""
+    try:
+        decoded = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidJob(f"job is not JSON: {error}", field="body") from None
+    try:
+        job = Job.model_validate(decoded)
+    except ValidationError as error:
+        field_name = _field_of(error, "")
+        raise InvalidJob(f"malformed job: {field_name}", field=field_name) from None
+    kind = JOB_KINDS.get(job.kind)
+    if kind is None:
+        raise UnknownJobKind(f"unknown job kind {job.kind!r}", field="kind")
+    try:
+        params = kind.params.model_validate(job.params)
+    except ValidationError as error:
+        field_name = _field_of(error, "params")
+        raise InvalidJob(f"malformed {job.kind} job: {field_name}", field=field_name) from None
+    return job, kind, params
