@@ -4,4 +4,5 @@
 //! benchmarked with `cargo bench`. `keyworker-py` binds it for Python.
 
 pub mod credential;
+pub mod revocation;
 pub mod status;
