@@ -218,3 +218,49 @@ def encode_door_updates(
 def open_door_update(
     message: bytes, keys: Sequence[DoorKey]
 ) -> tuple[str, str, int, int, list[tuple[int, bytes, int | None, int | None]]]: ...
+
+# --- revocation runs (keyworker_core::revocation) ---
+
+__all__ += [
+    "DEFAULT_CHUNK_KEYS",
+    "MAX_CHUNK_KEYS",
+    "REVOCATION_DECISIONS",
+    "plan_revocation",
+    "revoke_chunk",
+]
+
+REVOCATION_DECISIONS: tuple[str, ...]
+DEFAULT_CHUNK_KEYS: int
+MAX_CHUNK_KEYS: int
+
+def plan_revocation(
+    key_types: Buffer,
+    flags: Buffer,
+    valid_from: Buffer,
+    valid_until: Buffer,
+    door_offsets: Buffer,
+    door_states: Buffer,
+    door_index: Buffer,
+    door_count: int,
+    holder_index: Buffer,
+    holder_count: int,
+    now: int,
+    *,
+    target: str = "all",
+    members: Buffer | None = None,
+    key_types_mask: int | None = None,
+    statuses_mask: int | None = None,
+    chunk_size: int | None = None,
+    threads: int | None = None,
+) -> tuple[int, list[int], list[int], int, bytes, int, int, bytes, bytes, bytes, bytes]: ...
+def revoke_chunk(
+    key_types: Buffer,
+    flags: Buffer,
+    valid_from: Buffer,
+    valid_until: Buffer,
+    door_offsets: Buffer,
+    door_states: Buffer,
+    door_index: Buffer,
+    door_count: int,
+    now: int,
+) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes, bytes, bytes]: ...

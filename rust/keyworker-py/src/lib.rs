@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 
 mod credentials;
 mod errors;
+mod revocation;
 mod status;
 
 #[pymodule]
@@ -12,5 +13,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     status::register(m)?;
     credentials::register(m)?;
+    revocation::register(m)?;
     Ok(())
 }

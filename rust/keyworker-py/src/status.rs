@@ -24,7 +24,7 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyMapping, PyMemoryView, PyString, Py
 use crate::errors;
 
 /// The Python class of a core error; input errors carry their field as `.field`.
-fn to_py(py: Python<'_>, error: StatusError) -> PyErr {
+pub(crate) fn to_py(py: Python<'_>, error: StatusError) -> PyErr {
     let class = match &error {
         StatusError::IllegalTransition { .. } => {
             return errors::raise(py, "IllegalTransition", error.to_string())
@@ -37,7 +37,7 @@ fn to_py(py: Python<'_>, error: StatusError) -> PyErr {
 }
 
 /// `keyworker.errors.<class>(message, field)` for the `InvalidInput` family.
-fn input_error(py: Python<'_>, class: &'static str, field: &str, message: String) -> PyErr {
+pub(crate) fn input_error(py: Python<'_>, class: &'static str, field: &str, message: String) -> PyErr {
     // Build the exception the normal way so that `field` is set by its own __init__.
     let made = py
         .import(intern!(py, "keyworker.errors"))
@@ -61,7 +61,7 @@ fn bad_schedule(py: Python<'_>, field: impl fmt::Display, why: impl fmt::Display
     input_error(py, "InvalidSchedule", &field, message)
 }
 
-fn bad_bulk(py: Python<'_>, field: &str, why: impl fmt::Display) -> PyErr {
+pub(crate) fn bad_bulk(py: Python<'_>, field: &str, why: impl fmt::Display) -> PyErr {
     input_error(py, "InvalidBulkInput", field, format!("{field}: {why}"))
 }
 
@@ -155,7 +155,7 @@ fn as_str<'a>(value: &'a Bound<'_, PyAny>, field: Field<'_>, family: Family) -> 
 }
 
 /// A short, safe description of a bad value for error messages.
-fn describe(value: &Bound<'_, PyAny>) -> String {
+pub(crate) fn describe(value: &Bound<'_, PyAny>) -> String {
     let type_name = value
         .get_type()
         .name()
@@ -514,7 +514,7 @@ fn schedule_to_json<'py>(schedule: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Py
 // --- bulk ---
 
 /// An element type of a bulk column.
-trait ColumnElement: Copy + Send + Sync + 'static {
+pub(crate) trait ColumnElement: Copy + Send + Sync + 'static {
     /// The buffer element type that holds this type natively.
     const ELEMENT: ElementType;
     const NAME: &'static str;
@@ -551,7 +551,7 @@ impl ColumnElement for i64 {
 
 /// A column read from a Python buffer: borrowed in place when it is C-contiguous and aligned
 /// (the usual case: bytes, array.array, numpy arrays), copied otherwise.
-enum Column<T> {
+pub(crate) enum Column<T> {
     Borrowed {
         // Holding the buffer keeps the exporter's memory alive and unmoved.
         _buffer: PyUntypedBuffer,
@@ -564,7 +564,7 @@ enum Column<T> {
 impl<T: ColumnElement> Column<T> {
     /// Reads column `field`. Accepted: a buffer of `T` itself (native byte order), or a buffer
     /// of bytes holding native-endian `T`s (e.g. `array.array("q", ...).tobytes()`).
-    fn read(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Self> {
+    pub(crate) fn read(obj: &Bound<'_, PyAny>, field: &str) -> PyResult<Self> {
         let py = obj.py();
         let buffer = PyUntypedBuffer::get(obj).map_err(|_| {
             bad_bulk(
@@ -626,7 +626,7 @@ impl<T: ColumnElement> Column<T> {
         ))
     }
 
-    fn as_slice(&self) -> &[T] {
+    pub(crate) fn as_slice(&self) -> &[T] {
         match self {
             // SAFETY: the pointer is non-null, the buffer C-contiguous, aligned for T, holds
             // `len` whole Ts (checked in `read`), and stays exported while `self` lives. Any bit pattern is a valid
