@@ -1,6 +1,6 @@
 """Credential issuing and door-update encoding: keyworker against its baselines, in one run.
 
-Measures, with medians over rounds:
+Measures, with medians over rounds (and, for scaling across cores, the best rounds too):
 
 - the core alone (``cargo bench -p keyworker-core --bench credentials``): credentials issued
   per second against the raw signing loop of the crypto crate used (ring for ES256,
@@ -147,15 +147,18 @@ def per_second(count: int, run: Callable[[], object], rounds: int) -> float:
     return statistics.median(rates)
 
 
-def interleaved(count: int, runs: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
-    """Median rate of each run, alternating them round by round so noise hits all alike."""
+def interleaved(
+    count: int, runs: dict[str, Callable[[], object]], rounds: int
+) -> dict[str, list[float]]:
+    """The rates of each run per round, alternating runs within a round so noise hits all
+    alike."""
     rates: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(rounds):
         for name, run in runs.items():
             started = time.perf_counter()
             run()
             rates[name].append(count / (time.perf_counter() - started))
-    return {name: statistics.median(values) for name, values in rates.items()}
+    return rates
 
 
 def cpu_model() -> str:
@@ -208,7 +211,8 @@ def python_figures(quick: bool) -> dict[str, Any]:
         cr.verify(theirs, [key.verification_key()])
         if algorithm is cr.Algorithm.EDDSA:
             assert theirs == reference
-        rates = interleaved(count, issuing_runs(plain, key, batch), rounds)
+        per_round = interleaved(count, issuing_runs(plain, key, batch), rounds)
+        rates = {name: statistics.median(values) for name, values in per_round.items()}
         out[algorithm.value] = {
             **{f"{name}_per_s": round(rate) for name, rate in rates.items()},
             "batch_one_core_vs_plain_python": round(
@@ -218,6 +222,10 @@ def python_figures(quick: bool) -> dict[str, Any]:
                 rates["batch_all_cores"] / rates["plain_python"], 3
             ),
             "all_cores_vs_one_core": round(rates["batch_all_cores"] / rates["batch_one_core"], 3),
+            # On a shared machine the least disturbed round shows what the code can do.
+            "all_cores_vs_one_core_best_rounds": round(
+                max(per_round["batch_all_cores"]) / max(per_round["batch_one_core"]), 3
+            ),
             "token_bytes": len(reference),
         }
 

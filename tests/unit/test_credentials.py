@@ -164,7 +164,7 @@ def test_validity_window_is_checked_when_asked() -> None:
                     "Europe/Zurich", (cr.ScheduleWindow(("mon",), 60, 60),)
                 )
             },
-            "schedule.windows[0].start",
+            "schedule.windows[0].start_minute",
         ),
         (
             {
@@ -172,7 +172,7 @@ def test_validity_window_is_checked_when_asked() -> None:
                     "Europe/Zurich", (cr.ScheduleWindow(("mon",), 0, 1441),)
                 )
             },
-            "schedule.windows[0].end",
+            "schedule.windows[0].end_minute",
         ),
         (
             {"schedule": cr.CredentialSchedule("", (cr.ScheduleWindow(("mon",), 0, 60),))},

@@ -46,9 +46,15 @@ fn claims(i: u32) -> CredentialClaims {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
+}
+
+/// The best round: on a shared machine the least disturbed one shows what the code can do.
+fn best(v: &[f64]) -> f64 {
+    v.iter().copied().fold(0.0, f64::max)
 }
 
 /// Operations per second of `f`, which performs `n` operations.
@@ -108,14 +114,16 @@ fn signing(alg: Algorithm, n: usize, rounds: usize, batch: usize) -> String {
             black_box(issue_batch(&key, &batch_claims, true).unwrap());
         }));
     }
-    let (raw, ours, one, all) = (median(raw), median(ours), median(one), median(all));
+    let best_scaling = best(&all) / best(&one);
+    let (raw, ours, one, all) = (median(&raw), median(&ours), median(&one), median(&all));
     format!(
         "{{\"raw_signs_per_s\": {raw:.0}, \"issued_per_s\": {ours:.0}, \
          \"claims_check_and_encode_us\": {:.3}, \
          \"issue_vs_raw\": {:.4}, \"batch_one_thread_per_s\": {one:.0}, \
          \"batch_all_threads_per_s\": {all:.0}, \"all_vs_one_thread\": {:.3}, \
+         \"all_vs_one_thread_best_rounds\": {best_scaling:.3}, \
          \"token_bytes\": {}, \"signed_bytes\": {}}}",
-        1e6 / median(encode),
+        1e6 / median(&encode),
         ours / raw,
         all / one,
         issue(&key, &claims(0)).unwrap().len(),
@@ -175,12 +183,13 @@ fn door_updates(entries: usize, doors: usize, rounds: usize) -> String {
         }));
     }
     let bytes = encode_door_update(&key, &big, 0).unwrap().len();
-    let (single, one, all) = (median(single), median(one), median(all));
+    let best_scaling = best(&all) / best(&one);
+    let (single, one, all) = (median(&single), median(&one), median(&all));
     format!(
         "{{\"entries\": {entries}, \"one_update_entries_per_s\": {single:.0}, \
          \"batch_one_thread_entries_per_s\": {one:.0}, \
          \"batch_all_threads_entries_per_s\": {all:.0}, \"all_vs_one_thread\": {:.3}, \
-         \"bytes_per_entry\": {:.2}}}",
+         \"all_vs_one_thread_best_rounds\": {best_scaling:.3}, \"bytes_per_entry\": {:.2}}}",
         all / one,
         bytes as f64 / entries as f64
     )

@@ -166,10 +166,10 @@ impl ScheduleWindow {
             ));
         }
         if self.end_minute > MINUTES_PER_DAY {
-            return Err(CredentialError::invalid("end", "after 24:00 (1440)"));
+            return Err(CredentialError::invalid("end_minute", "after 24:00 (1440)"));
         }
         if self.start_minute >= self.end_minute {
-            return Err(CredentialError::invalid("start", "must be before end"));
+            return Err(CredentialError::invalid("start_minute", "must be before end_minute"));
         }
         Ok(())
     }

@@ -169,11 +169,11 @@ fn bad_claims_name_their_field_and_sign_nothing() {
         ),
         ("site_id", Box::new(|c| c.site_id = String::new())),
         (
-            "schedule.windows[0].start",
+            "schedule.windows[0].start_minute",
             Box::new(|c| c.schedule.as_mut().unwrap().windows[0].start_minute = 1140),
         ),
         (
-            "schedule.windows[0].end",
+            "schedule.windows[0].end_minute",
             Box::new(|c| c.schedule.as_mut().unwrap().windows[0].end_minute = 1441),
         ),
         (
