@@ -5,7 +5,8 @@
   the correlation id: the API Gateway request id, or the job's / event's own id on a queue.
   Phone numbers appear only masked and credentials never: nothing here logs a request or
   message body, and callers pass ids, not payloads.
-- **Metrics** (CloudWatch EMF, namespace ``keyworker``): ``KeysIssued`` and ``KeysRevoked``
+- **Metrics** (CloudWatch EMF, namespace ``keyworker``), each written when it happens (one
+  EMF document per metric, with its own dimensions): ``KeysIssued`` and ``KeysRevoked``
   (dimension ``key_type``), ``PendingDoorUpdates`` (door rows a command left pending,
   dimension ``mode``: manual/automated), ``MessagesFailed`` and ``MessagesDeadLettered``
   (dimension ``queue``), ``StaleDoorSyncsRequested``, ``KeysRefreshed``.
@@ -22,7 +23,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
-from aws_lambda_powertools import Logger, Metrics, single_metric
+from aws_lambda_powertools import Logger, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
 from keyworker.errors import KeyworkerError
@@ -31,7 +32,6 @@ SERVICE = "keyworker"
 NAMESPACE = "keyworker"
 
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 

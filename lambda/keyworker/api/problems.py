@@ -123,10 +123,8 @@ def validation_problem(errors: Sequence[Mapping[str, Any]]) -> Response[str]:
     for error in errors:
         loc = [str(part) for part in error.get("loc", ())]
         if loc and loc[0] == "body":
-            loc = loc[1:]
-            # A body that is not JSON is reported at position 0 by the parser.
-            if loc == ["0"] or not loc:
-                loc = ["body"]
+            # A body that is not JSON is reported at the parser's position: name the body.
+            loc = ["body"] if error.get("type") == "json_invalid" else loc[1:] or ["body"]
         elif loc and loc[0] in ("query", "path", "header"):
             loc = loc[1:] or loc
         # Messages only: pydantic's echo of the input may hold a phone number.

@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from keyworker.adapters.observability import logger, metrics, traced
+from keyworker.adapters.observability import logger, traced
 from keyworker.api import build_app
 from keyworker.handlers import wiring
 
@@ -15,7 +15,8 @@ app = build_app()
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @traced
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    app.with_deps(wiring.api())
+    deps = wiring.api()
+    deps.feedback.dedupe.register_lambda_context(context)
+    app.with_deps(deps)
     return app.resolve(event, context)

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from keyworker.adapters.observability import logger, metrics, traced
+from keyworker.adapters.observability import logger, traced
 from keyworker.adapters.sqs_batch import ObservedSqsBatch
 from keyworker.handlers import wiring
 
@@ -31,7 +31,6 @@ def _apply(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @traced
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = wiring.events()
     deps.feedback.dedupe.register_lambda_context(context)

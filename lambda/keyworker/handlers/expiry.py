@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from keyworker.adapters import observability
-from keyworker.adapters.observability import logger, metrics, traced
+from keyworker.adapters.observability import logger, traced
 from keyworker.handlers import wiring
 
 # Leave this much of the invocation for the door sweep and the reply.
@@ -18,7 +18,6 @@ _RESERVE_MS = 10_000
 
 @logger.inject_lambda_context
 @traced
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = wiring.expiry()
     logger.set_correlation_id(str(event.get("id") or getattr(context, "aws_request_id", "")))

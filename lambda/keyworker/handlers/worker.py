@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from keyworker.adapters import observability
-from keyworker.adapters.observability import logger, metrics, traced
+from keyworker.adapters.observability import logger, traced
 from keyworker.adapters.sqs_batch import ObservedSqsBatch
 from keyworker.handlers import wiring
 from keyworker.jobs.registry import parse_job
@@ -48,7 +48,6 @@ def _run(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context
 @traced
-@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = wiring.worker()
     deps.dedupe.register_lambda_context(context)
