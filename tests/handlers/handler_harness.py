@@ -102,9 +102,9 @@ class Queue:
 def create_queue_pair(sqs: Any, name: str, *, visibility: int = 0) -> Queue:
     """A queue and its DLQ named as the template names them (``<stack>-<name>[-dlq]``)."""
     dlq_url = sqs.create_queue(QueueName=f"{STACK}-{name}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     url = sqs.create_queue(
         QueueName=f"{STACK}-{name}",
         Attributes={
@@ -249,7 +249,9 @@ def sqs_event(bodies: Sequence[str], *, arn: str, receive_count: int = 1) -> dic
     }
 
 
-def cloud_event(event_type: str, data: Mapping[str, Any], *, event_id: str | None = None) -> dict[str, Any]:
+def cloud_event(
+    event_type: str, data: Mapping[str, Any], *, event_id: str | None = None
+) -> dict[str, Any]:
     return {
         "specversion": "1.0",
         "id": event_id or str(uuid.uuid4()),
@@ -260,7 +262,9 @@ def cloud_event(event_type: str, data: Mapping[str, Any], *, event_id: str | Non
     }
 
 
-def build_stack(dynamodb: Any, sqs: Any, secrets: Any, mobile_url: str, mobile: MobileAccessCloud) -> Stack:
+def build_stack(
+    dynamodb: Any, sqs: Any, secrets: Any, mobile_url: str, mobile: MobileAccessCloud
+) -> Stack:
     create_tables(dynamodb, names={"KeyworkerTable": TABLE})
     jobs = create_queue_pair(sqs, "jobs")
     events = create_queue_pair(sqs, "events")
@@ -286,8 +290,8 @@ def build_stack(dynamodb: Any, sqs: Any, secrets: Any, mobile_url: str, mobile: 
 
 
 def iter_json_lines(text: str) -> Iterator[dict[str, Any]]:
-    for line in text.splitlines():
-        line = line.strip()
+    for raw in text.splitlines():
+        line = raw.strip()
         if line.startswith("{"):
             try:
                 yield json.loads(line)

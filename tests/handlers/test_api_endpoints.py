@@ -248,13 +248,25 @@ def test_create_is_idempotent_with_the_header(doors: Stack) -> None:
         ({"holder_id": None}, 400, "holder_id"),
         ({"card_uid": "has space"}, 400, "card_uid"),
         (
-            {"schedule": {"time_zone": "Europe/Zurich", "windows": [
-                {"days": ["mon"], "start": "19:00", "end": "07:00"}]}},
+            {
+                "schedule": {
+                    "time_zone": "Europe/Zurich",
+                    "windows": [{"days": ["mon"], "start": "19:00", "end": "07:00"}],
+                }
+            },
             400,
             None,
         ),
-        ({"schedule": {"time_zone": "Mars/Base", "windows": [
-            {"days": ["mon"], "start": "07:00", "end": "19:00"}]}}, 400, None),
+        (
+            {
+                "schedule": {
+                    "time_zone": "Mars/Base",
+                    "windows": [{"days": ["mon"], "start": "07:00", "end": "19:00"}],
+                }
+            },
+            400,
+            None,
+        ),
     ],
 )
 def test_create_access_medium_bad_input(
@@ -270,7 +282,9 @@ def test_create_access_medium_bad_input(
 def test_create_with_schedule_shows_time_day(doors: Stack) -> None:
     schedule = {
         "time_zone": "Europe/Zurich",
-        "windows": [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "07:00", "end": "19:00"}],
+        "windows": [
+            {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "07:00", "end": "19:00"}
+        ],
     }
     key = doors.api("POST", "/access-media", medium(door_ids=["front"], schedule=schedule)).body
     doors.run_jobs()
@@ -319,9 +333,7 @@ def test_get_key_and_unknown_key(doors: Stack) -> None:
     assert doors.api("GET", f"/keys/{key_id}").body["key_id"] == key_id
     assert_problem(doors.api("GET", "/keys/00000000-0000-0000-0000-000000000000"), 404, "key_id")
     # A key of this site is not found under another site, even with a token for both.
-    other = doors.api(
-        "GET", f"/v1/sites/{OTHER_SITE}/keys/{key_id}", sites=[SITE, OTHER_SITE]
-    )
+    other = doors.api("GET", f"/v1/sites/{OTHER_SITE}/keys/{key_id}", sites=[SITE, OTHER_SITE])
     assert_problem(other, 404, "key_id")
 
 

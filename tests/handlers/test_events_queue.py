@@ -1,0 +1,128 @@
+"""The events Lambda on SQS batches of CloudEvents: applied once per id (even when a
+duplicate arrives after newer events changed the key), unknown and malformed events fail
+alone."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from handler_harness import PHONE, SITE, Stack, cloud_event, sqs_event
+
+from keyworker.handlers import events
+from keyworker.local.apigw import LambdaContext
+
+
+def run_batch(stack: Stack, bodies: list[str]) -> tuple[dict, dict]:
+    event = sqs_event(bodies, arn=stack.events.arn)
+    result = events.handler(event, LambdaContext("keyworker-events"))
+    return result, {r["messageId"]: r["body"] for r in event["Records"]}
+
+
+@pytest.fixture
+def world(stack: Stack) -> Stack:
+    stack.door("front", connectivity="online", kind="common")
+    stack.door("flat-1", connectivity="offline")
+    return stack
+
+
+def new_digital_key(stack: Stack) -> str:
+    key_id: str = stack.api(
+        "POST",
+        "/digital-keys",
+        {
+            "holder_id": "h",
+            "phone": PHONE,
+            "door_ids": ["front"],
+            "valid_from": "2026-01-05T00:00:00Z",
+        },
+    ).body["key_id"]
+    stack.run_jobs()
+    return key_id
+
+
+def test_door_synced_and_key_delivered_from_the_queue(world: Stack) -> None:
+    medium = world.api(
+        "POST",
+        "/access-media",
+        {
+            "holder_id": "h",
+            "card_uid": "c",
+            "door_ids": ["flat-1"],
+            "valid_from": "2026-01-05T00:00:00Z",
+        },
+    ).body["key_id"]
+    digital = new_digital_key(world)
+    bodies = [
+        json.dumps(
+            cloud_event("door.synced", {"site_id": SITE, "door_id": "flat-1", "version": 1})
+        ),
+        json.dumps(cloud_event("key.delivered", {"site_id": SITE, "key_id": digital})),
+    ]
+    result, _ = run_batch(world, bodies)
+    assert result["batchItemFailures"] == []
+    assert world.api("GET", f"/keys/{medium}").body["status"]["code"] == "active"
+    assert world.api("GET", f"/keys/{digital}").body["status"]["code"] == "deployed"
+
+
+def test_poisoned_events_fail_alone(world: Stack) -> None:
+    digital = new_digital_key(world)
+    good = json.dumps(cloud_event("key.delivered", {"site_id": SITE, "key_id": digital}))
+    poisoned = [
+        "not json",
+        json.dumps(cloud_event("door.painted", {"site_id": SITE})),
+        json.dumps(cloud_event("door.synced", {"site_id": SITE, "door_id": "flat-1"})),
+        json.dumps(cloud_event("key.delivered", {"site_id": SITE, "key_id": "no-such-key"})),
+    ]
+    result, ids = run_batch(world, [poisoned[0], good, *poisoned[1:]])
+    assert {ids[f["itemIdentifier"]] for f in result["batchItemFailures"]} == set(poisoned)
+    assert world.api("GET", f"/keys/{digital}").body["status"]["code"] == "deployed"
+
+
+def test_a_late_duplicate_reload_does_not_complete_a_later_revocation(world: Stack) -> None:
+    first = new_digital_key(world)
+    run_batch(world, [json.dumps(cloud_event("key.delivered", {"site_id": SITE, "key_id": first}))])
+    world.api("POST", f"/keys/{first}/revoke")
+    reload = json.dumps(
+        cloud_event("app.key_list_reloaded", {"site_id": SITE, "phone": PHONE}, event_id="r-1")
+    )
+    run_batch(world, [reload])
+    assert world.api("GET", f"/keys/{first}").body["status"]["code"] == "revoked"
+
+    second = new_digital_key(world)
+    run_batch(
+        world, [json.dumps(cloud_event("key.delivered", {"site_id": SITE, "key_id": second}))]
+    )
+    world.api("POST", f"/keys/{second}/revoke")
+    # The same reload event again (a redelivery, or a replay from the DLQ): no effect.
+    result, _ = run_batch(world, [reload])
+    assert result["batchItemFailures"] == []
+    assert world.api("GET", f"/keys/{second}").body["status"]["code"] == "revocation_pending"
+    # The same event through POST /events is the same event: a duplicate there too.
+    again = world.api("POST", "/events", json.loads(reload))
+    assert again.body["duplicate"] is True
+    assert world.api("GET", f"/keys/{second}").body["status"]["code"] == "revocation_pending"
+    # A new reload completes it.
+    fresh = cloud_event("app.key_list_reloaded", {"site_id": SITE, "phone": PHONE}, event_id="r-2")
+    run_batch(world, [json.dumps(fresh)])
+    assert world.api("GET", f"/keys/{second}").body["status"]["code"] == "revoked"
+
+
+def test_a_failed_event_is_not_remembered(world: Stack) -> None:
+    """An event that failed (unknown key) is applied when it is retried and can succeed."""
+    event = cloud_event("door.synced", {"site_id": SITE, "door_id": "flat-1", "version": 1})
+    result, _ = run_batch(world, [json.dumps(event)])
+    assert len(result["batchItemFailures"]) == 1  # no version 1 yet
+    world.api(
+        "POST",
+        "/access-media",
+        {
+            "holder_id": "h",
+            "card_uid": "c",
+            "door_ids": ["flat-1"],
+            "valid_from": "2026-01-05T00:00:00Z",
+        },
+    )
+    result, _ = run_batch(world, [json.dumps(event)])
+    assert result["batchItemFailures"] == []
+    assert world.api("GET", "/doors/flat-1").body["confirmed_version"] == 1
