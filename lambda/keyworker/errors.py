@@ -173,3 +173,18 @@ class MobileAccessUnavailable(GatewayError):
 
 class MobileAccessRejected(GatewayError):
     """The mobile-access cloud refused a request (4xx): retrying the same request cannot help."""
+
+
+# --- bulk revocation runs (raised by keyworker.revocation) ---
+
+
+class InvalidSelector(InvalidInput):
+    """A revocation run's selector that is malformed or names what the site does not have."""
+
+
+class RunNotFound(NotFound):
+    """No revocation run with this id exists at the site."""
+
+
+class RunStateConflict(IllegalTransition):
+    """The revocation run's state does not allow the command (e.g. cancelling a finished run)."""
