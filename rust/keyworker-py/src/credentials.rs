@@ -10,7 +10,7 @@ use keyworker_core::credential::{
     KeyType, ScheduleWindow,
 };
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use crate::errors;
 
@@ -44,43 +44,65 @@ fn invalid_input(py: Python<'_>, field: &str, message: String) -> PyErr {
     }
 }
 
+/// Where a value sits in the caller's input (`claims[3].schedule.windows[0]`), rendered only
+/// when an error needs it, so extracting a large batch allocates no path strings.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Field(&'a Path<'a>, &'static str),
+    Item(&'a Path<'a>, &'static str, usize),
+}
+
+impl Path<'_> {
+    fn render(&self) -> String {
+        let join = |parent: &Path<'_>, tail: String| {
+            let head = parent.render();
+            if head.is_empty() {
+                tail
+            } else {
+                format!("{head}.{tail}")
+            }
+        };
+        match self {
+            Path::Root => String::new(),
+            Path::Field(parent, name) => join(parent, (*name).to_string()),
+            Path::Item(parent, name, i) => join(parent, format!("{name}[{i}]")),
+        }
+    }
+}
+
 /// Read attribute `name` of `obj` as `T`; a missing or mistyped attribute is `InvalidInput`
-/// naming `path.name`.
-fn attr<'py, T>(obj: &Bound<'py, PyAny>, name: &str, path: &str) -> PyResult<T>
+/// naming `path.name`. Names are interned Python strings (no allocation per lookup).
+fn attr<'py, T>(obj: &Bound<'py, PyAny>, name: &'static str, path: &Path<'_>) -> PyResult<T>
 where
     T: for<'a> FromPyObject<'a, 'py>,
     for<'a> <T as FromPyObject<'a, 'py>>::Error: Into<PyErr>,
 {
     let py = obj.py();
-    let field = if path.is_empty() {
-        name.to_string()
-    } else {
-        format!("{path}.{name}")
-    };
-    let value = obj
-        .getattr(name)
-        .map_err(|e| invalid_input(py, &field, format!("{field}: {e}")))?;
-    value.extract::<T>().map_err(|e| {
-        let e: PyErr = e.into();
+    let fail = |e: PyErr| {
+        let field = Path::Field(path, name).render();
         invalid_input(py, &field, format!("{field}: {e}"))
-    })
+    };
+    let interned = PyString::intern(py, name);
+    let value = obj.getattr(&interned).map_err(fail)?;
+    value.extract::<T>().map_err(|e| fail(e.into()))
 }
 
 fn algorithm(py: Python<'_>, name: &str) -> PyResult<Algorithm> {
     Algorithm::from_name(name).map_err(|e| to_py(py, e))
 }
 
-fn schedule(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<CredentialSchedule> {
+fn schedule(obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<CredentialSchedule> {
     let py = obj.py();
     let time_zone: String = attr(obj, "time_zone", path)?;
     let windows_obj: Bound<'_, PyAny> = attr(obj, "windows", path)?;
     let mut windows = Vec::new();
     for (i, w) in windows_obj.try_iter()?.enumerate() {
         let w = w?;
-        let wpath = format!("{path}.windows[{i}]");
+        let wpath = Path::Item(path, "windows", i);
         let days: Vec<String> = attr(&w, "days", &wpath)?;
         let weekday_mask =
-            core::weekday_mask(&days).map_err(|e| to_py(py, e.in_field_public(&wpath)))?;
+            core::weekday_mask(&days).map_err(|e| to_py(py, e.in_field_public(&wpath.render())))?;
         windows.push(ScheduleWindow {
             weekday_mask,
             start_minute: attr(&w, "start_minute", &wpath)?,
@@ -90,22 +112,13 @@ fn schedule(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<CredentialSchedule> 
     Ok(CredentialSchedule { time_zone, windows })
 }
 
-fn claims(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<CredentialClaims> {
+fn claims(obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<CredentialClaims> {
     let py = obj.py();
     let key_type: String = attr(obj, "key_type", path)?;
     let schedule_obj: Option<Bound<'_, PyAny>> = attr(obj, "schedule", path)?;
-    let schedule_path = if path.is_empty() {
-        "schedule".to_string()
-    } else {
-        format!("{path}.schedule")
-    };
     let credential_id_obj: Bound<'_, PyAny> = attr(obj, "credential_id", path)?;
     let credential_id: Cow<'_, [u8]> = credential_id_obj.extract().map_err(|e| {
-        let field = if path.is_empty() {
-            "credential_id".to_string()
-        } else {
-            format!("{path}.credential_id")
-        };
+        let field = Path::Field(path, "credential_id").render();
         invalid_input(py, &field, format!("{field}: must be bytes: {e}"))
     })?;
     Ok(CredentialClaims {
@@ -117,35 +130,33 @@ fn claims(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<CredentialClaims> {
         valid_until: attr(obj, "valid_until", path)?,
         door_ids: attr(obj, "door_ids", path)?,
         schedule: schedule_obj
-            .map(|s| schedule(&s, &schedule_path))
+            .map(|s| schedule(&s, &Path::Field(path, "schedule")))
             .transpose()?,
-        key_type: KeyType::from_name(&key_type).map_err(|e| to_py(py, e.in_field_public(path)))?,
+        key_type: KeyType::from_name(&key_type)
+            .map_err(|e| to_py(py, e.in_field_public(&path.render())))?,
         holder_ref: attr(obj, "holder_ref", path)?,
     })
 }
 
-fn door_update(obj: &Bound<'_, PyAny>, path: &str) -> PyResult<core::DoorUpdate> {
+fn door_update(obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<core::DoorUpdate> {
     let py = obj.py();
     let changes_obj: Bound<'_, PyAny> = attr(obj, "changes", path)?;
     let mut changes = Vec::with_capacity(changes_obj.len().unwrap_or(0));
     for (i, item) in changes_obj.try_iter()?.enumerate() {
         let item = item?;
-        let cpath = if path.is_empty() {
-            format!("changes[{i}]")
-        } else {
-            format!("{path}.changes[{i}]")
-        };
+        let cpath = Path::Item(path, "changes", i);
         let (op, subject, valid_from, valid_until): (u8, Cow<'_, [u8]>, Option<i64>, Option<i64>) =
             item.extract().map_err(|e| {
+                let field = cpath.render();
                 invalid_input(
                     py,
-                    &cpath,
-                    format!("{cpath}: must be (op, subject, valid_from, valid_until): {e}"),
+                    &field,
+                    format!("{field}: must be (op, subject, valid_from, valid_until): {e}"),
                 )
             })?;
         changes.push(
             DoorChange::from_parts(op, &subject, valid_from, valid_until)
-                .map_err(|e| to_py(py, e.in_field_public(&cpath)))?,
+                .map_err(|e| to_py(py, e.in_field_public(&cpath.render())))?,
         );
     }
     Ok(core::DoorUpdate {
@@ -288,7 +299,7 @@ fn issue_credential<'py>(
     key: &SigningKey,
     claims: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let claims = self::claims(claims, "")?;
+    let claims = self::claims(claims, &Path::Root)?;
     let signer = Arc::clone(&key.0);
     let token = py
         .detach(move || core::issue(&signer, &claims))
@@ -306,7 +317,7 @@ fn issue_credentials<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let mut batch = Vec::with_capacity(claims.len().unwrap_or(0));
     for (i, c) in claims.try_iter()?.enumerate() {
-        batch.push(self::claims(&c?, &format!("claims[{i}]"))?);
+        batch.push(self::claims(&c?, &Path::Item(&Path::Root, "claims", i))?);
     }
     let signer = Arc::clone(&key.0);
     let tokens = py
@@ -386,7 +397,7 @@ fn encode_door_update<'py>(
     update: &Bound<'py, PyAny>,
     blocklist_len: u32,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let update = door_update(update, "")?;
+    let update = door_update(update, &Path::Root)?;
     let key = key.0.clone();
     let message = py
         .detach(move || core::encode_door_update(&key, &update, blocklist_len))
@@ -433,7 +444,8 @@ fn encode_door_updates<'py>(
             .get_item(2)?
             .extract()
             .map_err(|e: PyErr| invalid_input(py, &path, format!("{path}: blocklist_len: {e}")))?;
-        owned.push((key, door_update(&tuple.get_item(1)?, &path)?, blocklist_len));
+        let update = door_update(&tuple.get_item(1)?, &Path::Item(&Path::Root, "updates", i))?;
+        owned.push((key, update, blocklist_len));
     }
     let messages = py
         .detach(move || {
