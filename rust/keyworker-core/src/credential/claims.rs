@@ -169,7 +169,10 @@ impl ScheduleWindow {
             return Err(CredentialError::invalid("end_minute", "after 24:00 (1440)"));
         }
         if self.start_minute >= self.end_minute {
-            return Err(CredentialError::invalid("start_minute", "must be before end_minute"));
+            return Err(CredentialError::invalid(
+                "start_minute",
+                "must be before end_minute",
+            ));
         }
         Ok(())
     }
