@@ -11,6 +11,7 @@ from handler_harness import MobileAccessCloud, Stack, build_stack
 from moto import mock_aws
 from moto_state import fake_aws_environment, make_emulator_atomic
 
+from keyworker.adapters import observability
 from keyworker.handlers import wiring
 
 
@@ -39,3 +40,10 @@ def stack(monkeypatch: pytest.MonkeyPatch, mobile_cloud: MobileAccessCloud) -> I
         wiring.reset()
         yield built
         wiring.reset()
+
+
+@pytest.fixture
+def lambda_output(capsys: pytest.CaptureFixture[str]) -> pytest.CaptureFixture[str]:
+    """What the Lambdas print: JSON log lines and EMF metrics (both follow ``sys.stdout``)."""
+    assert observability.logger.handlers  # the Powertools handler exists
+    return capsys

@@ -19,7 +19,9 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -31,7 +33,19 @@ from keyworker.errors import KeyworkerError
 SERVICE = "keyworker"
 NAMESPACE = "keyworker"
 
-logger = Logger(service=SERVICE)
+
+class _CurrentStdout:
+    """Writes to whatever ``sys.stdout`` is when a line is logged, as ``print`` (and so the
+    EMF metrics) does, rather than to the stream found at import."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+logger = Logger(service=SERVICE, logger_handler=logging.StreamHandler(_CurrentStdout()))
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
