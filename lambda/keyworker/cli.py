@@ -22,12 +22,66 @@ def _cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_local(args: argparse.Namespace) -> int:
+    from keyworker.local.simulators import Simulation
+    from keyworker.local.stack import LocalConfig, run
+
+    try:
+        simulation = Simulation.parse(args.simulate)
+    except ValueError as error:
+        print(f"keyworker local: {error}", file=sys.stderr)
+        return 2
+    directory = state_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    config = LocalConfig(
+        host=args.host,
+        port=args.port,
+        aws_port=args.aws_port,
+        simulation=simulation,
+        state_dir=directory,
+        expiry_every_seconds=args.expiry_every,
+    )
+    console = sys.stdout
+    with (directory / "lambda.log").open("a", encoding="utf-8", buffering=1) as lambda_log:
+        try:
+            run(config, console=console, lambda_log=lambda_log)
+        except OSError as error:
+            print(f"keyworker local: {error}", file=sys.stderr)
+            return 1
+        finally:
+            sys.stdout = console
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keyworker",
         description="Deploys and revokes door keys: local stack, tokens, demo, bulk revocations.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    local = commands.add_parser(
+        "local", help="run the whole stack on this machine (emulator, API, queues, simulators)"
+    )
+    local.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    local.add_argument("--port", type=int, default=8000, help="HTTP API port")
+    local.add_argument(
+        "--aws-port", type=int, default=4566, help="AWS emulator port (0 picks a free one)"
+    )
+    local.add_argument(
+        "--simulate",
+        default="instant",
+        metavar="instant|delay=SECONDS|none",
+        help="door and mobile-access simulators: confirm at once, after a delay, or never",
+    )
+    local.add_argument(
+        "--expiry-every",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how often the scheduled expiry function runs (the template says 5 minutes)",
+    )
+    local.set_defaults(run=_cmd_local)
 
     token = commands.add_parser(
         "token", help="print a bearer token the local stack (same directory) accepts"

@@ -6,6 +6,7 @@ State lives in the server's memory and is gone when the process ends.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -60,6 +61,8 @@ class Emulator:
 
     def start(self) -> str:
         make_dynamodb_atomic()
+        # One line per request from the emulator's HTTP server is noise on a console.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         return self.endpoint

@@ -1,0 +1,295 @@
+"""``keyworker local``: the whole stack in one process.
+
+An embedded AWS emulator (moto's threaded server) holds the table, queues and secrets, created
+from ``infra/template.yaml``; the four Lambda handlers run in-process behind the same triggers
+as on AWS (an HTTP server standing in for API Gateway and its JWT authorizer, SQS pollers
+standing in for the event source mappings, a timer for the schedule), and the field
+simulators answer like doors and the mobile-access cloud. Everything is in memory: stopping
+the stack forgets its state.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from botocore.exceptions import ClientError
+
+from keyworker.credentials import Algorithm
+from keyworker.keys import SecretsManagerKeyring
+from keyworker.local.apigw import ApiGatewayServer, LambdaContext
+from keyworker.local.emulator import Emulator, environment_for
+from keyworker.local.resources import StackResources, create_phone_hash_secret, create_stack
+from keyworker.local.simulators import (
+    DelayedSender,
+    DoorSimulator,
+    MobileAccessSimulator,
+    Simulation,
+)
+from keyworker.local.sqs_poller import QueuePoller
+from keyworker.local.tokens import AUDIENCE, ISSUER, SITES_CLAIM, LocalTokenIssuer
+
+logger = logging.getLogger(__name__)
+
+STACK_NAME = "keyworker-local"
+STATE_FILE = "stack.json"
+_SITE_PATH = re.compile(r"^/v1/sites/([^/]+)(?:/|$)")
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    aws_port: int = 0
+    simulation: Simulation = field(default_factory=lambda: Simulation(enabled=True))
+    state_dir: Path = Path(".keyworker")
+    expiry_every_seconds: float = 10.0
+    site_algorithm: Algorithm = Algorithm.ES256
+
+
+def _load_handler(path: str) -> Handler:
+    module_name, _, attribute = path.rpartition(".")
+    handler: Handler = getattr(importlib.import_module(module_name), attribute)
+    return handler
+
+
+class LocalStack:
+    """Starts and stops every part; ``start`` returns once the API answers."""
+
+    def __init__(self, config: LocalConfig) -> None:
+        self.config = config
+        self.emulator = Emulator(host=config.host, port=config.aws_port)
+        self.resources: StackResources | None = None
+        self.api: ApiGatewayServer | None = None
+        self.mobile_access: MobileAccessSimulator | None = None
+        self.doors: DoorSimulator | None = None
+        self.pollers: list[QueuePoller] = []
+        self._feedback: DelayedSender | None = None
+        self._keyring: SecretsManagerKeyring | None = None
+        self._sites: set[str] = set()
+        self._sites_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._timers: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        config = self.config
+        aws_endpoint = self.emulator.start()
+        # Every boto3 client of this process (the handlers' included) talks to the emulator.
+        os.environ.update(environment_for(aws_endpoint))
+
+        secrets_client = self.emulator.client("secretsmanager")
+        phone_secret = create_phone_hash_secret(secrets_client, f"{STACK_NAME}/phone-hash-key")
+        # The mobile-access cloud answers in every mode (the worker hands keys to it); only
+        # with a simulation does it report deliveries and app reloads back.
+        self.mobile_access = MobileAccessSimulator(
+            keyring=self._keyring_for(secrets_client), feedback=None, host=config.host
+        )
+        self.resources = create_stack(
+            self.emulator.client,
+            stack_name=STACK_NAME,
+            parameters={
+                "JwtIssuer": ISSUER,
+                "JwtAudience": AUDIENCE,
+                "PhoneHashSecretArn": phone_secret,
+                "MobileAccessUrl": self.mobile_access.url,
+            },
+        )
+        os.environ.update(self.resources.environment)
+
+        sqs = self.emulator.client("sqs")
+        events_queue = self.resources.queue_named("events")
+        if config.simulation.enabled:
+            self._feedback = DelayedSender(sqs, events_queue.url, config.simulation.delay_seconds)
+            self.mobile_access.feedback = self._feedback
+        self.mobile_access.start()
+
+        for source in self.resources.event_sources:
+            queue = self.resources.queues[source.queue]
+            self.pollers.append(
+                QueuePoller(
+                    sqs,
+                    queue.url,
+                    queue.arn,
+                    _load_handler(source.handler),
+                    function_name=source.function,
+                    batch_size=source.batch_size,
+                )
+            )
+        if self._feedback is not None:
+            self.doors = DoorSimulator(self._keyring_for(secrets_client), self._feedback)
+            door_commands = self.resources.queue_named("door-commands")
+            self.pollers.append(
+                QueuePoller(sqs, door_commands.url, door_commands.arn, self.doors, "door-simulator")
+            )
+        for poller in self.pollers:
+            poller.start()
+
+        for schedule in self.resources.schedules:
+            self._every(config.expiry_every_seconds, schedule.function, schedule.handler)
+
+        api_handler = _load_handler(self.resources.handlers["ApiFunction"])
+        self.api = ApiGatewayServer(
+            self._onboarding(api_handler),
+            LocalTokenIssuer.for_state_dir(config.state_dir),
+            host=config.host,
+            port=config.port,
+        )
+        self.api.start()
+        self._write_state_file()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.api is not None:
+            self.api.stop()
+        for poller in self.pollers:
+            poller.stop()
+        for timer in self._timers:
+            timer.join(timeout=30)
+        if self._feedback is not None:
+            self._feedback.stop()
+        if self.mobile_access is not None:
+            self.mobile_access.stop()
+        self.emulator.stop()
+        state_file = self.config.state_dir / STATE_FILE
+        state_file.unlink(missing_ok=True)
+
+    def wait(self) -> None:
+        """Block until ``stop`` is called (from a signal handler, say)."""
+        self._stop.wait()
+
+    # ----------------------------------------------------------------------------- parts
+
+    @property
+    def api_url(self) -> str:
+        assert self.api is not None
+        return self.api.url
+
+    @property
+    def aws_url(self) -> str:
+        return self.emulator.endpoint
+
+    def _keyring_for(self, secrets_client: Any) -> SecretsManagerKeyring:
+        if self._keyring is None:
+            prefix = os.environ.get("KEYS_SECRET_PREFIX", "keyworker")
+            self._keyring = SecretsManagerKeyring(secrets_client, prefix=prefix)
+        return self._keyring
+
+    def ensure_site(self, site_id: str) -> None:
+        """Onboard a site: its credential signing key and door master key.
+
+        On AWS an operator does this once per site (``keyworker site create``); the local
+        stack does it for every site a valid token names, on the site's first request.
+        """
+        with self._sites_lock:
+            if site_id in self._sites:
+                return
+            keyring = self._keyring_for(self.emulator.client("secretsmanager"))
+            try:
+                keyring.create_site(
+                    site_id,
+                    algorithm=self.config.site_algorithm,
+                    signing_kid=f"{site_id}-signing-1",
+                    door_master_kid=f"{site_id}-doors-1",
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ResourceExistsException":
+                    raise
+            self._sites.add(site_id)
+
+    def _onboarding(self, handler: Handler) -> Handler:
+        def handle(event: dict[str, Any], context: Any) -> Any:
+            match = _SITE_PATH.match(event.get("rawPath", ""))
+            claims = event["requestContext"].get("authorizer", {}).get("jwt", {}).get("claims", {})
+            if match and match.group(1) in str(claims.get(SITES_CLAIM, "")).split():
+                self.ensure_site(match.group(1))
+            return handler(event, context)
+
+        return handle
+
+    def _every(self, seconds: float, function: str, handler_path: str) -> None:
+        handler = _load_handler(handler_path)
+
+        def run() -> None:
+            while not self._stop.wait(seconds):
+                event = {
+                    "version": "0",
+                    "id": str(uuid.uuid4()),
+                    "detail-type": "Scheduled Event",
+                    "source": "aws.scheduler",
+                    "detail": {},
+                }
+                try:
+                    handler(event, LambdaContext(function, timeout_seconds=300))
+                except Exception:
+                    logger.exception("scheduled %s failed", function)
+
+        thread = threading.Thread(target=run, name=f"schedule-{function}", daemon=True)
+        thread.start()
+        self._timers.append(thread)
+
+    def _write_state_file(self) -> None:
+        """Where the stack is, for ``keyworker demo``/``revoke`` run from the same directory."""
+        self.config.state_dir.mkdir(parents=True, exist_ok=True)
+        state = {"api": self.api_url, "aws": self.aws_url, "pid": os.getpid()}
+        (self.config.state_dir / STATE_FILE).write_text(json.dumps(state))
+
+
+def read_state_file(state_dir: Path) -> dict[str, Any] | None:
+    path = state_dir / STATE_FILE
+    if not path.exists():
+        return None
+    state: dict[str, Any] = json.loads(path.read_text())
+    return state
+
+
+def run(config: LocalConfig, console: TextIO, lambda_log: TextIO) -> None:
+    """Run the stack until SIGINT/SIGTERM. Lambda output (logs, EMF metrics) goes to
+    ``lambda_log``, as it would to CloudWatch; the console gets the endpoints."""
+    # The handlers' loggers bind the stream they find at import: point them at the log
+    # before the stack imports them.
+    sys.stdout = lambda_log
+    stack = LocalStack(config)
+    try:
+        stack.start()
+    except BaseException:
+        stack.stop()
+        raise
+
+    def shutdown(signum: int, _frame: Any) -> None:
+        stack._stop.set()
+
+    signal.signal(signal.SIGINT, shutdown)
+    signal.signal(signal.SIGTERM, shutdown)
+    print(f"api: {stack.api_url}", file=console, flush=True)
+    print(f"aws: {stack.aws_url}", file=console, flush=True)
+    mode = (
+        "off"
+        if not config.simulation.enabled
+        else f"delay {config.simulation.delay_seconds:g}s"
+        if config.simulation.delay_seconds
+        else "instant"
+    )
+    print(
+        f"simulators: {mode}; Lambda logs: {getattr(lambda_log, 'name', '-')}; Ctrl-C stops",
+        file=console,
+        flush=True,
+    )
+    stack.wait()
+    print("stopping...", file=console, flush=True)
+    stack.stop()
+    print("stopped", file=console, flush=True)
