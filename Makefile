@@ -51,6 +51,7 @@ artifacts: $(STAMP)
 bench: setup
 	$(BIN)/python bench/bulk_status.py
 	$(BIN)/python bench/credentials.py
+	$(BIN)/python bench/import_time.py
 
 clean:
 	rm -rf $(VENV) target

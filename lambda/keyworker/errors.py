@@ -73,6 +73,10 @@ class IdempotencyConflict(Conflict):
     """An idempotency key was reused for a different request."""
 
 
+class DuplicateInProgress(Conflict):
+    """A message or event with this id is being processed right now; retry later."""
+
+
 class StoreError(KeyworkerError):
     """The state store failed in a way that is not about the request (missing table, ...)."""
 

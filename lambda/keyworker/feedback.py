@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keyworker.adapters.dedupe import Deduplicator, Result
 from keyworker.domain import Services
 from keyworker.field_events import (
     AppKeyListReloaded,
@@ -25,6 +24,10 @@ from keyworker.field_events import (
     KeyDelivered,
     parse_field_event,
 )
+
+if TYPE_CHECKING:
+    # Only the port: the DynamoDB adapter (and boto3) is the composition root's business.
+    from keyworker.adapters.dedupe import Deduplicator, Result
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,9 @@ A record is put conditionally (only if absent, or expired) as ``INPROGRESS`` wit
 in-progress expiry taken from the Lambda's remaining time, the action runs, and the record
 becomes ``COMPLETED`` with the action's result. A repeat within ``expires_after_seconds``
 gets the stored result and the action does not run again; a repeat while the first is still
-running is refused (:class:`DuplicateInProgress`, retried later); an action that raised
-deletes its record so a retry runs it. A crash mid-action leaves ``INPROGRESS`` until its
-expiry, then a retry runs it.
+running is refused (:class:`keyworker.errors.DuplicateInProgress`, retried later); an
+action that raised deletes its record so a retry runs it. A crash mid-action leaves
+``INPROGRESS`` until its expiry, then a retry runs it.
 
 Records live in the single table under ``pk = DEDUPE#<scope>`` and ``sk = <scope>#<sha256 of
 the id>``, with the Powertools attributes (``expiration`` is the table's TTL attribute).
@@ -27,6 +27,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
 )
 
+from keyworker.errors import DuplicateInProgress
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -36,8 +38,6 @@ Result = Mapping[str, Any]
 # The SQS maximum retention is 14 days: a message can be redelivered (or replayed from a DLQ
 # by an operator) for that long, so its record must outlive it.
 DEFAULT_EXPIRY_SECONDS = 15 * 24 * 3600
-
-DuplicateInProgress = IdempotencyAlreadyInProgressError
 
 
 class Deduplicator(Protocol):
@@ -97,5 +97,8 @@ class DynamoDeduplicator:
             ran = True
             return action()
 
-        result = self._once(message={"id": message_id}, action=tracked)
+        try:
+            result = self._once(message={"id": message_id}, action=tracked)
+        except IdempotencyAlreadyInProgressError:
+            raise DuplicateInProgress(f"{message_id!r} is being processed") from None
         return result, ran

@@ -18,15 +18,13 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-)
 
 from keyworker.api import auth, doors, events, keys, phones, problems
 from keyworker.api.deps import ApiDeps
 from keyworker.errors import (
     BlocklistFull,
     ConcurrentUpdate,
+    DuplicateInProgress,
     GatewayError,
     IdempotencyConflict,
     IllegalTransition,
@@ -123,7 +121,7 @@ def build_app() -> KeyworkerApi:
             IdempotencyConflict,
             ConcurrentUpdate,
             BlocklistFull,
-            IdempotencyAlreadyInProgressError,
+            DuplicateInProgress,
         ],
         _conflict,
     )

@@ -5,12 +5,13 @@ api Lambda's composition root, ``keyworker.handlers.wiring``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
-from keyworker.domain import Services
-from keyworker.feedback import FieldFeedback
+if TYPE_CHECKING:
+    from keyworker.domain import Services
+    from keyworker.feedback import FieldFeedback
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,170 @@
+"""Cold-start import time of each Lambda handler module, against boto3 alone.
+
+Each module is imported in a fresh interpreter with ``python -X importtime`` (the
+interpreter's own per-module clock, so process start-up is not counted); the figure is the
+module's cumulative import time (everything it pulls in), median over ``--repeat`` fresh
+processes. Targets (docs/../performance.md): each handler module <= 300 ms, the native module
+<= 10 ms; boto3 alone is the baseline every AWS Lambda in Python pays.
+
+Each handler's composition root imports the adapters (and boto3) it needs on the first
+invocation; ``with_first_invocation_imports`` adds those imports to the figure.
+
+Also reported, not a handler import: the X-Ray SDK (``aws_xray_sdk.core``), which the handlers
+load on their first invocation when tracing is on (see keyworker.adapters.observability).
+
+Run: ``.venv/bin/python bench/import_time.py [--repeat 15] [--output PATH]``; writes
+``bench/results/import_time.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = ROOT / "bench" / "results" / "import_time.json"
+HANDLERS = [f"keyworker.handlers.{name}" for name in ("api", "worker", "events", "expiry")]
+NATIVE = "keyworker._core"
+BASELINE = "boto3"
+INFORMATIONAL = ["aws_xray_sdk.core"]
+# What each Lambda's composition root (keyworker.handlers.wiring) imports on its first
+# invocation, so the report also shows import time up to the first request's own work.
+_COMMON_ROOT = (
+    "boto3",
+    "keyworker.clock",
+    "keyworker.domain",
+    "keyworker.domain.credential_adapters",
+    "keyworker.keys",
+    "keyworker.phones",
+    "keyworker.store",
+)
+FIRST_INVOCATION = {
+    "api": (*_COMMON_ROOT, "keyworker.jobs", "keyworker.adapters.dedupe", "keyworker.feedback"),
+    "events": (*_COMMON_ROOT, "keyworker.jobs", "keyworker.adapters.dedupe", "keyworker.feedback"),
+    "expiry": (*_COMMON_ROOT, "keyworker.jobs"),
+    "worker": (
+        *_COMMON_ROOT,
+        "keyworker.adapters.door_commands",
+        "keyworker.adapters.mobile_access",
+        "keyworker.adapters.dedupe",
+        "keyworker.jobs.registry",
+    ),
+}
+HANDLER_TARGET_MS = 300.0
+NATIVE_TARGET_MS = 10.0
+# "import time: <self us> | <cumulative us> | <two spaces per nesting level><module>"
+_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| (.*)$")
+
+
+def cumulative_ms(module: str, *then: str) -> float:
+    """Cumulative import time (ms) of ``module`` (and of ``then``, imported after it) in a
+    fresh interpreter: the sum of the top-level entries of ``-X importtime``."""
+    statement = "; ".join(f"import {m}" for m in (module, *then))
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", statement],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    total = 0
+    found = False
+    for line in result.stderr.splitlines():
+        match = _LINE.match(line)
+        # Top-level entries have no indentation before the module name.
+        if match and not match.group(3).startswith(" "):
+            total += int(match.group(2))
+            found = found or match.group(3).strip() == module
+    if not found:
+        raise RuntimeError(f"no importtime line for {module}")
+    return total / 1000.0
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15, help="fresh processes per module")
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
+    args = parser.parse_args(argv)
+
+    # Interleaved rounds, so machine noise spreads over every module alike.
+    modules = [BASELINE, NATIVE, *HANDLERS, *INFORMATIONAL]
+    samples: dict[str, list[float]] = {m: [] for m in modules}
+    first: dict[str, list[float]] = {m: [] for m in HANDLERS}
+    for _ in range(args.repeat):
+        for module in modules:
+            samples[module].append(cumulative_ms(module))
+        for module in HANDLERS:
+            name = module.rsplit(".", 1)[1]
+            first[module].append(cumulative_ms(module, *FIRST_INVOCATION[name]))
+
+    def figures(module: str) -> dict[str, Any]:
+        values = samples[module]
+        return {
+            "median_ms": round(statistics.median(values), 1),
+            "min_ms": round(min(values), 1),
+            "max_ms": round(max(values), 1),
+        }
+
+    baseline = figures(BASELINE)
+    handlers = {}
+    for module in HANDLERS:
+        entry = figures(module)
+        entry["target_ms"] = HANDLER_TARGET_MS
+        entry["meets_target"] = entry["median_ms"] <= HANDLER_TARGET_MS
+        entry["ratio_to_boto3"] = round(entry["median_ms"] / baseline["median_ms"], 2)
+        entry["with_first_invocation_imports_median_ms"] = round(
+            statistics.median(first[module]), 1
+        )
+        handlers[module] = entry
+    native = figures(NATIVE)
+    native["target_ms"] = NATIVE_TARGET_MS
+    native["meets_target"] = native["median_ms"] <= NATIVE_TARGET_MS
+    result = {
+        "command": "python -X importtime -c 'import MODULE' (cumulative), fresh process each",
+        "repeat": args.repeat,
+        "python": platform.python_version(),
+        "cpu": cpu_model(),
+        "baseline_boto3": baseline,
+        "native_module": native,
+        "handlers": handlers,
+        "informational": {m: figures(m) for m in INFORMATIONAL},
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+
+    print(f"python {result['python']} on {result['cpu']}, median of {args.repeat}")
+    print(f"  {'boto3 (baseline)':<32} {baseline['median_ms']:8.1f} ms")
+    print(f"  {NATIVE:<32} {native['median_ms']:8.1f} ms  (target <= {NATIVE_TARGET_MS:.0f})")
+    for module, entry in handlers.items():
+        verdict = "ok" if entry["meets_target"] else "OVER"
+        print(
+            f"  {module:<32} {entry['median_ms']:8.1f} ms  {entry['ratio_to_boto3']:.2f}x boto3"
+            f"  (target <= {HANDLER_TARGET_MS:.0f}: {verdict});"
+            f" with first-invocation imports"
+            f" {entry['with_first_invocation_imports_median_ms']:.1f} ms"
+        )
+    for module, entry in result["informational"].items():
+        print(f"  {module:<32} {entry['median_ms']:8.1f} ms  (first traced invocation)")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
