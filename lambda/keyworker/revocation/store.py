@@ -1,0 +1,708 @@
+"""DynamoDB access of revocation runs: run, plan, chunk and report items, the site-wide read
+that feeds the planner, batched audit events and the per-key record of door versions.
+
+Items (``docs/data-model.md``, "Revocation runs"):
+
+| item | ``pk`` | ``sk`` |
+|---|---|---|
+| run | ``SITE#<site>`` | ``RUN#<run>`` |
+| plan of a planning attempt | ``SITE#<site>#RUN#<run>`` | ``PLAN#<attempt>`` |
+| chunk of a planning attempt | ``SITE#<site>#RUN#<run>`` | ``CHUNK#<attempt>#<n, 6 digits>`` |
+| report | ``SITE#<site>#RUN#<run>`` | ``REPORT`` |
+
+Every change of a run item is an UpdateItem with a condition (on its state, or on the chunk
+not being counted yet), so the counters, which only ``ADD`` up, are never overwritten by a
+whole-item write. Throttling is retried here with exponential backoff and full jitter, on top
+of botocore's own retries (``Backoff``).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from keyworker.domain.models import AuditEvent, Door, KeyRecord
+from keyworker.errors import ConcurrentUpdate, StoreError, StoreUnavailable
+from keyworker.revocation.models import (
+    CANCELLED,
+    CANCELLING,
+    DONE,
+    OUTCOMES,
+    PLANNING,
+    RUNNING,
+    ChunkOutcome,
+    ChunkRecord,
+    DoorChangeMade,
+    Failure,
+    RunRecord,
+    zero_counts,
+)
+from keyworker.revocation.planner import KeyFactsRow
+from keyworker.revocation.selectors import Selector
+from keyworker.store.dynamodb import (
+    door_from_item,
+    event_sk,
+    event_to_values,
+    events_pk,
+    key_sk,
+    site_pk,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+T = TypeVar("T")
+
+BATCH_WRITE_LIMIT = 25
+BATCH_GET_LIMIT = 100
+_THROTTLING = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+# What the planner reads of key and door items (the rest, e.g. audit snapshots, stays behind).
+_FACT_ATTRIBUTES = (
+    "sk",
+    "site_id",
+    "key_id",
+    "key_type",
+    "holder_id",
+    "door_ids",
+    "rows",
+    "valid_from",
+    "valid_until",
+    "revoked",
+    "delivered",
+    "app_reloaded",
+    "phone_blocked",
+    "schedule",
+    "door_id",
+    "name",
+    "kind",
+    "connectivity",
+    "desired_version",
+    "confirmed_version",
+    "pending_since",
+    "rev",
+)
+
+
+def run_sk(run_id: str) -> str:
+    return f"RUN#{run_id}"
+
+
+def run_pk(site_id: str, run_id: str) -> str:
+    return f"SITE#{site_id}#RUN#{run_id}"
+
+
+def plan_sk(attempt: str) -> str:
+    return f"PLAN#{attempt}"
+
+
+def chunk_sk(attempt: str, number: int) -> str:
+    return f"CHUNK#{attempt}#{number:06d}"
+
+
+REPORT_SK = "REPORT"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, set):
+        return {_plain(v) for v in value}
+    return value
+
+
+def to_attribute(value: Any) -> dict[str, Any]:
+    return dict(_serializer.serialize(value))
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
+
+
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: to_attribute(value) for name, value in values.items() if value is not None}
+
+
+class Backoff:
+    """Retries a call that DynamoDB throttled (``StoreUnavailable``), waiting a random time
+    up to an exponentially growing cap ("full jitter"), so that many writers throttled together
+    do not come back together."""
+
+    def __init__(
+        self,
+        attempts: int = 8,
+        base_seconds: float = 0.02,
+        cap_seconds: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.attempts = attempts
+        self.base_seconds = base_seconds
+        self.cap_seconds = cap_seconds
+        self.sleep = sleep
+
+    def wait(self, attempt: int) -> None:
+        self.sleep(random.uniform(0, min(self.cap_seconds, self.base_seconds * 2**attempt)))
+
+    def call(self, operation: Callable[[], T]) -> T:
+        for attempt in range(self.attempts):
+            try:
+                return operation()
+            except StoreUnavailable:
+                if attempt == self.attempts - 1:
+                    raise
+                self.wait(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSnapshot:
+    """What the planner reads of a site: key facts and the doors, by id."""
+
+    keys: tuple[KeyFactsRow, ...]
+    doors: dict[str, Door]
+
+
+def key_facts_from_item(item: Mapping[str, Any]) -> KeyFactsRow:
+    """A key's planner facts from a (projected) key item in DynamoDB's JSON."""
+    rows = item.get("rows", {}).get("M", {})
+    door_ids = [d["S"] for d in item["door_ids"]["L"]]
+    valid_until = item.get("valid_until")
+
+    def flag(name: str) -> bool:
+        return bool(item.get(name, {}).get("BOOL", False))
+
+    return KeyFactsRow(
+        key_id=item["key_id"]["S"],
+        key_type=item["key_type"]["S"],
+        holder_id=item["holder_id"]["S"],
+        rows=tuple((d, rows[d]["M"]["state"]["S"]) for d in door_ids),
+        valid_from=int(item["valid_from"]["N"]),
+        valid_until=None if valid_until is None else int(valid_until["N"]),
+        revoked=flag("revoked"),
+        phone_blocked=flag("phone_blocked"),
+        delivered=flag("delivered"),
+        app_reloaded=flag("app_reloaded"),
+        has_schedule="schedule" in item,
+    )
+
+
+class RunStore:
+    """Revocation runs in the state table (``client``: a boto3 DynamoDB client)."""
+
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, backoff: Backoff | None = None
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self.backoff = backoff or Backoff()
+
+    # -- errors and retries
+
+    def _call(self, operation: Callable[..., T], **kwargs: Any) -> T:
+        """One DynamoDB call, throttling retried with backoff; errors as domain errors."""
+
+        def once() -> T:
+            try:
+                return operation(**kwargs)
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "")
+                if code == "ConditionalCheckFailedException":
+                    raise ConcurrentUpdate("the item changed since it was read") from error
+                if code in _THROTTLING:
+                    raise StoreUnavailable(f"DynamoDB is throttling ({code})") from error
+                raise StoreError(f"DynamoDB rejected the request ({code})") from error
+            except BotoCoreError as error:
+                raise StoreUnavailable(f"DynamoDB could not be reached: {error}") from error
+
+        return self.backoff.call(once)
+
+    def _update(self, key: tuple[str, str], **kwargs: Any) -> dict[str, Any] | None:
+        """UpdateItem; None when its condition failed."""
+        try:
+            response = self._call(
+                self._client.update_item,
+                TableName=self._table,
+                Key={"pk": {"S": key[0]}, "sk": {"S": key[1]}},
+                **kwargs,
+            )
+        except ConcurrentUpdate:
+            return None
+        return dict(response.get("Attributes") or {})
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        response = self._call(
+            self._client.get_item,
+            TableName=self._table,
+            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            ConsistentRead=True,
+        )
+        return response.get("Item")
+
+    def batch_get(
+        self, keys: Sequence[tuple[str, str]], projection: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Items by key, 100 per call; unprocessed keys asked again with backoff."""
+        found: list[dict[str, Any]] = []
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            part = unique[start : start + BATCH_GET_LIMIT]
+            request: dict[str, Any] = {
+                "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in part],
+                "ConsistentRead": True,
+            }
+            if projection:
+                names = {f"#a{i}": name for i, name in enumerate(projection)}
+                request["ProjectionExpression"] = ", ".join(names)
+                request["ExpressionAttributeNames"] = names
+            pending: dict[str, Any] = {self._table: request}
+            for attempt in range(self.backoff.attempts):
+                response = self._call(self._client.batch_get_item, RequestItems=pending)
+                found.extend(response.get("Responses", {}).get(self._table, []))
+                pending = dict(response.get("UnprocessedKeys") or {})
+                if not pending:
+                    break
+                self.backoff.wait(attempt)
+            else:
+                raise StoreUnavailable("DynamoDB left keys of a batch read unprocessed")
+        return found
+
+    def batch_put(self, items: Iterable[dict[str, Any]]) -> int:
+        """Unconditional puts, 25 per BatchWriteItem; unprocessed items are sent again with
+        backoff and jitter. Returns the number of BatchWriteItem calls."""
+        calls = 0
+        batch: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            nonlocal calls, batch
+            pending: dict[str, Any] = {
+                self._table: [{"PutRequest": {"Item": item}} for item in batch]
+            }
+            for attempt in range(self.backoff.attempts):
+                calls += 1
+                response = self._call(self._client.batch_write_item, RequestItems=pending)
+                pending = dict(response.get("UnprocessedItems") or {})
+                if not pending:
+                    batch = []
+                    return
+                self.backoff.wait(attempt)
+            raise StoreUnavailable("DynamoDB left items of a batch write unprocessed")
+
+        for item in items:
+            batch.append(item)
+            if len(batch) == BATCH_WRITE_LIMIT:
+                flush()
+        if batch:
+            flush()
+        return calls
+
+    # -- the site, for the planner
+
+    def site_snapshot(self, site_id: str) -> SiteSnapshot:
+        """Every key's facts and every door of the site: one paginated Query of the site's
+        partition over the sort keys from ``DOOR#`` to ``KEY#...`` (doors and keys are next to
+        each other: ``D`` < ``K``), projected to what the planner reads."""
+        names = {f"#a{i}": name for i, name in enumerate(_FACT_ATTRIBUTES)}
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": site_pk(site_id)},
+                ":first": {"S": "DOOR#"},
+                # '$' sorts right after '#': every KEY#... is below KEY$.
+                ":last": {"S": "KEY$"},
+            },
+            "ProjectionExpression": ", ".join(names),
+            "ExpressionAttributeNames": names,
+            "ConsistentRead": True,
+        }
+        keys: list[KeyFactsRow] = []
+        doors: dict[str, Door] = {}
+        while True:
+            response = self._call(self._client.query, **kwargs)
+            for item in response.get("Items", []):
+                sk = item["sk"]["S"]
+                if sk.startswith("KEY#"):
+                    keys.append(key_facts_from_item(item))
+                elif sk.startswith("DOOR#"):
+                    door = door_from_item(item)
+                    doors[door.door_id] = door
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return SiteSnapshot(tuple(keys), doors)
+            kwargs["ExclusiveStartKey"] = last
+
+    def key_facts(self, site_id: str, key_ids: Sequence[str]) -> dict[str, KeyFactsRow]:
+        """Planner facts of the given keys (missing keys are absent)."""
+        items = self.batch_get(
+            [(site_pk(site_id), key_sk(k)) for k in key_ids], projection=_FACT_ATTRIBUTES
+        )
+        facts = (key_facts_from_item(item) for item in items)
+        return {f.key_id: f for f in facts}
+
+    def phone_key_ids(self, site_id: str, phone_hashes: Sequence[str]) -> list[str]:
+        """The digital keys registered with the given phones (by keyed hash)."""
+        items = self.batch_get(
+            [(site_pk(site_id), f"PHONE#{h}") for h in phone_hashes], projection=["key_ids"]
+        )
+        key_ids: set[str] = set()
+        for item in items:
+            key_ids.update(v for v in item.get("key_ids", {}).get("SS", []))
+        return sorted(key_ids)
+
+    # -- runs
+
+    def create_run(self, run: RunRecord) -> bool:
+        """Writes a new run; False if a run with this id exists."""
+        values: dict[str, Any] = {
+            "pk": site_pk(run.site_id),
+            "sk": run_sk(run.run_id),
+            "item_type": "revocation_run",
+            "site_id": run.site_id,
+            "run_id": run.run_id,
+            "selector": run.selector.as_stored(),
+            "reason": run.reason,
+            "dry_run": run.dry_run,
+            "state": run.state,
+            "started_by": run.started_by,
+            "created_at": run.created_at,
+            "chunk_size": run.chunk_size,
+            "request_fingerprint": run.request_fingerprint,
+            "dispatched": False,
+            "chunk_count": 0,
+            "keys_total": 0,
+            "keys_done": 0,
+            "chunks_done": 0,
+            "selected": 0,
+            **zero_counts(),
+        }
+        try:
+            self._call(
+                self._client.put_item,
+                TableName=self._table,
+                Item=to_item(values),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ConcurrentUpdate:
+            return False
+        return True
+
+    @staticmethod
+    def _run_from(item: Mapping[str, Any]) -> RunRecord:
+        data = from_item(item)
+        return RunRecord(
+            site_id=data["site_id"],
+            run_id=data["run_id"],
+            selector=Selector.from_stored(data["selector"]),
+            reason=data.get("reason"),
+            dry_run=bool(data.get("dry_run", False)),
+            state=data["state"],
+            started_by=data["started_by"],
+            created_at=int(data["created_at"]),
+            chunk_size=int(data["chunk_size"]),
+            request_fingerprint=data.get("request_fingerprint"),
+            planned_at=data.get("planned_at"),
+            finished_at=data.get("finished_at"),
+            attempt=data.get("attempt"),
+            selected=int(data.get("selected", 0)),
+            chunk_count=int(data.get("chunk_count", 0)),
+            keys_total=int(data.get("keys_total", 0)),
+            keys_done=int(data.get("keys_done", 0)),
+            chunks_done=int(data.get("chunks_done", 0)),
+            dispatched=bool(data.get("dispatched", False)),
+            counts={name: int(data.get(name, 0)) for name in OUTCOMES},
+        )
+
+    def get_run(self, site_id: str, run_id: str) -> RunRecord | None:
+        item = self._get(site_pk(site_id), run_sk(run_id))
+        if item is None or item.get("item_type", {}).get("S") != "revocation_run":
+            return None
+        return self._run_from(item)
+
+    def commit_plan(
+        self,
+        site_id: str,
+        run_id: str,
+        *,
+        attempt: str,
+        state: str,
+        planned_at: int,
+        selected: int,
+        chunk_count: int,
+        keys_total: int,
+        counts: Mapping[str, int],
+    ) -> RunRecord | None:
+        """``planning`` → ``state`` with the attempt's plan; None if the run is no longer
+        planning (cancelled, or another planning attempt committed first)."""
+        values: dict[str, Any] = {
+            ":planning": PLANNING,
+            ":state": state,
+            ":attempt": attempt,
+            ":planned_at": planned_at,
+            ":selected": selected,
+            ":chunk_count": chunk_count,
+            ":keys_total": keys_total,
+        }
+        sets = [
+            "#state = :state",
+            "attempt = :attempt",
+            "planned_at = :planned_at",
+            "selected = :selected",
+            "chunk_count = :chunk_count",
+            "keys_total = :keys_total",
+        ]
+        for name, count in counts.items():
+            values[f":{name}"] = count
+            sets.append(f"{name} = :{name}")
+        attributes = self._update(
+            (site_pk(site_id), run_sk(run_id)),
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="#state = :planning",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues={k: to_attribute(v) for k, v in values.items()},
+            ReturnValues="ALL_NEW",
+        )
+        return None if attributes is None else self._run_from(attributes)
+
+    def mark_dispatched(self, site_id: str, run_id: str) -> None:
+        self._update(
+            (site_pk(site_id), run_sk(run_id)),
+            UpdateExpression="SET dispatched = :yes",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":yes": {"BOOL": True}},
+        )
+
+    def move_state(
+        self, site_id: str, run_id: str, from_state: str, to_state: str, *, at: int | None = None
+    ) -> RunRecord | None:
+        """``from_state`` → ``to_state`` (with ``finished_at`` when given); None if the run was
+        not in ``from_state``."""
+        sets = "#state = :to" + (", finished_at = :at" if at is not None else "")
+        values: dict[str, Any] = {":from": {"S": from_state}, ":to": {"S": to_state}}
+        if at is not None:
+            values[":at"] = {"N": str(at)}
+        attributes = self._update(
+            (site_pk(site_id), run_sk(run_id)),
+            UpdateExpression=f"SET {sets}",
+            ConditionExpression="#state = :from",
+            ExpressionAttributeNames={"#state": "state"},
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
+        return None if attributes is None else self._run_from(attributes)
+
+    def tally(
+        self, site_id: str, run_id: str, number: int, outcome: ChunkOutcome
+    ) -> tuple[RunRecord, bool]:
+        """Adds a chunk's counts to the run, once: the chunk number joins the run's set of
+        counted chunks in the same atomic update, whose condition is that it is not there yet.
+        Returns the run afterwards and whether this call counted the chunk."""
+        values: dict[str, Any] = {
+            ":chunk": {"SS": [str(number)]},
+            ":chunk_name": {"S": str(number)},
+            ":one": {"N": "1"},
+            ":keys": {"N": str(outcome.keys)},
+        }
+        adds = ["counted :chunk", "chunks_done :one", "keys_done :keys"]
+        for name in OUTCOMES:
+            values[f":{name}"] = {"N": str(outcome.counts.get(name, 0))}
+            adds.append(f"{name} :{name}")
+        attributes = self._update(
+            (site_pk(site_id), run_sk(run_id)),
+            UpdateExpression="ADD " + ", ".join(adds),
+            ConditionExpression="attribute_exists(pk) AND NOT contains(counted, :chunk_name)",
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
+        if attributes is not None:
+            return self._run_from(attributes), True
+        run = self.get_run(site_id, run_id)
+        if run is None:
+            raise StoreError(f"revocation run {run_id} is missing")
+        return run, False
+
+    def request_cancel(self, site_id: str, run_id: str, at: int) -> RunRecord | None:
+        """``planning`` → ``cancelled`` or ``running`` → ``cancelling``; None when the run is in
+        neither state (the caller reads it and decides)."""
+        moved = self.move_state(site_id, run_id, PLANNING, CANCELLED, at=at)
+        if moved is None:
+            moved = self.move_state(site_id, run_id, RUNNING, CANCELLING)
+        return moved
+
+    def finish(self, run: RunRecord, at: int) -> RunRecord | None:
+        target = CANCELLED if run.state == CANCELLING else DONE
+        return self.move_state(run.site_id, run.run_id, run.state, target, at=at)
+
+    # -- plan, chunks, report
+
+    def put_plan(self, site_id: str, run_id: str, attempt: str, plan: Mapping[str, Any]) -> None:
+        item = to_item(
+            {
+                "pk": run_pk(site_id, run_id),
+                "sk": plan_sk(attempt),
+                "item_type": "revocation_plan",
+                "plan": dict(plan),
+            }
+        )
+        self._call(self._client.put_item, TableName=self._table, Item=item)
+
+    def get_plan(self, site_id: str, run_id: str, attempt: str) -> dict[str, Any] | None:
+        item = self._get(run_pk(site_id, run_id), plan_sk(attempt))
+        return None if item is None else dict(from_item(item)["plan"])
+
+    def put_chunks(
+        self, site_id: str, run_id: str, attempt: str, chunks: Sequence[Sequence[str]]
+    ) -> int:
+        """The attempt's chunks, batched (new items under a fresh attempt id: nothing to
+        overwrite but a crashed duplicate of the same attempt)."""
+        pk = run_pk(site_id, run_id)
+        return self.batch_put(
+            to_item(
+                {
+                    "pk": pk,
+                    "sk": chunk_sk(attempt, number),
+                    "item_type": "revocation_chunk",
+                    "key_ids": list(key_ids),
+                }
+            )
+            for number, key_ids in enumerate(chunks)
+        )
+
+    @staticmethod
+    def _outcome_to_values(outcome: ChunkOutcome) -> dict[str, Any]:
+        return {
+            "counts": dict(outcome.counts),
+            "failures": [f.as_api() for f in outcome.failures],
+            "doors": {d: {"version": c.version, "keys": c.keys} for d, c in outcome.doors.items()},
+            "finished_at": outcome.finished_at,
+            "revoked_digital_keys": outcome.revoked_digital_keys,
+        }
+
+    @staticmethod
+    def _chunk_from(site_id: str, run_id: str, item: Mapping[str, Any]) -> ChunkRecord:
+        data = from_item(item)
+        _, attempt, number = str(data["sk"]).split("#")
+        stored = data.get("outcome")
+        outcome = None
+        if stored is not None:
+            outcome = ChunkOutcome(
+                counts={name: int(stored["counts"].get(name, 0)) for name in OUTCOMES},
+                failures=tuple(Failure(f["key_id"], f["reason"]) for f in stored["failures"]),
+                doors={
+                    d: DoorChangeMade(int(c["version"]), int(c["keys"]))
+                    for d, c in stored["doors"].items()
+                },
+                finished_at=int(stored["finished_at"]),
+                revoked_digital_keys=int(stored.get("revoked_digital_keys", 0)),
+            )
+        return ChunkRecord(
+            site_id=site_id,
+            run_id=run_id,
+            attempt=attempt,
+            number=int(number),
+            key_ids=tuple(data["key_ids"]),
+            outcome=outcome,
+        )
+
+    def get_chunk(self, site_id: str, run_id: str, attempt: str, number: int) -> ChunkRecord | None:
+        item = self._get(run_pk(site_id, run_id), chunk_sk(attempt, number))
+        return None if item is None else self._chunk_from(site_id, run_id, item)
+
+    def get_chunks(
+        self, site_id: str, run_id: str, attempt: str, numbers: Iterable[int]
+    ) -> dict[int, ChunkRecord]:
+        pk = run_pk(site_id, run_id)
+        items = self.batch_get([(pk, chunk_sk(attempt, n)) for n in numbers])
+        chunks = (self._chunk_from(site_id, run_id, item) for item in items)
+        return {chunk.number: chunk for chunk in chunks}
+
+    def finish_chunk(
+        self, site_id: str, run_id: str, attempt: str, number: int, outcome: ChunkOutcome
+    ) -> bool:
+        """Records the chunk's outcome once; False if one is recorded already."""
+        done = self._update(
+            (run_pk(site_id, run_id), chunk_sk(attempt, number)),
+            UpdateExpression="SET outcome = :outcome",
+            ConditionExpression="attribute_exists(pk) AND attribute_not_exists(outcome)",
+            ExpressionAttributeValues={":outcome": to_attribute(self._outcome_to_values(outcome))},
+        )
+        return done is not None
+
+    def put_report(self, site_id: str, run_id: str, report: Mapping[str, Any]) -> None:
+        item = to_item(
+            {
+                "pk": run_pk(site_id, run_id),
+                "sk": REPORT_SK,
+                "item_type": "revocation_report",
+                "report": dict(report),
+            }
+        )
+        self._call(self._client.put_item, TableName=self._table, Item=item)
+
+    def get_report(self, site_id: str, run_id: str) -> dict[str, Any] | None:
+        item = self._get(run_pk(site_id, run_id), REPORT_SK)
+        return None if item is None else dict(from_item(item)["report"])
+
+    # -- the keys a chunk revokes
+
+    def put_events(self, events: Iterable[AuditEvent]) -> int:
+        """Audit events, batched (BatchWriteItem cannot be conditional: an event's id is the
+        key's event sequence and its content is fixed by the intent write that made it, so
+        writing it again writes the same item). Returns the number of calls."""
+
+        def item(event: AuditEvent) -> dict[str, Any]:
+            values = event_to_values(event)
+            values.update(
+                pk=events_pk(event.site_id, event.key_id), sk=event_sk(event.seq), item_type="event"
+            )
+            return to_item(values)
+
+        return self.batch_put(item(e) for e in events)
+
+    def record_change_versions(self, record: KeyRecord, versions: Mapping[str, int]) -> None:
+        """Step 3 of the write protocol for one key: its rows record the door versions that
+        carry them, and its version rises; conditional on the version written in step 1.
+        An UpdateItem sends only the changed attributes (a whole-item PutItem would resend
+        the key with its audit snapshot); DynamoDB bills both by the item's size."""
+        names: dict[str, str] = {"#rows": "rows", "#cv": "change_version"}
+        values: dict[str, Any] = {
+            ":read": {"N": str(record.version)},
+            ":next": {"N": str(record.version + 1)},
+        }
+        sets = ["version = :next"]
+        for i, (door_id, version) in enumerate(sorted(versions.items())):
+            names[f"#d{i}"] = door_id
+            values[f":v{i}"] = {"N": str(version)}
+            sets.append(f"#rows.#d{i}.#cv = :v{i}")
+        self._call(
+            self._client.update_item,
+            TableName=self._table,
+            Key={"pk": {"S": site_pk(record.site_id)}, "sk": {"S": key_sk(record.key_id)}},
+            UpdateExpression="SET " + ", ".join(sets),
+            ConditionExpression="version = :read",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+
+__all__ = ["CANCELLED", "CANCELLING", "DONE", "Backoff", "RunStore", "SiteSnapshot"]
