@@ -40,6 +40,8 @@ def _cmd_local(args: argparse.Namespace) -> int:
         simulation=simulation,
         state_dir=directory,
         expiry_every_seconds=args.expiry_every,
+        api_containers=args.api_containers,
+        lambda_log_path=str(directory / "lambda.log"),
     )
     console = sys.stdout
     with (directory / "lambda.log").open("a", encoding="utf-8", buffering=1) as lambda_log:
@@ -51,6 +53,19 @@ def _cmd_local(args: argparse.Namespace) -> int:
         finally:
             sys.stdout = console
     return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import time
+
+    from keyworker.local.client import ApiClient, local_api_and_token
+    from keyworker.local.demo import DemoSize, run_demo
+
+    site = args.site or time.strftime("demo-%Y%m%d-%H%M%S")
+    api, token = local_api_and_token(state_dir(), [site], args.api, args.token)
+    client = ApiClient(api, token, site)
+    size = DemoSize(doors=args.doors, keys=args.keys, workers=args.workers)
+    return run_demo(client, size, sys.stdout, progress=not args.no_progress)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,11 +92,30 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument(
         "--expiry-every",
         type=float,
-        default=10.0,
+        default=60.0,
         metavar="SECONDS",
         help="how often the scheduled expiry function runs (the template says 5 minutes)",
     )
+    local.add_argument(
+        "--api-containers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="api function containers (processes, one request at a time each)",
+    )
     local.set_defaults(run=_cmd_local)
+
+    demo = commands.add_parser(
+        "demo", help="run a scripted scenario against the local stack and print what happened"
+    )
+    demo.add_argument("--site", help="site id to create (default: demo-<time>)")
+    demo.add_argument("--doors", type=int, default=50, help="doors at the site")
+    demo.add_argument("--keys", type=int, default=2000, help="keys to issue")
+    demo.add_argument("--workers", type=int, default=8, help="concurrent API clients")
+    demo.add_argument("--api", help="API base URL (default: the local stack started here)")
+    demo.add_argument("--token", help="bearer token (default: minted for the local stack)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bars")
+    demo.set_defaults(run=_cmd_demo)
 
     token = commands.add_parser(
         "token", help="print a bearer token the local stack (same directory) accepts"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,6 +94,61 @@ class Emulator:
         )
 
 
+class EmulatorProcess:
+    """The emulator in a child process, so it has a core of its own: the stack's handlers and
+    the emulator both spend their time in Python, and one process would share one interpreter
+    lock between them. The child exits when this process closes its stdin (or dies)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self._process: subprocess.Popen[str] | None = None
+        self._endpoint: str | None = None
+
+    def start(self, timeout: float = 60.0) -> str:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "keyworker.local.emulator", self.host, str(self.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._process.stdout is not None
+        ready: list[str] = []
+        reader = threading.Thread(
+            target=lambda: ready.append(self._process.stdout.readline()),  # type: ignore[union-attr]
+            daemon=True,
+        )
+        reader.start()
+        reader.join(timeout)
+        line = ready[0].strip() if ready else ""
+        if not line.startswith("ready "):
+            self.stop()
+            raise RuntimeError(f"the AWS emulator did not start on {self.host}:{self.port}")
+        self._endpoint = line.split(" ", 1)[1]
+        return self._endpoint
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    @property
+    def endpoint(self) -> str:
+        if self._endpoint is None:
+            raise RuntimeError("the emulator is not running")
+        return self._endpoint
+
+    def client(self, service: str) -> Any:
+        return client_for(self.endpoint, service)
+
+
 def client_for(endpoint: str, service: str) -> Any:
     """A boto3 client for the emulator at ``endpoint`` (standard retries, fake credentials)."""
     return _boto3.client(
@@ -113,3 +170,19 @@ def environment_for(endpoint: str) -> dict[str, str]:
         "AWS_ACCESS_KEY_ID": FAKE_ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": FAKE_SECRET_KEY,
     }
+
+
+def _serve_until_stdin_closes(host: str, port: int) -> None:
+    emulator = Emulator(host=host, port=port)
+    try:
+        endpoint = emulator.start()
+    except OSError as error:
+        print(f"failed {error}", flush=True)
+        raise SystemExit(1) from None
+    print(f"ready {endpoint}", flush=True)
+    sys.stdin.read()  # returns when the parent closes the pipe or exits
+    emulator.stop()
+
+
+if __name__ == "__main__":
+    _serve_until_stdin_closes(sys.argv[1], int(sys.argv[2]))

@@ -10,8 +10,6 @@ the stack forgets its state.
 
 from __future__ import annotations
 
-import importlib
-import json
 import logging
 import os
 import re
@@ -19,7 +17,6 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -29,7 +26,8 @@ from botocore.exceptions import ClientError
 from keyworker.credentials import Algorithm
 from keyworker.keys import SecretsManagerKeyring
 from keyworker.local.apigw import ApiGatewayServer, LambdaContext
-from keyworker.local.emulator import Emulator, environment_for
+from keyworker.local.containers import Handler, ProcessContainers, load_handler
+from keyworker.local.emulator import EmulatorProcess, environment_for
 from keyworker.local.resources import StackResources, create_phone_hash_secret, create_stack
 from keyworker.local.simulators import (
     DelayedSender,
@@ -38,15 +36,13 @@ from keyworker.local.simulators import (
     Simulation,
 )
 from keyworker.local.sqs_poller import QueuePoller
+from keyworker.local.state import clear_stack_state, write_stack_state
 from keyworker.local.tokens import AUDIENCE, ISSUER, SITES_CLAIM, LocalTokenIssuer
 
 logger = logging.getLogger(__name__)
 
 STACK_NAME = "keyworker-local"
-STATE_FILE = "stack.json"
 _SITE_PATH = re.compile(r"^/v1/sites/([^/]+)(?:/|$)")
-
-Handler = Callable[[dict[str, Any], Any], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +52,10 @@ class LocalConfig:
     aws_port: int = 0
     simulation: Simulation = field(default_factory=lambda: Simulation(enabled=True))
     state_dir: Path = Path(".keyworker")
-    expiry_every_seconds: float = 10.0
+    expiry_every_seconds: float = 60.0
     site_algorithm: Algorithm = Algorithm.ES256
-
-
-def _load_handler(path: str) -> Handler:
-    module_name, _, attribute = path.rpartition(".")
-    handler: Handler = getattr(importlib.import_module(module_name), attribute)
-    return handler
+    api_containers: int = 2
+    lambda_log_path: str = "/dev/null"
 
 
 class LocalStack:
@@ -71,9 +63,10 @@ class LocalStack:
 
     def __init__(self, config: LocalConfig) -> None:
         self.config = config
-        self.emulator = Emulator(host=config.host, port=config.aws_port)
+        self.emulator = EmulatorProcess(host=config.host, port=config.aws_port)
         self.resources: StackResources | None = None
         self.api: ApiGatewayServer | None = None
+        self.api_containers: ProcessContainers | None = None
         self.mobile_access: MobileAccessSimulator | None = None
         self.doors: DoorSimulator | None = None
         self.pollers: list[QueuePoller] = []
@@ -125,7 +118,7 @@ class LocalStack:
                     sqs,
                     queue.url,
                     queue.arn,
-                    _load_handler(source.handler),
+                    load_handler(source.handler),
                     function_name=source.function,
                     batch_size=source.batch_size,
                 )
@@ -142,9 +135,15 @@ class LocalStack:
         for schedule in self.resources.schedules:
             self._every(config.expiry_every_seconds, schedule.function, schedule.handler)
 
-        api_handler = _load_handler(self.resources.handlers["ApiFunction"])
+        self.api_containers = ProcessContainers(
+            self.resources.handlers["ApiFunction"],
+            "ApiFunction",
+            config.api_containers,
+            config.lambda_log_path,
+        )
+        self.api_containers.start()
         self.api = ApiGatewayServer(
-            self._onboarding(api_handler),
+            self._onboarding(self.api_containers),
             LocalTokenIssuer.for_state_dir(config.state_dir),
             host=config.host,
             port=config.port,
@@ -156,6 +155,8 @@ class LocalStack:
         self._stop.set()
         if self.api is not None:
             self.api.stop()
+        if self.api_containers is not None:
+            self.api_containers.stop()
         for poller in self.pollers:
             poller.stop()
         for timer in self._timers:
@@ -165,8 +166,7 @@ class LocalStack:
         if self.mobile_access is not None:
             self.mobile_access.stop()
         self.emulator.stop()
-        state_file = self.config.state_dir / STATE_FILE
-        state_file.unlink(missing_ok=True)
+        clear_stack_state(self.config.state_dir)
 
     def wait(self) -> None:
         """Block until ``stop`` is called (from a signal handler, say)."""
@@ -222,7 +222,7 @@ class LocalStack:
         return handle
 
     def _every(self, seconds: float, function: str, handler_path: str) -> None:
-        handler = _load_handler(handler_path)
+        handler = load_handler(handler_path)
 
         def run() -> None:
             while not self._stop.wait(seconds):
@@ -244,17 +244,9 @@ class LocalStack:
 
     def _write_state_file(self) -> None:
         """Where the stack is, for ``keyworker demo``/``revoke`` run from the same directory."""
-        self.config.state_dir.mkdir(parents=True, exist_ok=True)
-        state = {"api": self.api_url, "aws": self.aws_url, "pid": os.getpid()}
-        (self.config.state_dir / STATE_FILE).write_text(json.dumps(state))
-
-
-def read_state_file(state_dir: Path) -> dict[str, Any] | None:
-    path = state_dir / STATE_FILE
-    if not path.exists():
-        return None
-    state: dict[str, Any] = json.loads(path.read_text())
-    return state
+        write_stack_state(
+            self.config.state_dir, {"api": self.api_url, "aws": self.aws_url, "pid": os.getpid()}
+        )
 
 
 def run(config: LocalConfig, console: TextIO, lambda_log: TextIO) -> None:

@@ -1,0 +1,28 @@
+"""The local stack's state directory: what a second command run from the same directory
+needs to find the running stack (its endpoints) and to be trusted by it (the token secret)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+STATE_FILE = "stack.json"
+
+
+def write_stack_state(state_dir: Path, state: dict[str, Any]) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / STATE_FILE).write_text(json.dumps(state))
+
+
+def read_stack_state(state_dir: Path) -> dict[str, Any] | None:
+    """The running stack's endpoints (``api``, ``aws``, ``pid``), or None."""
+    path = state_dir / STATE_FILE
+    if not path.exists():
+        return None
+    state: dict[str, Any] = json.loads(path.read_text())
+    return state
+
+
+def clear_stack_state(state_dir: Path) -> None:
+    (state_dir / STATE_FILE).unlink(missing_ok=True)
