@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from keyworker.api import auth, doors, events, keys, phones, problems
+from keyworker.api import auth, doors, events, keys, phones, problems, revocations
 from keyworker.api.deps import ApiDeps
 from keyworker.errors import (
     BlocklistFull,
@@ -49,6 +49,7 @@ ROUTERS: tuple[APIGatewayHttpRouter, ...] = (
     keys.router,
     phones.router,
     events.router,
+    revocations.router,
 )
 
 

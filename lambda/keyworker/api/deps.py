@@ -12,12 +12,15 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 if TYPE_CHECKING:
     from keyworker.domain import Services
     from keyworker.feedback import FieldFeedback
+    from keyworker.revocation import RevocationService
 
 
 @dataclass(frozen=True, slots=True)
 class ApiDeps:
     services: Services
     feedback: FieldFeedback
+    # Bulk revocation runs (keyworker.api.revocations); None where runs are not wired.
+    revocations: RevocationService | None = None
 
 
 def deps(router: BaseRouter) -> ApiDeps:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from keyworker.domain import Ports, Services
     from keyworker.feedback import FieldFeedback
     from keyworker.jobs.registry import JobContext
+    from keyworker.revocation import RevocationService
 
 DEFAULT_MAX_RECEIVE_COUNT = 5
 DEFAULT_STALE_SYNC_SECONDS = 300
@@ -174,21 +175,33 @@ def _correlation_id() -> str | None:
     return logger.get_correlation_id()
 
 
-def _queued_services(common: _Common) -> Services:
-    """Services whose outside-world ports put jobs on the jobs queue (api, events, expiry)."""
-    from keyworker.domain import build_services
+def _queued_ports(common: _Common) -> Ports:
+    """Ports whose outside world is the jobs queue (api, events, expiry)."""
     from keyworker.jobs import QueuedGateways, SqsJobQueue
 
     url = common.settings.need(common.settings.jobs_queue_url, "JOBS_QUEUE_URL")
     gateways = QueuedGateways(SqsJobQueue(_client("sqs"), url), _correlation_id)
-    return build_services(
-        _ports(
-            common,
-            door_gateway=gateways,
-            mobile_gateway=gateways,
-            delivery_queue=gateways,
-        )
+    return _ports(common, door_gateway=gateways, mobile_gateway=gateways, delivery_queue=gateways)
+
+
+def _queued_services(common: _Common) -> Services:
+    """Services whose outside-world ports put jobs on the jobs queue (api, events, expiry)."""
+    from keyworker.domain import build_services
+
+    return build_services(_queued_ports(common))
+
+
+def _revocations(common: _Common, ports: Ports) -> RevocationService:
+    """Bulk revocation runs over the same ports; their plan and chunk jobs go to the jobs
+    queue (docs/revocation-runs.md)."""
+    from keyworker.revocation import build_revocation_service
+    from keyworker.revocation.jobs import SqsRunDispatcher
+
+    settings = common.settings
+    queue = SqsRunDispatcher(
+        _client("sqs"), settings.need(settings.jobs_queue_url, "JOBS_QUEUE_URL")
     )
+    return build_revocation_service(ports, common.dynamodb, settings.table_name, queue)
 
 
 def _dedupe(common: _Common, scope: str) -> Deduplicator:
@@ -216,10 +229,16 @@ def _feedback(common: _Common, services: Services) -> FieldFeedback:
 @functools.cache
 def api() -> ApiDeps:
     from keyworker.api.deps import ApiDeps
+    from keyworker.domain import build_services
 
     common = _common()
-    services = _queued_services(common)
-    return ApiDeps(services=services, feedback=_feedback(common, services))
+    ports = _queued_ports(common)
+    services = build_services(ports)
+    return ApiDeps(
+        services=services,
+        feedback=_feedback(common, services),
+        revocations=_revocations(common, ports),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +282,7 @@ def worker() -> WorkerDeps:
     from keyworker.adapters.mobile_access import HttpsMobileAccess
     from keyworker.domain import build_services
     from keyworker.jobs.registry import JobContext
+    from keyworker.revocation.jobs import EXTRAS_KEY as REVOCATIONS
 
     common = _common()
     settings = common.settings
@@ -277,10 +297,12 @@ def worker() -> WorkerDeps:
         settings.need(settings.mobile_access_url, "MOBILE_ACCESS_URL"), token=token
     )
     doors = DoorCommandsGateway(commands)
-    services = build_services(_ports(common, door_gateway=doors, mobile_gateway=mobile))
+    ports = _ports(common, door_gateway=doors, mobile_gateway=mobile)
+    services = build_services(ports)
     doors.bind(lambda: services.doors)
+    extras = {REVOCATIONS: _revocations(common, ports)}
     return WorkerDeps(
-        context=JobContext(services=services, door_commands=commands),
+        context=JobContext(services=services, door_commands=commands, extras=extras),
         dedupe=_dedupe(common, "jobs"),
         max_receive_count=settings.max_receive_count,
     )

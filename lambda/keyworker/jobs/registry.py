@@ -22,6 +22,7 @@ from keyworker.domain import Services
 from keyworker.errors import InvalidJob, UnknownJobKind
 from keyworker.jobs import schema
 from keyworker.jobs.schema import Job
+from keyworker.revocation import jobs as revocation_jobs
 
 JobOutcome = Mapping[str, Any]
 
@@ -115,6 +116,7 @@ JOB_KINDS: dict[str, JobKind] = {
     schema.REVOKE_KEY: JobKind(schema.RevokeKey, _revoke),
     schema.BLOCK_PHONE: JobKind(schema.PhoneCommand, _block, dedupe=True),
     schema.UNBLOCK_PHONE: JobKind(schema.PhoneCommand, _unblock, dedupe=True),
+    **{kind: JobKind(*entry) for kind, entry in revocation_jobs.KINDS.items()},
 }
 
 

@@ -1,0 +1,210 @@
+"""Bulk revocation runs: start one (202: the worker plans and executes it), follow its progress
+and read its report, cancel it (``docs/revocation-runs.md``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from keyworker.api._routing import json_response, new_router, responses
+from keyworker.api.deps import actor, deps
+from keyworker.errors import ConfigurationError, InvalidInput
+from keyworker.revocation import RevocationService
+from keyworker.revocation.selectors import MAX_SELECTOR_IDS
+from keyworker.revocation.service import MAX_REASON
+
+router = new_router()
+TAGS = ["revocation runs"]
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+Id = Annotated[StrictStr, Field(min_length=1, max_length=128)]
+Ids = Annotated[list[Id], Field(min_length=1, max_length=MAX_SELECTOR_IDS)]
+Phone = Annotated[StrictStr, Field(min_length=3, max_length=32)]
+Phones = Annotated[list[Phone], Field(min_length=1, max_length=MAX_SELECTOR_IDS)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SelectorIn(_In):
+    """Exactly one of ``all``, ``door_ids``, ``holder_ids``, ``phones``, ``key_ids``;
+    optionally narrowed by ``type`` and by current general ``status``."""
+
+    all: Literal[True] | None = Field(default=None, description="Every key of the site.")
+    door_ids: Ids | None = Field(default=None, description="Keys with a row at these doors.")
+    holder_ids: Ids | None = Field(default=None, description="Keys of these keyholders.")
+    phones: Phones | None = Field(default=None, description="Digital keys of these phones.")
+    key_ids: Ids | None = Field(default=None, description="These keys.")
+    type: Literal["access_medium", "digital_key"] | None = None
+    status: list[StrictStr] | None = Field(
+        default=None, description="General status codes the keys have now (any of them)."
+    )
+
+
+class RevocationIn(_In):
+    selector: SelectorIn
+    dry_run: StrictBool = Field(
+        default=False, description="Plan only: show what the run would do, change nothing."
+    )
+    reason: Annotated[StrictStr, Field(max_length=MAX_REASON)] | None = None
+
+
+class ProgressOut(_Out):
+    keys_total: int = Field(description="Keys the run revokes (its chunks' keys).")
+    keys_done: int
+    chunks_total: int
+    chunks_done: int
+
+
+class CountsOut(_Out):
+    revoked: int
+    already_revoked: int = Field(description="Revoked before the run reached them: skipped.")
+    failed: int = Field(description="Not revoked; the report lists why.")
+    cancelled: int = Field(description="Not revoked because the run was cancelled first.")
+
+
+class DoorWorkOut(_Out):
+    door_id: str
+    name: str
+    kind: Literal["common", "unit"]
+    keys: int = Field(description="Keys whose removal the door must apply.")
+    changes: int = Field(description="Door versions the run adds (one per chunk with work).")
+    pending_changes: int | None = Field(
+        default=None, description="Report: door versions still unconfirmed now."
+    )
+    desired_version: int | None = None
+    confirmed_version: int | None = None
+
+
+class FailureOut(_Out):
+    key_id: str
+    reason: str
+
+
+class PlanOut(_Out):
+    selected: int
+    by_status: dict[str, int] = Field(description="Selected keys by their general status now.")
+    by_status_after: dict[str, int]
+    to_revoke: int
+    already_revoked: int
+    cannot_revoke: list[str]
+    not_found: list[str]
+    complete_at_once: int = Field(description="Keys whose status is revoked right away.")
+    digital_keys_waiting_for_app: int
+    chunks: int
+    online_doors_total: int
+    online_doors: list[DoorWorkOut] = Field(description="Updated automatically (online).")
+    doors_to_visit_total: int
+    door_changes_to_visit: int
+    doors_to_visit: list[DoorWorkOut] = Field(description="Offline: need a manual visit.")
+
+
+class ReportOut(_Out):
+    counts: CountsOut
+    failures_total: int
+    failures: list[FailureOut]
+    digital_keys_waiting_for_app: int
+    online_doors_total: int
+    online_doors: list[DoorWorkOut]
+    doors_to_visit_total: int
+    doors_to_visit: list[DoorWorkOut]
+
+
+class RevocationRunOut(_Out):
+    run_id: str
+    state: Literal["planning", "planned", "running", "cancelling", "cancelled", "done"]
+    dry_run: bool
+    selector: dict[str, Any]
+    reason: str | None
+    started_by: str
+    created_at: str
+    planned_at: str | None
+    finished_at: str | None
+    progress: ProgressOut
+    counts: CountsOut
+    plan: PlanOut | None = Field(description="Once planned.")
+    report: ReportOut | None = Field(description="Once done or cancelled.")
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="idempotency-key",
+        description="Makes the start idempotent: a retry with the same key returns the same "
+        "run; the same key with another body is 409.",
+    ),
+]
+
+
+def _service() -> RevocationService:
+    service = deps(router).revocations
+    if service is None:
+        raise ConfigurationError("revocation runs are not wired into this API")
+    return service
+
+
+def _run_out(status: int, view: dict[str, Any], site_id: str) -> Response[str]:
+    location = f"/v1/sites/{site_id}/revocations/{view['run_id']}"
+    return json_response(
+        status, RevocationRunOut.model_validate(view), headers={"Location": location}
+    )
+
+
+@router.post(
+    "/revocations",
+    summary="Start a bulk revocation run (or a dry run that only plans)",
+    tags=TAGS,
+    responses=responses(202, RevocationRunOut, "Accepted: the worker plans and executes it."),
+)
+def start_revocation(
+    site_id: str,
+    run: Annotated[RevocationIn, Body()],
+    idempotency_key: IdempotencyKey = None,
+) -> Response[str]:
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise InvalidInput("Idempotency-Key must not be empty", field=IDEMPOTENCY_HEADER)
+    service = _service()
+    try:
+        started = service.start(
+            site_id,
+            run.selector.model_dump(exclude_none=True),
+            actor=actor(router),
+            dry_run=run.dry_run,
+            reason=run.reason,
+            request_id=idempotency_key,
+        )
+    except InvalidInput as error:
+        if error.field == "request_id":
+            raise type(error)(str(error), IDEMPOTENCY_HEADER) from error
+        raise
+    return _run_out(202, service.get(site_id, started.run_id), site_id)
+
+
+@router.get(
+    "/revocations/<run_id>",
+    summary="A revocation run: progress, plan, and its report once finished",
+    tags=TAGS,
+    responses=responses(200, RevocationRunOut, "The run now."),
+)
+def get_revocation(site_id: str, run_id: str) -> Response[str]:
+    return _run_out(200, _service().get(site_id, run_id), site_id)
+
+
+@router.post(
+    "/revocations/<run_id>/cancel",
+    summary="Cancel a revocation run: chunks not started revoke nothing",
+    tags=TAGS,
+    responses=responses(202, RevocationRunOut, "Accepted: cancelling (or cancelled)."),
+)
+def cancel_revocation(site_id: str, run_id: str) -> Response[str]:
+    service = _service()
+    service.cancel(site_id, run_id)
+    return _run_out(202, service.get(site_id, run_id), site_id)
