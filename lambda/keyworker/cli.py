@@ -41,6 +41,8 @@ def _cmd_local(args: argparse.Namespace) -> int:
         state_dir=directory,
         expiry_every_seconds=args.expiry_every,
         api_containers=args.api_containers,
+        visibility_timeout=args.visibility_timeout,
+        max_receive_count=args.max_receive_count,
         lambda_log_path=str(directory / "lambda.log"),
     )
     console = sys.stdout
@@ -102,6 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=2,
         metavar="N",
         help="api function containers (processes, one request at a time each)",
+    )
+    local.add_argument(
+        "--visibility-timeout",
+        type=int,
+        default=5,
+        metavar="SECONDS",
+        help="queues' visibility timeout (the template's is minutes: a failed message "
+        "would wait that long before its retry)",
+    )
+    local.add_argument(
+        "--max-receive-count",
+        type=int,
+        metavar="N",
+        help="receives before a message goes to its DLQ (default: the template's)",
     )
     local.set_defaults(run=_cmd_local)
 

@@ -158,9 +158,13 @@ def create_stack(
     stack_name: str,
     parameters: Mapping[str, str],
     template: Mapping[str, Any] | None = None,
+    visibility_timeout: int | None = None,
 ) -> StackResources:
     """Create the template's tables and queues in the emulator behind ``aws`` (a factory
-    ``aws(service) -> boto3 client``) and resolve every function's configuration."""
+    ``aws(service) -> boto3 client``) and resolve every function's configuration.
+
+    ``visibility_timeout`` replaces the queues' own (minutes, sized for Lambda timeouts), so a
+    failing message is retried and dead-lettered in seconds on a laptop."""
     template = template if template is not None else load_template()
     stack = StackResources(stack_name=stack_name)
     stack.parameters = {**_parameter_defaults(template), **parameters}
@@ -170,7 +174,7 @@ def create_stack(
     table_ids = [i for i, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"]
     stack.tables = create_tables(aws("dynamodb"), names={i: f"{stack_name}-{i}" for i in table_ids})
 
-    _create_queues(aws("sqs"), stack, resolver, resources)
+    _create_queues(aws("sqs"), stack, resolver, resources, visibility_timeout)
 
     globals_env = template.get("Globals", {}).get("Function", {}).get("Environment", {})
     environment: dict[str, str] = {}
@@ -216,7 +220,11 @@ def create_stack(
 
 
 def _create_queues(
-    sqs: Any, stack: StackResources, resolver: _Resolver, resources: Mapping[str, Any]
+    sqs: Any,
+    stack: StackResources,
+    resolver: _Resolver,
+    resources: Mapping[str, Any],
+    visibility_timeout: int | None,
 ) -> None:
     pending = {i: r for i, r in resources.items() if r["Type"] == "AWS::SQS::Queue"}
     # Dead-letter queues first: a queue's redrive policy names its DLQ's ARN.
@@ -233,6 +241,8 @@ def _create_queues(
             for prop in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds"):
                 if prop in properties:
                     attributes[prop] = str(resolver.resolve(properties[prop]))
+            if visibility_timeout is not None:
+                attributes["VisibilityTimeout"] = str(visibility_timeout)
             if redrive:
                 attributes["RedrivePolicy"] = json.dumps(
                     {

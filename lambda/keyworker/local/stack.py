@@ -55,6 +55,8 @@ class LocalConfig:
     expiry_every_seconds: float = 60.0
     site_algorithm: Algorithm = Algorithm.ES256
     api_containers: int = 2
+    visibility_timeout: int | None = None
+    max_receive_count: int | None = None
     lambda_log_path: str = "/dev/null"
 
 
@@ -100,7 +102,13 @@ class LocalStack:
                 "JwtAudience": AUDIENCE,
                 "PhoneHashSecretArn": phone_secret,
                 "MobileAccessUrl": self.mobile_access.url,
+                **(
+                    {"MaxReceiveCount": str(config.max_receive_count)}
+                    if config.max_receive_count
+                    else {}
+                ),
             },
+            visibility_timeout=config.visibility_timeout,
         )
         os.environ.update(self.resources.environment)
 
