@@ -495,6 +495,41 @@ def test_enqueue_failure_is_503_and_the_retry_finishes_the_work(
     assert len(doors.mobile.delivered()) == 1
 
 
+@pytest.mark.parametrize("command", ["create", "revoke"])
+def test_a_lost_door_sync_request_is_made_again_by_the_retry(
+    doors: Stack, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    from keyworker.errors import JobQueueUnavailable
+
+    key_id = None
+    if command == "revoke":
+        key_id = doors.api("POST", "/access-media", medium()).body["key_id"]
+        doors.queued(doors.jobs)
+    real_put = SqsJobQueue.put
+    failing = {"on": True}
+
+    def put(self: SqsJobQueue, job: Any) -> None:
+        if failing["on"]:
+            raise JobQueueUnavailable("queue down")
+        real_put(self, job)
+
+    monkeypatch.setattr(SqsJobQueue, "put", put)
+    headers = {"Idempotency-Key": "lost-sync"}
+
+    def call() -> Any:
+        if command == "create":
+            return doors.api("POST", "/access-media", medium(), headers=headers)
+        return doors.api("POST", f"/keys/{key_id}/revoke")
+
+    assert_problem(call(), 503)
+    failing["on"] = False
+    assert call().status == 202
+    jobs = doors.queued(doors.jobs)
+    assert [(j["kind"], j["params"]["door_id"]) for j in jobs] == [("sync_door", "front")]
+    desired = doors.api("GET", "/doors/front").body["desired_version"]
+    assert jobs[0]["params"]["version"] == desired
+
+
 def test_unexpected_error_is_500_without_internals(
     doors: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:

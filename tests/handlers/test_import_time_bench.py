@@ -26,4 +26,6 @@ def test_import_time_benchmark_smoke_run(tmp_path: Path) -> None:
         f"keyworker.handlers.{n}" for n in ("api", "worker", "events", "expiry")
     }
     for entry in result["handlers"].values():
-        assert entry["with_first_invocation_imports_median_ms"] >= entry["median_ms"] > 0
+        # One sample each: only that they were measured (times are not asserted).
+        assert entry["median_ms"] > 0
+        assert entry["with_first_invocation_imports_median_ms"] > 0

@@ -269,9 +269,15 @@ class Engine:
 
     # --------------------------------------------------------------- door work (versions)
 
-    def settle(self, records: list[KeyRecord], *, action: str) -> list[KeyRecord]:
+    def settle(
+        self, records: list[KeyRecord], *, action: str, resync: bool = False
+    ) -> list[KeyRecord]:
         """Hand every pending row without a door version to its door; returns the records as
-        stored afterwards. Rows of several keys at one door share one door change."""
+        stored afterwards. Rows of several keys at one door share one door change.
+
+        ``resync`` (a replayed command) also asks the online doors that already hold pending
+        work of these keys to sync: the first attempt may have failed before its request went
+        out, and a door asked twice for one version applies it once."""
         work: dict[str, list[ChangeRef]] = {}
         for record in records:
             for row in record.rows:
@@ -280,6 +286,8 @@ class Engine:
                         ChangeRef(record.key_id, row.seq, row.state)
                     )
         if not work:
+            if resync:
+                self.request_pending_syncs(records)
             return records
         site_id = records[0].site_id
         doors = self.doors_of(records)
@@ -317,7 +325,29 @@ class Engine:
         for door_id, door in synced.items():
             if door.online:
                 self.ports.door_gateway.request_sync(site_id, door_id, door.desired_version)
+        if resync:
+            self.request_pending_syncs(stored, done=frozenset(synced))
         return stored
+
+    def request_pending_syncs(
+        self, records: list[KeyRecord], *, done: frozenset[str] = frozenset()
+    ) -> None:
+        """Ask every online door with unconfirmed work of these keys (except ``done``) to
+        sync up to its desired version."""
+        door_ids = {
+            row.door_id
+            for record in records
+            for row in record.rows
+            if row.change_version is not None and is_pending(row.state)
+        } - done
+        if not door_ids:
+            return
+        site_id = records[0].site_id
+        doors = self.store.get_doors(site_id, door_ids)
+        for door_id in sorted(door_ids):
+            door = doors.get(door_id)
+            if door is not None and door.online and door.pending_changes > 0:
+                self.ports.door_gateway.request_sync(site_id, door_id, door.desired_version)
 
     def allocate(
         self,

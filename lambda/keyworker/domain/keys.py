@@ -112,6 +112,7 @@ class KeyService:
             }
         )
         record = self._existing(site_id, key_id, fingerprint) if request_id else None
+        replayed = record is not None
         if record is None:
             now = self._engine.clock.now()
             created = status.next_door_state(ACCESS_MEDIUM, _NOT_AT_DOOR, "create")
@@ -132,7 +133,7 @@ class KeyService:
             record = self._insert(draft, doors, now, actor)
         else:
             self._ensure_event(record)
-        [record] = self._engine.settle([record], action="deploy")
+        [record] = self._engine.settle([record], action="deploy", resync=replayed)
         return self._engine.view(record, doors, self._engine.clock.now())
 
     def create_digital_key(
@@ -173,6 +174,7 @@ class KeyService:
             }
         )
         record = self._existing(site_id, key_id, fingerprint) if request_id else None
+        replayed = record is not None
         if record is None:
             now = self._engine.clock.now()
             known_phone = self._store.get_phone(site_id, phone_hash)
@@ -197,7 +199,7 @@ class KeyService:
         else:
             self._ensure_event(record)
         record = self._register_with_phone(record, actor)
-        [record] = self._engine.settle([record], action="block")
+        [record] = self._engine.settle([record], action="block", resync=replayed)
         self.deliver_if_due(record)
         logger.info("digital key %s for phone %s at site %s", key_id, phones.mask(e164), site_id)
         return self._engine.view(record, doors, self._engine.clock.now())
@@ -325,8 +327,8 @@ class KeyService:
                 record, revoked, doors, now, action="revoked", actor=actor, reason=reason
             )
 
-        record, _ = engine.mutate_key(site_id, key_id, revoke_key, ensure_event=True)
-        [record] = engine.settle([record], action="revoke")
+        record, changed = engine.mutate_key(site_id, key_id, revoke_key, ensure_event=True)
+        [record] = engine.settle([record], action="revoke", resync=not changed)
         if record.key_type == DIGITAL_KEY and record.phone_e164 is not None:
             self._ports.mobile_gateway.revoke(site_id, key_id, record.phone_e164)
         doors = engine.doors_of([record])
@@ -353,8 +355,8 @@ class KeyService:
                 delivered = engine.transition(delivered, "complete_revocation", only_legal=True)
             return engine.finalize(record, delivered, doors, now, action="delivered", actor=actor)
 
-        record, _ = engine.mutate_key(site_id, key_id, deliver, ensure_event=True)
-        [record] = engine.settle([record], action="block")
+        record, changed = engine.mutate_key(site_id, key_id, deliver, ensure_event=True)
+        [record] = engine.settle([record], action="block", resync=not changed)
         doors = engine.doors_of([record])
         return engine.view(record, doors, engine.clock.now())
 

@@ -98,7 +98,9 @@ class PhoneService:
                 )
             )
         if updated:
-            updated = self._engine.settle(updated, action="block" if blocked else "unblock")
+            updated = self._engine.settle(
+                updated, action="block" if blocked else "unblock", resync=not changed
+            )
         if not phone_record.blocked:
             for record in updated:
                 self._keys.deliver_if_due(record)
