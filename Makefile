@@ -48,6 +48,11 @@ test: lint test-rust test-python
 artifacts: $(STAMP)
 	$(BIN)/python infra/build_artifacts.py
 
+# The main job: the whole stack on this machine, the demo against it, then it keeps serving
+# (Ctrl-C stops). Another shell can use it meanwhile (see README.md).
+run: setup
+	$(BIN)/keyworker local --demo
+
 bench: setup
 	$(BIN)/python bench/bulk_status.py
 	$(BIN)/python bench/credentials.py

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def state_dir() -> Path:
@@ -46,15 +47,40 @@ def _cmd_local(args: argparse.Namespace) -> int:
         lambda_log_path=str(directory / "lambda.log"),
     )
     console = sys.stdout
+    after_start = _demo_after_start(args, console) if args.demo else None
     with (directory / "lambda.log").open("a", encoding="utf-8", buffering=1) as lambda_log:
         try:
-            run(config, console=console, lambda_log=lambda_log)
+            run(config, console=console, lambda_log=lambda_log, after_start=after_start)
         except OSError as error:
             print(f"keyworker local: {error}", file=sys.stderr)
             return 1
         finally:
             sys.stdout = console
     return 0
+
+
+def _demo_after_start(args: argparse.Namespace, console: Any) -> Callable[[Any], None]:
+    """``keyworker local --demo``: run the demo against this stack once it serves."""
+
+    def run_it(stack: Any) -> None:
+        import time
+
+        from keyworker.local.client import ApiClient
+        from keyworker.local.demo import DemoSize, run_demo
+        from keyworker.local.tokens import LocalTokenIssuer
+
+        site = time.strftime("demo-%Y%m%d-%H%M%S")
+        token = LocalTokenIssuer.for_state_dir(state_dir()).issue([site])
+        client = ApiClient(stack.api_url, token, site)
+        code = run_demo(client, DemoSize(), console)
+        outcome = "finished" if code == 0 else "failed"
+        print(
+            f"\ndemo {outcome}; the stack keeps serving at {stack.api_url} (Ctrl-C stops)",
+            file=console,
+            flush=True,
+        )
+
+    return run_it
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -119,6 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="receives before a message goes to its DLQ (default: the template's)",
     )
+    local.add_argument(
+        "--demo",
+        action="store_true",
+        help="once the stack serves, run `keyworker demo` against it (then keep serving)",
+    )
     local.set_defaults(run=_cmd_local)
 
     demo = commands.add_parser(
@@ -139,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--site", action="append", required=True, help="a site the token may use")
     token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
     token.set_defaults(run=_cmd_token)
+
+    from keyworker.revocation.cli import add_parser as add_revoke
+
+    add_revoke(commands, state_dir=state_dir)
     return parser
 
 

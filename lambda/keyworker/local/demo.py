@@ -221,7 +221,8 @@ class Demo:
     def bulk_revocation(self, door_id: str) -> dict[str, Any]:
         run = self.client.post(
             "/revocations",
-            {"selector": {"door_ids": [door_id]}, "reason": "garage access withdrawn"},
+            {"selector": {"door_ids": [door_id]}, "reason": f"{door_id} access withdrawn"},
+            idempotency_key=f"{self.client.site_id}-revoke-{door_id}",
         )
         run_id = run["run_id"]
         with tqdm(
@@ -232,17 +233,13 @@ class Demo:
             leave=False,
         ) as bar:
             while True:
-                state = self.client.get(f"/revocations/{run_id}")
-                total = state.get("total") or state.get("counters", {}).get("selected") or 0
-                done = sum(
-                    state.get("counters", {}).get(k, 0)
-                    for k in ("revoked", "already_revoked", "failed", "skipped")
-                )
-                bar.total = total
-                bar.n = done
+                state: dict[str, Any] = self.client.get(f"/revocations/{run_id}")
+                progress = state["progress"]
+                bar.total = progress["keys_total"]
+                bar.n = progress["keys_done"]
                 bar.refresh()
-                if state.get("state") in ("done", "cancelled", "failed"):
-                    return dict(state)
+                if state["state"] in ("done", "cancelled"):
+                    return state
                 time.sleep(0.5)
 
     # ----------------------------------------------------------------------------- summary
@@ -317,10 +314,12 @@ class Demo:
         report = self._timed(
             f"bulk revocation: keys of {garage}", lambda: self.bulk_revocation(garage)
         )
-        counters = report.get("counters", {})
+        counts = report["counts"]
+        visits = report["report"]["doors_to_visit_total"] if report.get("report") else 0
         self.say(
-            f"Revocation run {report.get('run_id')}: {report.get('state')}, "
-            + ", ".join(f"{k} {v}" for k, v in counters.items())
+            f"Revocation run {report['run_id']}: {report['state']}; "
+            + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in counts.items())
+            + f"; offline doors to visit {visits}"
         )
         self._timed("let the field catch up", self.wait_for_automation)
         result = self._timed("read every key's status", self.summary)

@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -257,9 +258,15 @@ class LocalStack:
         )
 
 
-def run(config: LocalConfig, console: TextIO, lambda_log: TextIO) -> None:
+def run(
+    config: LocalConfig,
+    console: TextIO,
+    lambda_log: TextIO,
+    after_start: Callable[[LocalStack], None] | None = None,
+) -> None:
     """Run the stack until SIGINT/SIGTERM. Lambda output (logs, EMF metrics) goes to
-    ``lambda_log``, as it would to CloudWatch; the console gets the endpoints."""
+    ``lambda_log``, as it would to CloudWatch; the console gets the endpoints.
+    ``after_start`` (e.g. the demo) runs in a thread once the stack serves."""
     # The handlers' loggers bind the stream they find at import: point them at the log
     # before the stack imports them.
     sys.stdout = lambda_log
@@ -289,6 +296,8 @@ def run(config: LocalConfig, console: TextIO, lambda_log: TextIO) -> None:
         file=console,
         flush=True,
     )
+    if after_start is not None:
+        threading.Thread(target=after_start, args=(stack,), name="after-start", daemon=True).start()
     stack.wait()
     print("stopping...", file=console, flush=True)
     stack.stop()
