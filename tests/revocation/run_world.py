@@ -9,13 +9,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from handlers.handler_harness import Stack
 from moto_state import CallCounter, scan_all
 from service_world import SITE, World, build_world
 
 from keyworker.domain.engine import Engine
-from keyworker.revocation import RevocationService, RunStore
 from keyworker.revocation.models import RunRecord
-from keyworker.revocation.store import Backoff
+from keyworker.revocation.service import RevocationService
+from keyworker.revocation.store import Backoff, RunStore
 
 OTHER_SITE = "site-2"
 
@@ -152,3 +153,26 @@ def counts_in_table(world: RunWorld, key_ids: Sequence[str], actor: str) -> Coun
         else:
             found["already_revoked"] += 1
     return found
+
+
+def api_site(stack: Stack, flats: int = 3) -> list[str]:
+    """Through the API: an online entrance and ``flats`` offline flats with two cards each."""
+    stack.door("entrance", connectivity="online", kind="common")
+    key_ids = []
+    for f in range(flats):
+        stack.door(f"flat-{f}")
+        for c in range(2):
+            created = stack.api(
+                "POST",
+                "/access-media",
+                {
+                    "holder_id": f"holder-{f}",
+                    "card_uid": f"card-{f}-{c}",
+                    "door_ids": ["entrance", f"flat-{f}"],
+                    "valid_from": "2026-01-01T00:00:00Z",
+                },
+            )
+            assert created.status == 202, created.body
+            key_ids.append(created.body["key_id"])
+    stack.run_jobs()
+    return key_ids

@@ -3,62 +3,12 @@ handler (API Gateway HTTP API events) and the worker Lambda on the jobs queue (m
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from handlers.handler_harness import SITE, MobileAccessCloud, Stack, build_stack
-from moto import mock_aws
-from moto_state import fake_aws_environment, make_emulator_atomic
+from handlers.handler_harness import SITE, Stack
 
-from keyworker.handlers import wiring
-
-
-@pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
-    cloud = MobileAccessCloud()
-    url = cloud.start()
-    fake_aws_environment(monkeypatch)
-    make_emulator_atomic(monkeypatch)
-    try:
-        with mock_aws():
-            built = build_stack(
-                boto3.client("dynamodb"),
-                boto3.client("sqs"),
-                boto3.client("secretsmanager"),
-                url,
-                cloud,
-            )
-            for name, value in built.env.items():
-                monkeypatch.setenv(name, value)
-            wiring.reset()
-            yield built
-            wiring.reset()
-    finally:
-        cloud.stop()
-
-
-def _site(stack: Stack, flats: int = 3) -> list[str]:
-    stack.door("entrance", connectivity="online", kind="common")
-    key_ids = []
-    for f in range(flats):
-        stack.door(f"flat-{f}")
-        for c in range(2):
-            created = stack.api(
-                "POST",
-                "/access-media",
-                {
-                    "holder_id": f"holder-{f}",
-                    "card_uid": f"card-{f}-{c}",
-                    "door_ids": ["entrance", f"flat-{f}"],
-                    "valid_from": "2026-01-01T00:00:00Z",
-                },
-            )
-            assert created.status == 202, created.body
-            key_ids.append(created.body["key_id"])
-    stack.run_jobs()
-    return key_ids
+from revocation.run_world import api_site
 
 
 def _follow(stack: Stack, run_id: str) -> dict[str, Any]:
@@ -69,7 +19,7 @@ def _follow(stack: Stack, run_id: str) -> dict[str, Any]:
 
 
 def test_a_run_through_the_api_and_the_worker(stack: Stack) -> None:
-    key_ids = _site(stack)
+    key_ids = api_site(stack)
     started = stack.api(
         "POST",
         "/revocations",
@@ -105,7 +55,7 @@ def test_a_run_through_the_api_and_the_worker(stack: Stack) -> None:
 
 
 def test_a_dry_run_and_a_cancel_through_the_api(stack: Stack) -> None:
-    _site(stack, flats=2)
+    api_site(stack, flats=2)
     dry = stack.api("POST", "/revocations", {"selector": {"all": True}, "dry_run": True})
     assert dry.status == 202
     planned = _follow(stack, dry.body["run_id"])
@@ -145,7 +95,7 @@ def test_bad_requests_name_the_field(
 
 
 def test_runs_of_other_sites_stay_hidden(stack: Stack) -> None:
-    _site(stack, flats=1)
+    api_site(stack, flats=1)
     run = stack.api("POST", "/revocations", {"selector": {"all": True}})
     run_id = run.body["run_id"]
     assert stack.api("GET", "/revocations/unknown-run").status == 404

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 if TYPE_CHECKING:
     from keyworker.domain import Services
     from keyworker.feedback import FieldFeedback
-    from keyworker.revocation import RevocationService
+    from keyworker.revocation.service import RevocationService
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from keyworker.api._routing import json_response, new_router, responses
 from keyworker.api.deps import actor, deps
 from keyworker.errors import ConfigurationError, InvalidInput
-from keyworker.revocation import RevocationService
 from keyworker.revocation.selectors import MAX_SELECTOR_IDS
-from keyworker.revocation.service import MAX_REASON
+from keyworker.revocation.service import MAX_REASON, RevocationService
 
 router = new_router()
 TAGS = ["revocation runs"]

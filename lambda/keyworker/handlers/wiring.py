@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from keyworker.domain import Ports, Services
     from keyworker.feedback import FieldFeedback
     from keyworker.jobs.registry import JobContext
-    from keyworker.revocation import RevocationService
+    from keyworker.revocation.service import RevocationService
 
 DEFAULT_MAX_RECEIVE_COUNT = 5
 DEFAULT_STALE_SYNC_SECONDS = 300
@@ -194,8 +194,8 @@ def _queued_services(common: _Common) -> Services:
 def _revocations(common: _Common, ports: Ports) -> RevocationService:
     """Bulk revocation runs over the same ports; their plan and chunk jobs go to the jobs
     queue (docs/revocation-runs.md)."""
-    from keyworker.revocation import build_revocation_service
     from keyworker.revocation.jobs import SqsRunDispatcher
+    from keyworker.revocation.service import build_revocation_service
 
     settings = common.settings
     queue = SqsRunDispatcher(

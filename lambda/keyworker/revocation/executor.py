@@ -176,23 +176,7 @@ class ChunkExecutor:
         now = engine.clock.now()
         computed = planner.revoke_chunk(present, doors, now)
 
-        intents: list[_Intent] = []
-        leftovers: list[KeyRecord] = []  # revoked by this run before: finish their work
-        outcome_of: dict[str, str] = {}
-        for record, result in zip(present, computed.keys, strict=True):
-            if result.decision == planner.REVOKE:
-                intents.append(_Intent(record, self.revoked_record(record, result, now, run)))
-            elif result.decision == planner.ALREADY_REVOKED:
-                if self._revoked_by(record, run):
-                    outcome_of[record.key_id] = REVOKED
-                    leftovers.append(record)
-                else:
-                    outcome_of[record.key_id] = ALREADY_REVOKED
-            else:
-                states = ", ".join(f"{r.door_id}: {r.state}" for r in record.rows)
-                failures.append(
-                    Failure(record.key_id, f"illegal transition: revoke from door rows ({states})")
-                )
+        intents, leftovers, outcome_of = self._decide(run, present, computed, now, failures)
 
         # 1. Intent, in parallel; a lost race goes the single-key way.
         def write_intent(intent: _Intent) -> bool:
@@ -228,8 +212,16 @@ class ChunkExecutor:
         # 4. Record the versions on each key.
         self._map(lambda r: self._record(r, door_changes), finishing)
 
-        # 5. The outside world: online doors sync, phones drop revoked digital keys.
-        self._notify(site_id, finishing, door_changes)
+        # 5. The outside world: online doors sync, phones drop revoked digital keys. A
+        # redelivered chunk also asks again the online doors holding its earlier work (the
+        # crashed delivery may have died before asking; a door asked twice applies once).
+        resync = {
+            row.door_id
+            for record in leftovers
+            for row in record.rows
+            if row.change_version is not None and is_pending(row.state)
+        }
+        self._notify(site_id, finishing, door_changes, doors, resync)
 
         digital = {r.key_id for r in present if r.key_type == DIGITAL_KEY}
         for key_id in raced:
@@ -251,6 +243,35 @@ class ChunkExecutor:
                 1 for key_id, done in outcome_of.items() if done == REVOKED and key_id in digital
             ),
         )
+
+    def _decide(
+        self,
+        run: RunRecord,
+        present: Sequence[KeyRecord],
+        computed: planner.ChunkRevocation,
+        now: int,
+        failures: list[Failure],
+    ) -> tuple[list[_Intent], list[KeyRecord], dict[str, str]]:
+        """Per key, from the core's decision: the record to write, or a key this run revoked
+        before (its leftover work is finished), or an outcome already known."""
+        intents: list[_Intent] = []
+        leftovers: list[KeyRecord] = []
+        outcome_of: dict[str, str] = {}
+        for record, result in zip(present, computed.keys, strict=True):
+            if result.decision == planner.REVOKE:
+                intents.append(_Intent(record, self.revoked_record(record, result, now, run)))
+            elif result.decision == planner.ALREADY_REVOKED:
+                if self._revoked_by(record, run):
+                    outcome_of[record.key_id] = REVOKED
+                    leftovers.append(record)
+                else:
+                    outcome_of[record.key_id] = ALREADY_REVOKED
+            else:
+                states = ", ".join(f"{r.door_id}: {r.state}" for r in record.rows)
+                failures.append(
+                    Failure(record.key_id, f"illegal transition: revoke from door rows ({states})")
+                )
+        return intents, leftovers, outcome_of
 
     def _hand_to_doors(
         self, site_id: str, records: Iterable[KeyRecord], doors: Mapping[str, Door]
@@ -308,10 +329,15 @@ class ChunkExecutor:
         site_id: str,
         records: Sequence[KeyRecord],
         door_changes: Mapping[str, tuple[int, tuple[ChangeRef, ...], Door]],
+        doors: Mapping[str, Door],
+        resync: Iterable[str],
     ) -> None:
         ports = self._engine.ports
-        for door_id, (_, _, door) in sorted(door_changes.items()):
-            if door.online:
+        latest = dict(doors)
+        latest.update({door_id: door for door_id, (_, _, door) in door_changes.items()})
+        for door_id in sorted(set(door_changes) | set(resync)):
+            door = latest.get(door_id)
+            if door is not None and door.online and door.pending_changes > 0:
                 ports.door_gateway.request_sync(site_id, door_id, door.desired_version)
         digital = [r for r in records if r.key_type == DIGITAL_KEY and r.phone_e164 is not None]
 

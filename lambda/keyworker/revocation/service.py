@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from keyworker.domain import validation
-from keyworker.domain.engine import Engine
+from keyworker.domain.engine import Engine, Ports
 from keyworker.domain.models import Door
 from keyworker.errors import (
     DoorNotFound,
@@ -444,3 +444,10 @@ class RevocationService:
 
     def get_run(self, site_id: str, run_id: str) -> RunRecord:
         return self._load(site_id, run_id)
+
+
+def build_revocation_service(
+    ports: Ports, dynamodb: Any, table_name: str, dispatcher: RunDispatcher, **options: Any
+) -> RevocationService:
+    """The service over the same ports as the other services (composition roots call this)."""
+    return RevocationService(Engine(ports), RunStore(dynamodb, table_name), dispatcher, **options)
