@@ -13,7 +13,7 @@ Per chunk:
 4. **Audit events**: appended with BatchWriteItem (their ids are the keys' event sequence).
 5. **Door versions**: one door change per door for the whole chunk (not one per key), then
    the door's version bump — the saving that makes bulk runs cheap at shared doors.
-6. **Record**: each key records the versions carrying its rows (UpdateItem, conditional).
+6. **Record**: each key records the versions carrying its rows (conditional PutItem).
 7. Online doors are asked to sync; revoked digital keys are taken back from their phones.
 
 A chunk that crashes anywhere is run again from the start (SQS redelivers it). Keys it already
@@ -301,6 +301,10 @@ class ChunkExecutor:
         record: KeyRecord,
         door_changes: Mapping[str, tuple[int, tuple[ChangeRef, ...], Door]],
     ) -> None:
+        """Step 3 for one key: its rows record the door versions that carry them, written
+        whole and conditional on the version of the intent write (as ``Engine.settle`` does).
+        A whole-item PutItem rather than an UpdateItem of the rows: the same write units on
+        DynamoDB, and about a quarter faster in the emulator (``bench/revocation_run.py``)."""
         versions: dict[str, int] = {}
         for row in record.rows:
             change = door_changes.get(row.door_id)
@@ -313,8 +317,11 @@ class ChunkExecutor:
                 versions[row.door_id] = change[0]
         if not versions:
             return
+        recorded = _with_versions(record, versions, door_changes)
+        if recorded is None:
+            return
         try:
-            self._retry(lambda: self._runs.record_change_versions(record, versions))
+            self._retry(lambda: self._store.save_key(recorded))
         except ConcurrentUpdate:
             # Changed since the intent write (e.g. a fast online door already confirmed):
             # re-read, and record only on rows still carrying the intent the change was for.

@@ -1,5 +1,5 @@
 """DynamoDB access of revocation runs: run, plan, chunk and report items, the site-wide read
-that feeds the planner, batched audit events and the per-key record of door versions.
+that feeds the planner, and batched audit events.
 
 Items (``docs/data-model.md``, "Revocation runs"):
 
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from keyworker.domain.models import AuditEvent, Door, KeyRecord
+from keyworker.domain.models import AuditEvent, Door
 from keyworker.errors import ConcurrentUpdate, StoreError, StoreUnavailable
 from keyworker.revocation.models import (
     CANCELLED,
@@ -678,31 +678,6 @@ class RunStore:
             return to_item(values)
 
         return self.batch_put(item(e) for e in events)
-
-    def record_change_versions(self, record: KeyRecord, versions: Mapping[str, int]) -> None:
-        """Step 3 of the write protocol for one key: its rows record the door versions that
-        carry them, and its version rises; conditional on the version written in step 1.
-        An UpdateItem sends only the changed attributes (a whole-item PutItem would resend
-        the key with its audit snapshot); DynamoDB bills both by the item's size."""
-        names: dict[str, str] = {"#rows": "rows", "#cv": "change_version"}
-        values: dict[str, Any] = {
-            ":read": {"N": str(record.version)},
-            ":next": {"N": str(record.version + 1)},
-        }
-        sets = ["version = :next"]
-        for i, (door_id, version) in enumerate(sorted(versions.items())):
-            names[f"#d{i}"] = door_id
-            values[f":v{i}"] = {"N": str(version)}
-            sets.append(f"#rows.#d{i}.#cv = :v{i}")
-        self._call(
-            self._client.update_item,
-            TableName=self._table,
-            Key={"pk": {"S": site_pk(record.site_id)}, "sk": {"S": key_sk(record.key_id)}},
-            UpdateExpression="SET " + ", ".join(sets),
-            ConditionExpression="version = :read",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
 
 
 __all__ = ["CANCELLED", "CANCELLING", "DONE", "Backoff", "RunStore", "SiteSnapshot"]
