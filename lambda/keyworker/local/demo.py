@@ -26,8 +26,8 @@ T = TypeVar("T")
 
 COMMON_DOORS = [
     ("entrance-north", "Entrance north", "online"),
-    ("entrance-south", "Entrance south", "online"),
     ("garage", "Garage", "online"),
+    ("entrance-south", "Entrance south", "online"),
     ("laundry", "Laundry", "offline"),
     ("bike-room", "Bike room", "online"),
     ("mail-room", "Mail room", "online"),
