@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from keyworker.domain.models import AuditEvent, Door
+from keyworker.domain.models import AuditEvent, Door, DoorRow, IndexedStatus, KeyRecord
 from keyworker.errors import ConcurrentUpdate, StoreError, StoreUnavailable
 from keyworker.revocation.models import (
     CANCELLED,
@@ -51,7 +51,9 @@ from keyworker.store.dynamodb import (
     event_sk,
     event_to_values,
     events_pk,
+    key_from_item,
     key_sk,
+    key_to_item,
     site_pk,
 )
 
@@ -74,14 +76,12 @@ _THROTTLING = frozenset(
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
-# What the planner reads of key and door items (the rest, e.g. audit snapshots, stays behind).
+# What the planner reads of key and door items: a read's cost grows with the attributes it
+# returns (in the emulator steeply: it serialises each one), so only what the plan looks at.
 _FACT_ATTRIBUTES = (
-    "sk",
-    "site_id",
     "key_id",
     "key_type",
     "holder_id",
-    "door_ids",
     "rows",
     "valid_from",
     "valid_until",
@@ -89,7 +89,8 @@ _FACT_ATTRIBUTES = (
     "delivered",
     "app_reloaded",
     "phone_blocked",
-    "schedule",
+    "schedule.time_zone",
+    "site_id",
     "door_id",
     "name",
     "kind",
@@ -183,10 +184,72 @@ class SiteSnapshot:
     doors: dict[str, Door]
 
 
+def _projection(attributes: Sequence[str]) -> dict[str, Any]:
+    """A ProjectionExpression of ``attributes`` (dotted paths allowed), every name escaped."""
+    names: dict[str, str] = {}
+    paths = []
+    for attribute in attributes:
+        parts = []
+        for part in attribute.split("."):
+            alias = f"#a{len(names)}"
+            names[alias] = part
+            parts.append(alias)
+        paths.append(".".join(parts))
+    return {"ProjectionExpression": ", ".join(paths), "ExpressionAttributeNames": names}
+
+
+def _complete_key() -> KeyRecord:
+    """A key with every field set, so that its item shows every attribute a key item has."""
+    return KeyRecord(
+        site_id="s",
+        key_id="k",
+        key_type="digital_key",
+        holder_id="h",
+        rows=(DoorRow("d", "deployed", 1, 1),),
+        valid_from=1,
+        valid_until=2,
+        schedule={"time_zone": "UTC"},
+        created_at=1,
+        updated_at=1,
+        revoked=True,
+        delivered=True,
+        app_reloaded=True,
+        phone_blocked=True,
+        phone_blocked_rev=1,
+        card_uid="c",
+        phone_e164="+41790000000",
+        phone_hash="h",
+        request_fingerprint="f",
+        version=1,
+        event_seq=1,
+        last_event=None,
+        indexed=IndexedStatus("revoked", "always", 1, 2),
+    )
+
+
+# What a chunk reads of its keys: every attribute of the key item but the previous audit
+# event (a revocation replaces it; only who made it and what it was matter, to recognise a
+# key this run revoked before). The list comes from the item writer itself, so a new
+# attribute cannot be dropped by the whole-item writes that follow.
+KEY_ITEM_ATTRIBUTES: tuple[str, ...] = tuple(key_to_item(_complete_key()))
+_CHUNK_KEY_ATTRIBUTES = (
+    *(a for a in KEY_ITEM_ATTRIBUTES if a != "last_event"),
+    "last_event.actor",
+    "last_event.action",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LastChange:
+    """Who made a key's last audit event, and what it was."""
+
+    actor: str
+    action: str
+
+
 def key_facts_from_item(item: Mapping[str, Any]) -> KeyFactsRow:
     """A key's planner facts from a (projected) key item in DynamoDB's JSON."""
     rows = item.get("rows", {}).get("M", {})
-    door_ids = [d["S"] for d in item["door_ids"]["L"]]
     valid_until = item.get("valid_until")
 
     def flag(name: str) -> bool:
@@ -196,7 +259,8 @@ def key_facts_from_item(item: Mapping[str, Any]) -> KeyFactsRow:
         key_id=item["key_id"]["S"],
         key_type=item["key_type"]["S"],
         holder_id=item["holder_id"]["S"],
-        rows=tuple((d, rows[d]["M"]["state"]["S"]) for d in door_ids),
+        # The planner looks at the set of a key's rows, not their order.
+        rows=tuple((d, row["M"]["state"]["S"]) for d, row in rows.items()),
         valid_from=int(item["valid_from"]["N"]),
         valid_until=None if valid_until is None else int(valid_until["N"]),
         revoked=flag("revoked"),
@@ -272,9 +336,7 @@ class RunStore:
                 "ConsistentRead": True,
             }
             if projection:
-                names = {f"#a{i}": name for i, name in enumerate(projection)}
-                request["ProjectionExpression"] = ", ".join(names)
-                request["ExpressionAttributeNames"] = names
+                request.update(_projection(projection))
             pending: dict[str, Any] = {self._table: request}
             for attempt in range(self.backoff.attempts):
                 response = self._call(self._client.batch_get_item, RequestItems=pending)
@@ -322,7 +384,6 @@ class RunStore:
         """Every key's facts and every door of the site: one paginated Query of the site's
         partition over the sort keys from ``DOOR#`` to ``KEY#...`` (doors and keys are next to
         each other: ``D`` < ``K``), projected to what the planner reads."""
-        names = {f"#a{i}": name for i, name in enumerate(_FACT_ATTRIBUTES)}
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
@@ -332,19 +393,17 @@ class RunStore:
                 # '$' sorts right after '#': every KEY#... is below KEY$.
                 ":last": {"S": "KEY$"},
             },
-            "ProjectionExpression": ", ".join(names),
-            "ExpressionAttributeNames": names,
             "ConsistentRead": True,
+            **_projection(_FACT_ATTRIBUTES),
         }
         keys: list[KeyFactsRow] = []
         doors: dict[str, Door] = {}
         while True:
             response = self._call(self._client.query, **kwargs)
             for item in response.get("Items", []):
-                sk = item["sk"]["S"]
-                if sk.startswith("KEY#"):
+                if "key_id" in item:
                     keys.append(key_facts_from_item(item))
-                elif sk.startswith("DOOR#"):
+                elif "door_id" in item:
                     door = door_from_item(item)
                     doors[door.door_id] = door
             last = response.get("LastEvaluatedKey")
@@ -359,6 +418,25 @@ class RunStore:
         )
         facts = (key_facts_from_item(item) for item in items)
         return {f.key_id: f for f in facts}
+
+    def chunk_keys(
+        self, site_id: str, key_ids: Sequence[str]
+    ) -> dict[str, tuple[KeyRecord, LastChange | None]]:
+        """The chunk's keys for rewriting whole (everything but their last audit event, of
+        which only its actor and action)."""
+        items = self.batch_get(
+            [(site_pk(site_id), key_sk(k)) for k in key_ids], projection=_CHUNK_KEY_ATTRIBUTES
+        )
+        found: dict[str, tuple[KeyRecord, LastChange | None]] = {}
+        for item in items:
+            head = item.pop("last_event", None)
+            last = None
+            if head is not None:
+                fields = head["M"]
+                last = LastChange(fields["actor"]["S"], fields["action"]["S"])
+            record = key_from_item(item)
+            found[record.key_id] = (record, last)
+        return found
 
     def phone_key_ids(self, site_id: str, phone_hashes: Sequence[str]) -> list[str]:
         """The digital keys registered with the given phones (by keyed hash)."""
