@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from keyworker.domain.models import AuditEvent, Door, DoorRow, IndexedStatus, KeyRecord
+from keyworker.domain.models import AuditEvent, Door
 from keyworker.errors import ConcurrentUpdate, StoreError, StoreUnavailable
 from keyworker.revocation.models import (
     CANCELLED,
@@ -51,9 +51,7 @@ from keyworker.store.dynamodb import (
     event_sk,
     event_to_values,
     events_pk,
-    key_from_item,
     key_sk,
-    key_to_item,
     site_pk,
 )
 
@@ -196,55 +194,6 @@ def _projection(attributes: Sequence[str]) -> dict[str, Any]:
             parts.append(alias)
         paths.append(".".join(parts))
     return {"ProjectionExpression": ", ".join(paths), "ExpressionAttributeNames": names}
-
-
-def _complete_key() -> KeyRecord:
-    """A key with every field set, so that its item shows every attribute a key item has."""
-    return KeyRecord(
-        site_id="s",
-        key_id="k",
-        key_type="digital_key",
-        holder_id="h",
-        rows=(DoorRow("d", "deployed", 1, 1),),
-        valid_from=1,
-        valid_until=2,
-        schedule={"time_zone": "UTC"},
-        created_at=1,
-        updated_at=1,
-        revoked=True,
-        delivered=True,
-        app_reloaded=True,
-        phone_blocked=True,
-        phone_blocked_rev=1,
-        card_uid="c",
-        phone_e164="+41790000000",
-        phone_hash="h",
-        request_fingerprint="f",
-        version=1,
-        event_seq=1,
-        last_event=None,
-        indexed=IndexedStatus("revoked", "always", 1, 2),
-    )
-
-
-# What a chunk reads of its keys: every attribute of the key item but the previous audit
-# event (a revocation replaces it; only who made it and what it was matter, to recognise a
-# key this run revoked before). The list comes from the item writer itself, so a new
-# attribute cannot be dropped by the whole-item writes that follow.
-KEY_ITEM_ATTRIBUTES: tuple[str, ...] = tuple(key_to_item(_complete_key()))
-_CHUNK_KEY_ATTRIBUTES = (
-    *(a for a in KEY_ITEM_ATTRIBUTES if a != "last_event"),
-    "last_event.actor",
-    "last_event.action",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class LastChange:
-    """Who made a key's last audit event, and what it was."""
-
-    actor: str
-    action: str
 
 
 def key_facts_from_item(item: Mapping[str, Any]) -> KeyFactsRow:
@@ -418,25 +367,6 @@ class RunStore:
         )
         facts = (key_facts_from_item(item) for item in items)
         return {f.key_id: f for f in facts}
-
-    def chunk_keys(
-        self, site_id: str, key_ids: Sequence[str]
-    ) -> dict[str, tuple[KeyRecord, LastChange | None]]:
-        """The chunk's keys for rewriting whole (everything but their last audit event, of
-        which only its actor and action)."""
-        items = self.batch_get(
-            [(site_pk(site_id), key_sk(k)) for k in key_ids], projection=_CHUNK_KEY_ATTRIBUTES
-        )
-        found: dict[str, tuple[KeyRecord, LastChange | None]] = {}
-        for item in items:
-            head = item.pop("last_event", None)
-            last = None
-            if head is not None:
-                fields = head["M"]
-                last = LastChange(fields["actor"]["S"], fields["action"]["S"])
-            record = key_from_item(item)
-            found[record.key_id] = (record, last)
-        return found
 
     def phone_key_ids(self, site_id: str, phone_hashes: Sequence[str]) -> list[str]:
         """The digital keys registered with the given phones (by keyed hash)."""
