@@ -37,7 +37,12 @@ pub(crate) fn to_py(py: Python<'_>, error: StatusError) -> PyErr {
 }
 
 /// `keyworker.errors.<class>(message, field)` for the `InvalidInput` family.
-pub(crate) fn input_error(py: Python<'_>, class: &'static str, field: &str, message: String) -> PyErr {
+pub(crate) fn input_error(
+    py: Python<'_>,
+    class: &'static str,
+    field: &str,
+    message: String,
+) -> PyErr {
     // Build the exception the normal way so that `field` is set by its own __init__.
     let made = py
         .import(intern!(py, "keyworker.errors"))
