@@ -473,13 +473,13 @@ def test_enqueue_failure_is_503_and_the_retry_finishes_the_work(
     real_put = SqsJobQueue.put
     calls = {"n": 0}
 
-    def failing_once(self: SqsJobQueue, job: Any) -> None:
+    def failing_once(self: SqsJobQueue, job: Any, *, delay_seconds: int = 0) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
             from keyworker.errors import JobQueueUnavailable
 
             raise JobQueueUnavailable("queue down")
-        real_put(self, job)
+        real_put(self, job, delay_seconds=delay_seconds)
 
     monkeypatch.setattr(SqsJobQueue, "put", failing_once)
     headers = {"Idempotency-Key": "retry-me"}
@@ -508,10 +508,10 @@ def test_a_lost_door_sync_request_is_made_again_by_the_retry(
     real_put = SqsJobQueue.put
     failing = {"on": True}
 
-    def put(self: SqsJobQueue, job: Any) -> None:
+    def put(self: SqsJobQueue, job: Any, *, delay_seconds: int = 0) -> None:
         if failing["on"]:
             raise JobQueueUnavailable("queue down")
-        real_put(self, job)
+        real_put(self, job, delay_seconds=delay_seconds)
 
     monkeypatch.setattr(SqsJobQueue, "put", put)
     headers = {"Idempotency-Key": "lost-sync"}

@@ -17,6 +17,7 @@ Environment (set by ``infra/template.yaml``; the local stack sets the same):
 | ``DEDUPE_TTL_SECONDS`` | worker, events, api | how long a message id is remembered |
 | ``MAX_RECEIVE_COUNT`` | worker, events | the queues' redrive ``maxReceiveCount`` |
 | ``STALE_SYNC_SECONDS`` | expiry | age of online-door work that is asked again |
+| ``DOOR_SYNC_DELAY_SECONDS`` | api, events, expiry | door syncs held back: a burst, one update |
 
 ``AWS_ENDPOINT_URL`` (boto3's own) points every client at the local emulator.
 """
@@ -58,6 +59,7 @@ class Settings:
     dedupe_ttl_seconds: int | None = None
     max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
     stale_sync_seconds: int = DEFAULT_STALE_SYNC_SECONDS
+    door_sync_delay_seconds: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,12 +99,26 @@ class Settings:
             dedupe_ttl_seconds=integer("DEDUPE_TTL_SECONDS", None),
             max_receive_count=integer("MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT),
             stale_sync_seconds=integer("STALE_SYNC_SECONDS", DEFAULT_STALE_SYNC_SECONDS),
+            door_sync_delay_seconds=_sync_delay(optional("DOOR_SYNC_DELAY_SECONDS")),
         )
 
     def need(self, value: str | None, name: str) -> str:
         if value is None:
             raise ConfigurationError(f"environment variable {name} is not set")
         return value
+
+
+def _sync_delay(value: str | None) -> int:
+    """SQS holds a message back 0 to 900 seconds."""
+    if value is None:
+        return 0
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise ConfigurationError("DOOR_SYNC_DELAY_SECONDS must be an integer") from None
+    if not 0 <= seconds <= 900:
+        raise ConfigurationError("DOOR_SYNC_DELAY_SECONDS must be 0..900")
+    return seconds
 
 
 # ----------------------------------------------------------------------------- clients
@@ -180,7 +196,11 @@ def _queued_ports(common: _Common) -> Ports:
     from keyworker.jobs import QueuedGateways, SqsJobQueue
 
     url = common.settings.need(common.settings.jobs_queue_url, "JOBS_QUEUE_URL")
-    gateways = QueuedGateways(SqsJobQueue(_client("sqs"), url), _correlation_id)
+    gateways = QueuedGateways(
+        SqsJobQueue(_client("sqs"), url),
+        _correlation_id,
+        door_sync_delay_seconds=common.settings.door_sync_delay_seconds,
+    )
     return _ports(common, door_gateway=gateways, mobile_gateway=gateways, delivery_queue=gateways)
 
 

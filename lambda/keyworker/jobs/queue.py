@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 class JobQueue(Protocol):
     """Where jobs for the worker go. ``put`` returns once the job is durably queued."""
 
-    def put(self, job: Job) -> None: ...
+    def put(self, job: Job, *, delay_seconds: int = 0) -> None: ...
 
 
 class SqsJobQueue:
@@ -43,11 +43,12 @@ class SqsJobQueue:
         self._client = client
         self._queue_url = queue_url
 
-    def put(self, job: Job) -> None:
+    def put(self, job: Job, *, delay_seconds: int = 0) -> None:
         try:
             self._client.send_message(
                 QueueUrl=self._queue_url,
                 MessageBody=job.model_dump_json(),
+                DelaySeconds=delay_seconds,
                 # The kind is visible without reading the body (which may hold a phone number).
                 MessageAttributes={"kind": {"DataType": "String", "StringValue": job.kind}},
             )
@@ -63,14 +64,23 @@ class QueuedGateways:
     job. No phone number goes into these jobs: the worker reads it from the key.
     """
 
-    def __init__(self, queue: JobQueue, correlation_id: Any = None) -> None:
+    def __init__(
+        self, queue: JobQueue, correlation_id: Any = None, *, door_sync_delay_seconds: int = 0
+    ) -> None:
         self._queue = queue
+        # Held back this long, one door's sync requests made close together find the first
+        # one's update (which carries everything pending) confirmed and send nothing: a burst
+        # of changes costs the door one update instead of one each.
+        self._door_sync_delay = door_sync_delay_seconds
         # A callable giving the current correlation id (request id or message id), or None.
         self._correlation_id = correlation_id
 
-    def _put(self, job_id: str, kind: str, params: dict[str, Any]) -> None:
+    def _put(self, job_id: str, kind: str, params: dict[str, Any], delay_seconds: int = 0) -> None:
         correlation = self._correlation_id() if callable(self._correlation_id) else None
-        self._queue.put(Job(job_id=job_id, kind=kind, params=params, correlation_id=correlation))
+        self._queue.put(
+            Job(job_id=job_id, kind=kind, params=params, correlation_id=correlation),
+            delay_seconds=delay_seconds,
+        )
 
     # DoorGateway
     def request_sync(self, site_id: str, door_id: str, version: int) -> None:
@@ -78,6 +88,7 @@ class QueuedGateways:
             f"sync:{site_id}:{door_id}:{version}",
             SYNC_DOOR,
             {"site_id": site_id, "door_id": door_id, "version": version},
+            delay_seconds=self._door_sync_delay,
         )
 
     # DeliveryQueue
