@@ -6,7 +6,6 @@ nothing is revoked twice."""
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 from collections import Counter
@@ -50,7 +49,13 @@ class Faults:
         self.dead = False
         self._random = random.Random(seed)
         self._lock = threading.Lock()
+        self._request = threading.local()
+        client.meta.events.register("before-parameter-build.dynamodb", self._keep_params)
         client.meta.events.register("before-call.dynamodb", self._before)
+
+    def _keep_params(self, params: dict[str, Any], **_: Any) -> None:
+        # The call's own parameters (before serialisation), to send back as unprocessed.
+        self._request.raw = params
 
     def reset(self) -> None:
         with self._lock:
@@ -72,8 +77,8 @@ class Faults:
             if name == "BatchWriteItem" and roll < self.unprocessed:
                 self.injected["unprocessed"] += 1
                 response = AWSResponse("http://emulator", 200, {}, None)
-                # Nothing written: every item comes back unprocessed (the request's own body).
-                return response, {"UnprocessedItems": json.loads(params["body"])["RequestItems"]}
+                # Nothing written: every item comes back unprocessed, as the caller sent it.
+                return response, {"UnprocessedItems": self._request.raw["RequestItems"]}
             if roll < self.throttle:
                 self.injected["throttled"] += 1
                 return _Http(400), {
@@ -194,20 +199,20 @@ def test_the_same_chunk_delivered_twice(runs: RunWorld) -> None:
 
 def test_the_same_chunk_delivered_twice_at_once(runs: RunWorld) -> None:
     run_id, selected = started(runs, flats=4)
-    store = runs.world.store
+    store = runs.runs
     both_read = threading.Barrier(2, timeout=10)
-    original = store.get_keys
+    original = store.get_chunk
     local = threading.local()
 
-    def get_keys(site_id: str, key_ids: Any) -> dict[str, KeyRecord]:
-        found = original(site_id, key_ids)
+    def get_chunk(site_id: str, run_id: str, attempt: str, number: int) -> Any:
+        found = original(site_id, run_id, attempt, number)
         if not getattr(local, "synced", False):
-            # Both deliveries read the same keys before either writes.
+            # Both deliveries read the chunk (and its keys) before either writes.
             local.synced = True
             both_read.wait()
         return found
 
-    store.get_keys = get_keys  # type: ignore[method-assign]
+    store.get_chunk = get_chunk  # type: ignore[method-assign]
     results: list[Any] = []
     errors: list[BaseException] = []
 
@@ -222,7 +227,7 @@ def test_the_same_chunk_delivered_twice_at_once(runs: RunWorld) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    store.get_keys = original  # type: ignore[method-assign]
+    store.get_chunk = original  # type: ignore[method-assign]
     assert errors == []
     assert sorted(r.counted for r in results) == [False, True]
     assert results[0].outcome == results[1].outcome

@@ -24,6 +24,7 @@ finished. Nothing is counted until the chunk's outcome is recorded, once.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -55,9 +56,10 @@ from keyworker.revocation.models import (
     RunRecord,
     zero_counts,
 )
-from keyworker.revocation.store import Backoff, RunStore
+from keyworker.revocation.store import Backoff, RunStore, unpack_snapshot
 from keyworker.status import HomeStatus as HomeStatusView
 from keyworker.status import KeyStatus, Status
+from keyworker.store.dynamodb import key_from_item
 
 logger = logging.getLogger("keyworker.revocation")
 
@@ -162,24 +164,78 @@ class ChunkExecutor:
 
     # ------------------------------------------------------------------------ the chunk
 
+    def _chunk_records(self, site_id: str, chunk: ChunkRecord) -> dict[str, KeyRecord]:
+        """The chunk's keys: from its snapshot (as the plan read them) where it has one,
+        the others read now."""
+        records: dict[str, KeyRecord] = {}
+        if chunk.snapshot is not None:
+            for item in unpack_snapshot(chunk.snapshot):
+                record = key_from_item(item)
+                records[record.key_id] = record
+        unread = [k for k in chunk.key_ids if k not in records]
+        if unread:
+            records.update(self._retry(lambda: self._store.get_keys(site_id, unread)))
+        return records
+
     def run_chunk(self, run: RunRecord, chunk: ChunkRecord) -> ChunkOutcome:
         engine = self._engine
         site_id = run.site_id
-        # Whole items: the emulator answers a projected read more slowly than a whole one.
-        records = self._retry(lambda: self._store.get_keys(site_id, chunk.key_ids))
-        counts = zero_counts()
+        records = self._chunk_records(site_id, chunk)
         failures: list[Failure] = []
         for key_id in chunk.key_ids:
             if key_id not in records:
                 failures.append(Failure(key_id, "the key does not exist at this site"))
-        present = [records[k] for k in chunk.key_ids if k in records]
+        outcome_of: dict[str, str] = {}
+        made: dict[str, DoorChangeMade] = {}
+        digital = {r.key_id for r in records.values() if r.key_type == DIGITAL_KEY}
+        pending = [records[k] for k in chunk.key_ids if k in records]
+        raced: list[str] = []
+        # Keys whose write lost to a change since they were read (since the plan, for the
+        # snapshot; or a crashed earlier delivery of this chunk) are read again and decided
+        # again; a key that keeps changing goes the single-key way.
+        for attempt in range(2):
+            raced = self._pass(run, pending, outcome_of, made, failures)
+            if not raced or attempt == 1:
+                break
+            fresh = self._retry(functools.partial(self._store.get_keys, site_id, raced))
+            pending = [fresh[k] for k in raced if k in fresh]
+        for key_id in raced:
+            alone = self._revoke_alone(run, key_id, failures)
+            if alone is not None:
+                outcome_of[key_id] = alone
+        counts = zero_counts()
+        for outcome in outcome_of.values():
+            counts[outcome] += 1
+        counts[FAILED] += len(failures)
+        return ChunkOutcome(
+            counts=counts,
+            failures=tuple(failures),
+            doors=made,
+            finished_at=engine.clock.now(),
+            revoked_digital_keys=sum(
+                1 for key_id, done in outcome_of.items() if done == REVOKED and key_id in digital
+            ),
+        )
+
+    def _pass(
+        self,
+        run: RunRecord,
+        present: Sequence[KeyRecord],
+        outcome_of: dict[str, str],
+        made: dict[str, DoorChangeMade],
+        failures: list[Failure],
+    ) -> list[str]:
+        """The write protocol over ``present`` as read; returns the keys whose intent write
+        lost a race (nothing else of theirs was written)."""
+        engine = self._engine
+        site_id = run.site_id
         doors = self._retry(lambda: engine.doors_of(present))
         now = engine.clock.now()
         computed = planner.revoke_chunk(present, doors, now)
+        intents, leftovers, decided = self._decide(run, present, computed, now, failures)
+        outcome_of.update(decided)
 
-        intents, leftovers, outcome_of = self._decide(run, present, computed, now, failures)
-
-        # 1. Intent, in parallel; a lost race goes the single-key way.
+        # 1. Intent, in parallel (conditional on the version read).
         def write_intent(intent: _Intent) -> bool:
             try:
                 self._retry(lambda: self._store.save_key(intent.after))
@@ -224,27 +280,14 @@ class ChunkExecutor:
             if row.change_version is not None and is_pending(row.state)
         }
         self._notify(site_id, finishing, door_changes, doors, resync)
-
-        digital = {r.key_id for r in present if r.key_type == DIGITAL_KEY}
-        for key_id in raced:
-            alone = self._revoke_alone(run, key_id, failures)
-            if alone is not None:
-                outcome_of[key_id] = alone
-        for outcome in outcome_of.values():
-            counts[outcome] += 1
-        counts[FAILED] += len(failures)
-        return ChunkOutcome(
-            counts=counts,
-            failures=tuple(failures),
-            doors={
-                door_id: DoorChangeMade(version, len(refs))
-                for door_id, (version, refs, _) in door_changes.items()
-            },
-            finished_at=engine.clock.now(),
-            revoked_digital_keys=sum(
-                1 for key_id, done in outcome_of.items() if done == REVOKED and key_id in digital
-            ),
-        )
+        for door_id, (version, refs, _) in door_changes.items():
+            before = made.get(door_id)
+            made[door_id] = DoorChangeMade(
+                version,
+                len(refs) + (0 if before is None else before.keys),
+                1 + (0 if before is None else before.changes),
+            )
+        return raced
 
     def _decide(
         self,

@@ -105,10 +105,12 @@ class Failure:
 
 @dataclass(frozen=True, slots=True)
 class DoorChangeMade:
-    """The door change a chunk made at one door: its version and how many key rows it carries."""
+    """The door changes a chunk made at one door: the last one's version, how many key rows
+    they carry, and how many there are (one, unless keys had to be read again)."""
 
     version: int
     keys: int
+    changes: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +137,6 @@ class ChunkRecord:
     number: int
     key_ids: tuple[str, ...]
     outcome: ChunkOutcome | None = None
+    # The chunk's access media as the plan read them (``RunStore.put_chunks``), compressed;
+    # removed once the chunk is done.
+    snapshot: bytes | None = None

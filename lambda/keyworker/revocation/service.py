@@ -49,7 +49,7 @@ from keyworker.revocation.models import (
     zero_counts,
 )
 from keyworker.revocation.selectors import Selector, parse_selector
-from keyworker.revocation.store import RunStore
+from keyworker.revocation.store import RunStore, SiteSnapshot, key_facts_from_item
 
 _RUN_ID_NAMESPACE = uuid.UUID("0c9b4f8e-5d0a-4f7e-9c61-3a8e2b7d1f45")
 MAX_REASON = 500
@@ -189,7 +189,7 @@ class RevocationService:
                     field="selector.door_ids",
                 )
         elif selector.target == "key_ids":
-            known = self._runs.key_facts(site_id, selector.ids)
+            known = self._runs.key_items(site_id, selector.ids)
             missing = [k for k in selector.ids if k not in known]
             if missing:
                 raise KeyNotFound(
@@ -207,22 +207,21 @@ class RevocationService:
             raise RunNotFound(f"revocation run {run_id} does not exist at site {site_id}", "run_id")
         return run
 
-    def _candidates(
-        self, site_id: str, selector: Selector
-    ) -> tuple[list[planner.KeyFactsRow], dict[str, Door], list[str]]:
-        """The keys a selector may take (with their doors), and named keys that are gone."""
+    def _candidates(self, site_id: str, selector: Selector) -> tuple[SiteSnapshot, list[str]]:
+        """The keys a selector may take, whole, with their doors; and named keys that are
+        gone."""
         if selector.target in ("all", "door_ids", "holder_ids"):
-            snapshot = self._runs.site_snapshot(site_id)
-            return list(snapshot.keys), snapshot.doors, []
+            return self._runs.site_snapshot(site_id), []
         if selector.target == "phones":
             key_ids = self._runs.phone_key_ids(site_id, selector.ids)
         else:
             key_ids = list(selector.ids)
-        facts = self._runs.key_facts(site_id, key_ids)
-        keys = [facts[k] for k in key_ids if k in facts]
-        not_found = [k for k in key_ids if k not in facts] if selector.target == "key_ids" else []
+        items = self._runs.key_items(site_id, key_ids)
+        keys = [key_facts_from_item(items[k]) for k in key_ids if k in items]
+        not_found = [k for k in key_ids if k not in items] if selector.target == "key_ids" else []
         door_ids = {door_id for key in keys for door_id, _ in key.rows}
-        return keys, self._store.get_doors(site_id, door_ids), not_found
+        doors = self._store.get_doors(site_id, door_ids)
+        return SiteSnapshot(tuple(keys), doors, items), not_found
 
     def plan_run(self, site_id: str, run_id: str) -> RunRecord:
         """The plan job: plan a run that is planning, then fan its chunks out. Safe to run
@@ -242,8 +241,9 @@ class RevocationService:
 
     def _plan(self, run: RunRecord) -> RunRecord:
         selector = run.selector
-        keys, doors, not_found = self._candidates(run.site_id, selector)
-        columns = planner.KeyColumns.build(keys, doors)
+        site, not_found = self._candidates(run.site_id, selector)
+        doors = site.doors
+        columns = planner.KeyColumns.build(site.keys, doors)
         now = self._engine.clock.now()
         plan = planner.plan(
             columns,
@@ -258,7 +258,7 @@ class RevocationService:
         document = self._plan_document(plan, doors, not_found)
         self._runs.put_plan(run.site_id, run.run_id, attempt, document)
         if not run.dry_run and plan.chunks:
-            self._runs.put_chunks(run.site_id, run.run_id, attempt, plan.chunks)
+            self._runs.put_chunks(run.site_id, run.run_id, attempt, plan.chunks, site.items)
         counts = zero_counts()
         counts[ALREADY_REVOKED] = plan.already_revoked
         counts[FAILED] = len(plan.cannot_revoke) + len(not_found)
@@ -362,7 +362,7 @@ class RevocationService:
             waiting += chunk.outcome.revoked_digital_keys
             for door_id, made in chunk.outcome.doors.items():
                 door_keys[door_id] = door_keys.get(door_id, 0) + made.keys
-                door_changes[door_id] = door_changes.get(door_id, 0) + 1
+                door_changes[door_id] = door_changes.get(door_id, 0) + made.changes
         doors = self._store.get_doors(run.site_id, door_keys)
         online: list[dict[str, Any]] = []
         offline: list[dict[str, Any]] = []

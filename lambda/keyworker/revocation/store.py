@@ -18,8 +18,10 @@ of botocore's own retries (``Backoff``).
 
 from __future__ import annotations
 
+import json
 import random
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -73,31 +75,6 @@ _THROTTLING = frozenset(
 )
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-
-# What the planner reads of key and door items: a read's cost grows with the attributes it
-# returns (in the emulator steeply: it serialises each one), so only what the plan looks at.
-_FACT_ATTRIBUTES = (
-    "key_id",
-    "key_type",
-    "holder_id",
-    "rows",
-    "valid_from",
-    "valid_until",
-    "revoked",
-    "delivered",
-    "app_reloaded",
-    "phone_blocked",
-    "schedule.time_zone",
-    "site_id",
-    "door_id",
-    "name",
-    "kind",
-    "connectivity",
-    "desired_version",
-    "confirmed_version",
-    "pending_since",
-    "rev",
-)
 
 
 def run_sk(run_id: str) -> str:
@@ -176,10 +153,12 @@ class Backoff:
 
 @dataclass(frozen=True, slots=True)
 class SiteSnapshot:
-    """What the planner reads of a site: key facts and the doors, by id."""
+    """What the planner reads of a site: key facts, the doors by id, and every key item as
+    read (DynamoDB JSON, by key id) for the chunks' snapshots."""
 
     keys: tuple[KeyFactsRow, ...]
     doors: dict[str, Door]
+    items: dict[str, dict[str, Any]]
 
 
 def _projection(attributes: Sequence[str]) -> dict[str, Any]:
@@ -194,6 +173,22 @@ def _projection(attributes: Sequence[str]) -> dict[str, Any]:
             parts.append(alias)
         paths.append(".".join(parts))
     return {"ProjectionExpression": ", ".join(paths), "ExpressionAttributeNames": names}
+
+
+# A chunk item must stay far below DynamoDB's 400 KB item limit; a chunk whose snapshot would
+# not reads its keys instead.
+MAX_SNAPSHOT_BYTES = 300 * 1024
+
+
+def _pack_snapshot(items: Iterable[dict[str, Any]]) -> bytes | None:
+    packed = zlib.compress(json.dumps(list(items), separators=(",", ":")).encode(), 6)
+    return packed if len(packed) <= MAX_SNAPSHOT_BYTES else None
+
+
+def unpack_snapshot(blob: bytes) -> list[dict[str, Any]]:
+    """The key items of a chunk's snapshot (DynamoDB JSON)."""
+    items: list[dict[str, Any]] = json.loads(zlib.decompress(blob))
+    return items
 
 
 def key_facts_from_item(item: Mapping[str, Any]) -> KeyFactsRow:
@@ -330,9 +325,11 @@ class RunStore:
     # -- the site, for the planner
 
     def site_snapshot(self, site_id: str) -> SiteSnapshot:
-        """Every key's facts and every door of the site: one paginated Query of the site's
+        """Every key and every door of the site, whole: one paginated Query of the site's
         partition over the sort keys from ``DOOR#`` to ``KEY#...`` (doors and keys are next to
-        each other: ``D`` < ``K``), projected to what the planner reads."""
+        each other: ``D`` < ``K``). Whole items, because the chunks write from them (see
+        ``put_chunks``); DynamoDB bills a read by the item's size whatever it returns, and
+        the emulator answers a projected read more slowly than a whole one."""
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
@@ -343,30 +340,29 @@ class RunStore:
                 ":last": {"S": "KEY$"},
             },
             "ConsistentRead": True,
-            **_projection(_FACT_ATTRIBUTES),
         }
         keys: list[KeyFactsRow] = []
         doors: dict[str, Door] = {}
+        items: dict[str, dict[str, Any]] = {}
         while True:
             response = self._call(self._client.query, **kwargs)
             for item in response.get("Items", []):
                 if "key_id" in item:
-                    keys.append(key_facts_from_item(item))
+                    facts = key_facts_from_item(item)
+                    keys.append(facts)
+                    items[facts.key_id] = item
                 elif "door_id" in item:
                     door = door_from_item(item)
                     doors[door.door_id] = door
             last = response.get("LastEvaluatedKey")
             if not last:
-                return SiteSnapshot(tuple(keys), doors)
+                return SiteSnapshot(tuple(keys), doors, items)
             kwargs["ExclusiveStartKey"] = last
 
-    def key_facts(self, site_id: str, key_ids: Sequence[str]) -> dict[str, KeyFactsRow]:
-        """Planner facts of the given keys (missing keys are absent)."""
-        items = self.batch_get(
-            [(site_pk(site_id), key_sk(k)) for k in key_ids], projection=_FACT_ATTRIBUTES
-        )
-        facts = (key_facts_from_item(item) for item in items)
-        return {f.key_id: f for f in facts}
+    def key_items(self, site_id: str, key_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The given keys' items, whole (missing keys are absent)."""
+        items = self.batch_get([(site_pk(site_id), key_sk(k)) for k in key_ids])
+        return {item["key_id"]["S"]: item for item in items}
 
     def phone_key_ids(self, site_id: str, phone_hashes: Sequence[str]) -> list[str]:
         """The digital keys registered with the given phones (by keyed hash)."""
@@ -579,29 +575,52 @@ class RunStore:
         return None if item is None else dict(from_item(item)["plan"])
 
     def put_chunks(
-        self, site_id: str, run_id: str, attempt: str, chunks: Sequence[Sequence[str]]
+        self,
+        site_id: str,
+        run_id: str,
+        attempt: str,
+        chunks: Sequence[Sequence[str]],
+        snapshot: Mapping[str, dict[str, Any]] | None = None,
     ) -> int:
         """The attempt's chunks, batched (new items under a fresh attempt id: nothing to
-        overwrite but a crashed duplicate of the same attempt)."""
+        overwrite but a crashed duplicate of the same attempt).
+
+        With ``snapshot`` (key items as the plan read them) each chunk also carries its
+        access media's items, compressed into one binary attribute, so the chunk writes
+        them without reading them again: every key is read once per run. A chunk's write
+        is conditional on the version in the snapshot, so a key changed since is read again
+        then. Digital keys are left out: their items hold the phone number, which is kept
+        on the key item only."""
         pk = run_pk(site_id, run_id)
-        return self.batch_put(
-            to_item(
-                {
-                    "pk": pk,
-                    "sk": chunk_sk(attempt, number),
-                    "item_type": "revocation_chunk",
-                    "key_ids": list(key_ids),
-                }
-            )
-            for number, key_ids in enumerate(chunks)
-        )
+
+        def item(number: int, key_ids: Sequence[str]) -> dict[str, Any]:
+            values: dict[str, Any] = {
+                "pk": pk,
+                "sk": chunk_sk(attempt, number),
+                "item_type": "revocation_chunk",
+                "key_ids": list(key_ids),
+            }
+            if snapshot is not None:
+                blob = _pack_snapshot(
+                    snapshot[k]
+                    for k in key_ids
+                    if k in snapshot and "phone_e164" not in snapshot[k]
+                )
+                if blob is not None:
+                    values["snapshot"] = blob
+            return to_item(values)
+
+        return self.batch_put(item(number, key_ids) for number, key_ids in enumerate(chunks))
 
     @staticmethod
     def _outcome_to_values(outcome: ChunkOutcome) -> dict[str, Any]:
         return {
             "counts": dict(outcome.counts),
             "failures": [f.as_api() for f in outcome.failures],
-            "doors": {d: {"version": c.version, "keys": c.keys} for d, c in outcome.doors.items()},
+            "doors": {
+                d: {"version": c.version, "keys": c.keys, "changes": c.changes}
+                for d, c in outcome.doors.items()
+            },
             "finished_at": outcome.finished_at,
             "revoked_digital_keys": outcome.revoked_digital_keys,
         }
@@ -617,12 +636,13 @@ class RunStore:
                 counts={name: int(stored["counts"].get(name, 0)) for name in OUTCOMES},
                 failures=tuple(Failure(f["key_id"], f["reason"]) for f in stored["failures"]),
                 doors={
-                    d: DoorChangeMade(int(c["version"]), int(c["keys"]))
+                    d: DoorChangeMade(int(c["version"]), int(c["keys"]), int(c.get("changes", 1)))
                     for d, c in stored["doors"].items()
                 },
                 finished_at=int(stored["finished_at"]),
                 revoked_digital_keys=int(stored.get("revoked_digital_keys", 0)),
             )
+        snapshot = data.get("snapshot")
         return ChunkRecord(
             site_id=site_id,
             run_id=run_id,
@@ -630,6 +650,7 @@ class RunStore:
             number=int(number),
             key_ids=tuple(data["key_ids"]),
             outcome=outcome,
+            snapshot=None if snapshot is None else bytes(snapshot.value),
         )
 
     def get_chunk(self, site_id: str, run_id: str, attempt: str, number: int) -> ChunkRecord | None:
@@ -650,8 +671,10 @@ class RunStore:
         """Records the chunk's outcome once; False if one is recorded already."""
         done = self._update(
             (run_pk(site_id, run_id), chunk_sk(attempt, number)),
-            UpdateExpression="SET outcome = :outcome",
+            # The snapshot has served: the keys' copies go (the key items are their record).
+            UpdateExpression="SET outcome = :outcome REMOVE #snapshot",
             ConditionExpression="attribute_exists(pk) AND attribute_not_exists(outcome)",
+            ExpressionAttributeNames={"#snapshot": "snapshot"},
             ExpressionAttributeValues={":outcome": to_attribute(self._outcome_to_values(outcome))},
         )
         return done is not None
