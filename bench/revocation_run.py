@@ -441,7 +441,7 @@ def record_step_put_vs_update(client: Any, table: str, count: int = 30) -> dict[
     }
 
 
-def transaction_vs_single_writes(client: Any, table: str, rounds: int = 10) -> dict[str, Any]:
+def transaction_vs_single_writes(client: Any, table: str, rounds: int = 3) -> dict[str, Any]:
     """Ten conditional puts as ten PutItem calls and as one TransactWriteItems, timed in this
     table (moto copies the whole database for every transaction)."""
 
@@ -575,7 +575,9 @@ def measure(
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000])
-    parser.add_argument("--workers", type=int, default=4, help="parallel chunk workers")
+    parser.add_argument(
+        "--workers", type=int, default=10, help="parallel chunk workers (Lambda concurrency)"
+    )
     parser.add_argument("--writers", type=int, default=4, help="writer threads per chunk")
     parser.add_argument("--sequential-floor", action="store_true", help="also replay on 1 thread")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
