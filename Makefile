@@ -57,6 +57,8 @@ bench: setup
 	$(BIN)/python bench/bulk_status.py
 	$(BIN)/python bench/credentials.py
 	$(BIN)/python bench/import_time.py
+	$(BIN)/python bench/revocation_plan.py
+	$(BIN)/python bench/revocation_run.py
 
 clean:
 	rm -rf $(VENV) target
