@@ -100,7 +100,7 @@ class Demo:
         self.timings.step(name, seconds, self.client.requests - requests)
         return result
 
-    def _wait_until(self, what: str, done: Callable[[], bool], timeout: float = 90.0) -> None:
+    def _wait_until(self, what: str, done: Callable[[], bool], timeout: float = 600.0) -> None:
         deadline = time.monotonic() + timeout
         while not done():
             if time.monotonic() > deadline:
