@@ -209,7 +209,7 @@ def _site_items(size: int, card: KeyRecord, digital: KeyRecord) -> list[dict[str
         rows = tuple(
             replace(row, door_id=door) for row, door in zip(template.rows, doors, strict=True)
         )
-        key_id = str(uuid.UUID(int=k + 1))
+        key_id = str(uuid.uuid5(uuid.NAMESPACE_OID, f"bench-key-{k}"))
         record = replace(
             template,
             site_id=SITE,

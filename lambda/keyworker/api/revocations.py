@@ -3,7 +3,7 @@ and read its report, cancel it (``docs/revocation-runs.md``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
@@ -12,8 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from keyworker.api._routing import json_response, new_router, responses
 from keyworker.api.deps import actor, deps
 from keyworker.errors import ConfigurationError, InvalidInput
+from keyworker.revocation.models import MAX_REASON
 from keyworker.revocation.selectors import MAX_SELECTOR_IDS
-from keyworker.revocation.service import MAX_REASON, RevocationService
+
+if TYPE_CHECKING:
+    # Typing only: the service pulls in boto3, which the api Lambda imports on its first
+    # request (in its composition root), not at import (cold start).
+    from keyworker.revocation.service import RevocationService
 
 router = new_router()
 TAGS = ["revocation runs"]

@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from keyworker.errors import ConfigurationError, JobQueueUnavailable
 from keyworker.jobs.schema import Id, Job
-from keyworker.revocation.service import RevocationService
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
     from keyworker.jobs.registry import JobContext
+
+    # Typing only: the service pulls in boto3, which the worker imports on its first job (in
+    # its composition root), not at import (cold start).
+    from keyworker.revocation.service import RevocationService
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +70,9 @@ def chunk_job(site_id: str, run_id: str, number: int) -> Job:
 
 def _service(ctx: JobContext) -> RevocationService:
     service = ctx.extras.get(EXTRAS_KEY)
-    if service is None:
+    if service is None or not hasattr(service, "execute_chunk"):
         raise ConfigurationError("the worker has no revocation service (JobContext.extras)")
-    if not isinstance(service, RevocationService):
-        raise ConfigurationError("JobContext.extras['revocations'] is not a RevocationService")
-    return service
+    return cast("RevocationService", service)
 
 
 def run_plan(ctx: JobContext, params: RunRef, job: Job) -> Mapping[str, Any]:

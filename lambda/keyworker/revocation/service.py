@@ -41,6 +41,7 @@ from keyworker.revocation.models import (
     CANCELLING,
     DONE,
     FAILED,
+    MAX_REASON,
     PLANNED,
     PLANNING,
     RUNNING,
@@ -53,7 +54,6 @@ from keyworker.revocation.selectors import Selector, parse_selector
 from keyworker.revocation.store import RunStore, SiteSnapshot, key_facts_from_item
 
 _RUN_ID_NAMESPACE = uuid.UUID("0c9b4f8e-5d0a-4f7e-9c61-3a8e2b7d1f45")
-MAX_REASON = 500
 # How many doors and failures a plan or report lists (the totals are always given): keeps
 # each item far below DynamoDB's 400 KB and a response readable.
 MAX_LISTED = 1000
