@@ -112,3 +112,25 @@ def test_unknown_item_identifier_fails_the_batch(sqs: Any) -> None:
 def test_batch_size_is_limited_like_an_sqs_event_source(sqs: Any) -> None:
     with pytest.raises(ValueError, match="batch_size"):
         QueuePoller(sqs, "u", "a", lambda e, c: None, "f", batch_size=11)
+
+
+def test_an_idle_short_polling_poller_waits_between_empty_receives(sqs: Any) -> None:
+    """With ``wait_seconds`` 0 an empty queue must not turn the poller into a busy loop that
+    starves every other thread of the GIL (it once stalled a test for minutes)."""
+    url, arn, _ = _queue_pair(sqs, "idle-short-poll")
+    receives = 0
+    real_receive = sqs.receive_message
+
+    class CountingSqs:
+        def receive_message(self, **kwargs: Any) -> Any:
+            nonlocal receives
+            receives += 1
+            return real_receive(**kwargs)
+
+    poller = QueuePoller(
+        CountingSqs(), url, arn, lambda e, c: None, "idle", wait_seconds=0, idle_seconds=0.1
+    )
+    poller.start()
+    time.sleep(1.0)
+    poller.stop()
+    assert 3 <= receives <= 15

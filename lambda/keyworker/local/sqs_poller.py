@@ -41,6 +41,9 @@ class QueuePoller:
     function_name: str
     batch_size: int = 10
     wait_seconds: int = 1
+    #: With short polling (``wait_seconds`` 0), how long an empty receive waits before the next
+    #: one, so an idle poller never spins and starves the handlers of the GIL.
+    idle_seconds: float = 0.05
     stats: PollerStats = field(default_factory=PollerStats)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -65,7 +68,8 @@ class QueuePoller:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.poll_once()
+                if self.poll_once() == 0 and self.wait_seconds == 0:
+                    self._stop.wait(self.idle_seconds)
             except Exception:
                 # The emulator going away on shutdown, or a transient error: keep polling as an
                 # event source mapping does, but never spin.
