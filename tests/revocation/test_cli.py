@@ -118,3 +118,40 @@ def test_revoke_needs_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("KEYWORKER_STATE_DIR", str(tmp_path))
     with pytest.raises(SystemExit, match="no token"):
         main(["revoke", "--site", SITE, "--all", "--api", "http://127.0.0.1:9"])
+
+
+def test_a_long_door_list_is_shortened_for_people() -> None:
+    doors = [
+        {"door_id": f"flat-{i}", "name": "", "kind": "unit", "keys": 1, "changes": 1}
+        for i in range(25)
+    ]
+    view = {
+        "run_id": "r",
+        "state": "planned",
+        "dry_run": True,
+        "selector": {"all": True},
+        "reason": None,
+        "counts": {},
+        "report": None,
+        "plan": {
+            "selected": 25,
+            "by_status": {"active": 25},
+            "to_revoke": 25,
+            "already_revoked": 0,
+            "cannot_revoke": [],
+            "not_found": [],
+            "complete_at_once": 0,
+            "digital_keys_waiting_for_app": 0,
+            "chunks": 1,
+            "doors_to_visit": doors,
+            "doors_to_visit_total": 30,
+            "online_doors": [],
+            "online_doors_total": 0,
+        },
+    }
+    out = io.StringIO()
+    cli.print_run(view, out)
+    text = out.getvalue()
+    assert "flat-19" in text
+    assert "flat-20" not in text
+    assert "... and 10 more (--json lists them)" in text

@@ -190,9 +190,13 @@ def follow(
             bar.close()
 
 
+# Doors a person reads per list; ``--json`` has every door the API lists.
+SHOWN_DOORS = 20
+
+
 def _doors(entries: Sequence[dict[str, Any]], total: int, out: TextIO, title: str) -> None:
     print(f"{title} ({total}):", file=out)
-    for e in entries:
+    for e in entries[:SHOWN_DOORS]:
         pending = e.get("pending_changes")
         tail = "" if pending is None else f", {pending} version(s) unconfirmed now"
         print(
@@ -200,8 +204,10 @@ def _doors(entries: Sequence[dict[str, Any]], total: int, out: TextIO, title: st
             f"{e['changes']:>4} change(s){tail}",
             file=out,
         )
-    if total > len(entries):
-        print(f"  ... and {total - len(entries)} more", file=out)
+    if total > min(len(entries), SHOWN_DOORS):
+        print(
+            f"  ... and {total - min(len(entries), SHOWN_DOORS)} more (--json lists them)", file=out
+        )
 
 
 def print_run(view: dict[str, Any], out: TextIO) -> None:
