@@ -15,7 +15,7 @@ import pytest
 from moto import mock_aws
 
 from keyworker.infra_template import create_tables
-from keyworker.local.emulator import make_dynamodb_atomic
+from keyworker.local.moto_shims import make_dynamodb_atomic
 from keyworker.store import DynamoStore, make_client
 
 TABLE_LOGICAL_ID = "KeyworkerTable"

@@ -1,23 +1,23 @@
-"""The embedded AWS emulator: moto's threaded server on a local port.
+"""The embedded AWS emulator: moto's services on a local port.
 
 State lives in the server's memory and is gone when the process ends.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from moto.dynamodb.models import DynamoDBBackend
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from waitress.server import create_server
+
+from keyworker.local.moto_shims import make_dynamodb_atomic, speed_up_moto
 
 REGION = "us-east-1"
 # The emulator accepts any credentials; fixed fake ones keep boto3 from looking for real ones.
@@ -27,59 +27,63 @@ _boto3: Any = boto3
 FAKE_SECRET_KEY = "testing"
 
 
-# DynamoDB applies each single-item request atomically (a conditional write's check and write
-# are one step). moto evaluates the condition and stores the item as separate Python steps
-# without a lock, so concurrent requests could interleave inside it and both "win" a
-# conditional write. Serialising the emulator's item operations gives it DynamoDB's
-# per-request atomicity, and nothing more.
-_ATOMIC_OPERATIONS = ("put_item", "update_item", "delete_item", "get_item", "transact_write_items")
-_emulator_lock = threading.RLock()
-
-
-def _atomic(method: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _emulator_lock:
-            return method(*args, **kwargs)
-
-    wrapper.__keyworker_atomic__ = True  # type: ignore[attr-defined]
-    return wrapper
-
-
-def make_dynamodb_atomic(set_attribute: Callable[[Any, str, Any], None] = setattr) -> None:
-    """Give the in-process DynamoDB emulator per-request atomicity (see above). Idempotent;
-    tests pass ``monkeypatch.setattr`` to undo it afterwards."""
-    for name in _ATOMIC_OPERATIONS:
-        method = getattr(DynamoDBBackend, name)
-        if not getattr(method, "__keyworker_atomic__", False):
-            set_attribute(DynamoDBBackend, name, _atomic(method))
+#: Request threads of the emulator's HTTP server. Long polls (the local event source mappings
+#: wait up to a second per receive) each hold one, so there are plenty.
+EMULATOR_THREADS = 24
 
 
 @dataclass
 class Emulator:
+    """moto's AWS services behind a keep-alive HTTP server, in this process.
+
+    moto ships its app with werkzeug's development server, which closes the connection after
+    every response: each call of every boto3 client paid a new TCP connection and the server a
+    new thread. waitress (a production WSGI server) keeps connections open and works off a
+    thread pool; the app, and so every answer, is moto's own.
+    """
+
     host: str = "127.0.0.1"
     port: int = 0
-    _server: ThreadedMotoServer | None = field(default=None, init=False)
+    threads: int = EMULATOR_THREADS
+    _server: Any = field(default=None, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
 
     def start(self) -> str:
         make_dynamodb_atomic()
-        # One line per request from the emulator's HTTP server is noise on a console.
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        self._server.start()
+        speed_up_moto()
+        # waitress warns when requests wait for a thread: normal under load, noise on a console.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = create_server(
+            app,
+            host=self.host,
+            port=self.port,
+            threads=self.threads,
+            # Clients keep their connections for the stack's lifetime.
+            channel_timeout=3600,
+            connection_limit=1000,
+            ident="keyworker-aws-emulator",
+        )
+        self._thread = threading.Thread(target=self._server.run, name="aws-emulator", daemon=True)
+        self._thread.start()
         return self.endpoint
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.task_dispatcher.shutdown(timeout=5)
+        for channel in list(server._map.values()):
+            channel.close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
 
     @property
     def endpoint(self) -> str:
         if self._server is None:
             raise RuntimeError("the emulator is not running")
-        host, port = self._server.get_host_and_port()
-        return f"http://{host}:{port}"
+        return f"http://{self._server.effective_host}:{self._server.effective_port}"
 
     def client(self, service: str) -> Any:
         return client_for(self.endpoint, service)

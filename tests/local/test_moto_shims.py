@@ -1,0 +1,267 @@
+"""The emulator's speed-ups change nothing a client sees (see ``keyworker.local.moto_shims``).
+
+Two identical tables take the same requests, one answered by moto's own serializer and one by
+the shim: every response must parse to the same thing, errors included.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.dynamodb.responses import DynamoHandler
+from moto_state import fake_aws_environment
+
+from keyworker.local import moto_shims
+
+Request = tuple[str, dict[str, Any]]
+
+
+def _item(n: int) -> dict[str, Any]:
+    return {
+        "pk": {"S": "SITE#s"},
+        "sk": {"S": f"KEY#{n:03d}"},
+        "gsi_pk": {"S": f"G#{n % 3}"},
+        "number": {"N": str(n * 7)},
+        "ratio": {"N": "0.125"},
+        "blob": {"B": bytes([n, 0, 255, 10])},
+        "blobs": {"BS": [b"\x00\x01", bytes([n])]},
+        "names": {"SS": ["a", f"n{n}"]},
+        "numbers": {"NS": ["1", str(n + 2)]},
+        "flag": {"BOOL": n % 2 == 0},
+        "nothing": {"NULL": True},
+        "rows": {
+            "M": {
+                "entrance": {"M": {"state": {"S": "deployed"}, "seq": {"N": "3"}}},
+                "flat-1": {"M": {"state": {"S": "revocation_pending"}, "seq": {"N": "4"}}},
+            }
+        },
+        "doors": {"L": [{"S": "entrance"}, {"M": {"id": {"S": "flat-1"}}}, {"L": []}]},
+        "empty_map": {"M": {}},
+    }
+
+
+def _requests(table: str) -> list[Request]:
+    key = {"pk": {"S": "SITE#s"}, "sk": {"S": "KEY#004"}}
+    return [
+        ("get_item", {"TableName": table, "Key": key}),
+        ("get_item", {"TableName": table, "Key": key, "ReturnConsumedCapacity": "TOTAL"}),
+        ("get_item", {"TableName": table, "Key": {"pk": {"S": "SITE#s"}, "sk": {"S": "none"}}}),
+        (
+            "get_item",
+            {
+                "TableName": table,
+                "Key": key,
+                "ProjectionExpression": "#r.entrance, blob, doors[1]",
+                "ExpressionAttributeNames": {"#r": "rows"},
+            },
+        ),
+        (
+            "batch_get_item",
+            {
+                "RequestItems": {
+                    table: {
+                        "Keys": [
+                            {"pk": {"S": "SITE#s"}, "sk": {"S": f"KEY#{n:03d}"}}
+                            for n in (1, 2, 3, 99)
+                        ],
+                        "ConsistentRead": True,
+                    }
+                },
+                "ReturnConsumedCapacity": "INDEXES",
+            },
+        ),
+        (
+            "query",
+            {
+                "TableName": table,
+                "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
+                "ExpressionAttributeValues": {":pk": {"S": "SITE#s"}, ":p": {"S": "KEY#"}},
+                "Limit": 4,
+                "ReturnConsumedCapacity": "TOTAL",
+            },
+        ),
+        (
+            "query",
+            {
+                "TableName": table,
+                "IndexName": "by-gsi",
+                "KeyConditionExpression": "gsi_pk = :g",
+                "ExpressionAttributeValues": {":g": {"S": "G#1"}},
+                "Select": "COUNT",
+            },
+        ),
+        (
+            "query",
+            {
+                "TableName": table,
+                "KeyConditionExpression": "pk = :pk",
+                "FilterExpression": "flag = :t",
+                "ExpressionAttributeValues": {":pk": {"S": "SITE#s"}, ":t": {"BOOL": True}},
+                "ScanIndexForward": False,
+            },
+        ),
+        ("scan", {"TableName": table, "Limit": 3}),
+        ("put_item", {"TableName": table, "Item": _item(50)}),
+        ("put_item", {"TableName": table, "Item": _item(4), "ReturnValues": "ALL_OLD"}),
+        (
+            "put_item",
+            {
+                "TableName": table,
+                "Item": _item(5),
+                "ConditionExpression": "attribute_not_exists(pk)",
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            },
+        ),
+        (
+            "update_item",
+            {
+                "TableName": table,
+                "Key": key,
+                "UpdateExpression": "SET #n = #n + :one, blob = :b ADD names :s REMOVE nothing",
+                "ExpressionAttributeNames": {"#n": "number"},
+                "ExpressionAttributeValues": {
+                    ":one": {"N": "1"},
+                    ":b": {"B": b"\x01\x02"},
+                    ":s": {"SS": ["z"]},
+                },
+                "ReturnValues": "ALL_NEW",
+                "ReturnConsumedCapacity": "TOTAL",
+            },
+        ),
+        (
+            "update_item",
+            {
+                "TableName": table,
+                "Key": key,
+                "UpdateExpression": "SET ratio = :r",
+                "ExpressionAttributeValues": {":r": {"N": "2.5"}},
+                "ReturnValues": "UPDATED_OLD",
+            },
+        ),
+        ("delete_item", {"TableName": table, "Key": key, "ReturnValues": "ALL_OLD"}),
+        ("delete_item", {"TableName": table, "Key": key}),
+        (
+            "batch_write_item",
+            {
+                "RequestItems": {
+                    table: [{"PutRequest": {"Item": _item(n)}} for n in range(60, 70)]
+                    + [{"DeleteRequest": {"Key": {"pk": {"S": "SITE#s"}, "sk": {"S": "KEY#001"}}}}]
+                },
+                "ReturnConsumedCapacity": "TOTAL",
+            },
+        ),
+        ("get_item", {"TableName": "no-such-table", "Key": key}),
+        ("describe_table", {"TableName": table}),
+    ]
+
+
+def _create(client: Any, table: str) -> None:
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi_pk")
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-gsi",
+                "KeySchema": [{"AttributeName": "gsi_pk", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    for n in range(12):
+        client.put_item(TableName=table, Item=_item(n))
+
+
+def _answer(call: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    try:
+        response = call(**kwargs)
+    except ClientError as error:
+        return {"error": error.response["Error"], "status": error.response["ResponseMetadata"]}
+    response.pop("ResponseMetadata", None)
+    return response
+
+
+def _normalised(answer: Any, table: str) -> Any:
+    """The answer with the table's name (and describe-table's volatile fields) made neutral."""
+    text = json.dumps(answer, default=repr, sort_keys=True).replace(table, "TABLE")
+    value = json.loads(text)
+    if isinstance(value, dict) and "error" in value:
+        value["status"] = value["status"].get("HTTPStatusCode")
+    if isinstance(value, dict) and "Table" in value:
+        for volatile in ("CreationDateTime", "TableId", "TableArn", "LatestStreamArn"):
+            value["Table"].pop(volatile, None)
+    return value
+
+
+@pytest.fixture
+def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    fake_aws_environment(monkeypatch)
+    with mock_aws():
+        yield boto3.client("dynamodb", region_name="us-east-1")
+
+
+def test_dynamodb_answers_are_the_same_with_the_fast_serializer(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _create(client, "moto-own")
+    _create(client, "moto-fast")
+    moto_serialized = moto_shims.MOTO_SERIALIZED
+    assert not getattr(moto_serialized, "__keyworker_fast__", False)
+    for (operation, plain), (_, fast) in zip(
+        _requests("moto-own"), _requests("moto-fast"), strict=True
+    ):
+        monkeypatch.setattr(DynamoHandler, "serialized", moto_serialized)
+        expected = _normalised(_answer(getattr(client, operation), plain), "moto-own")
+        moto_shims.speed_up_moto(monkeypatch.setattr)
+        got = _normalised(_answer(getattr(client, operation), fast), "moto-fast")
+        assert got == expected, operation
+
+
+def test_the_fast_serializer_is_in_use_and_faster(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _create(client, "t")
+    keys = [{"pk": {"S": "SITE#s"}, "sk": {"S": f"KEY#{n:03d}"}} for n in range(10)]
+
+    def read() -> float:
+        start = time.perf_counter()
+        for _ in range(20):
+            client.batch_get_item(RequestItems={"t": {"Keys": keys}})
+        return time.perf_counter() - start
+
+    monkeypatch.setattr(DynamoHandler, "serialized", moto_shims.MOTO_SERIALIZED)
+    read()
+    plain = min(read() for _ in range(3))
+    moto_shims.speed_up_moto(monkeypatch.setattr)
+    assert getattr(DynamoHandler.serialized, "__keyworker_fast__", False)
+    fast = min(read() for _ in range(3))
+    assert fast < plain / 2, (plain, fast)
+
+
+def test_sqs_clock_shim_keeps_delays_and_visibility(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_aws_environment(monkeypatch)
+    moto_shims.speed_up_moto(monkeypatch.setattr)
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=1)
+        sqs.send_message(QueueUrl=url, MessageBody="now")
+        first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert [m["Body"] for m in first] == ["now"]
+        assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages") is None
+        time.sleep(1.2)
+        again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert sorted(m["Body"] for m in again) == ["later", "now"]  # delay over, visible again
