@@ -10,6 +10,16 @@ from pathlib import Path
 from typing import Any
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def state_dir() -> Path:
     """Where the local stack keeps what a second command must find (the token secret, ports)."""
     return Path(os.environ.get("KEYWORKER_STATE_DIR", ".keyworker")).resolve()
@@ -42,6 +52,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
         state_dir=directory,
         expiry_every_seconds=args.expiry_every,
         api_containers=args.api_containers,
+        queue_concurrency=args.queue_concurrency,
         visibility_timeout=args.visibility_timeout,
         max_receive_count=args.max_receive_count,
         lambda_log_path=str(directory / "lambda.log"),
@@ -120,13 +131,20 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument(
         "--expiry-every",
         type=float,
-        default=60.0,
+        default=300.0,
         metavar="SECONDS",
-        help="how often the scheduled expiry function runs (the template says 5 minutes)",
+        help="how often the scheduled expiry function runs (default: the template's 5 minutes)",
+    )
+    local.add_argument(
+        "--queue-concurrency",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="concurrent invocations per SQS event source (worker, events)",
     )
     local.add_argument(
         "--api-containers",
-        type=int,
+        type=_positive_int,
         default=2,
         metavar="N",
         help="api function containers (processes, one request at a time each)",

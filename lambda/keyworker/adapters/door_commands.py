@@ -77,7 +77,7 @@ def sync_door(
     door = doors.get_door(site_id, door_id)
     if not door.online or door.confirmed_version >= version or door.pending_changes <= 0:
         return None
-    update = doors.door_update(site_id, door_id)
+    update = doors.door_update(site_id, door_id, door=door)
     commands.send(update)
     logger.info(
         "door update sent",

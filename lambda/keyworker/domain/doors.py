@@ -164,11 +164,12 @@ class DoorService:
         changes = self._pending_changes(door)
         return DoorWork(door=door, changes=tuple(changes[v] for v in sorted(changes)))
 
-    def door_update(self, site_id: str, door_id: str) -> DoorUpdate:
+    def door_update(self, site_id: str, door_id: str, *, door: Door | None = None) -> DoorUpdate:
         """What the door must apply now: one entry per key with pending work at the door,
         reflecting the key's latest intent, encoded to take the door from its confirmed
-        version to its desired version."""
-        door = self._load(site_id, door_id)
+        version to its desired version (of ``door`` as the caller just read it, if given)."""
+        if door is None or (door.site_id, door.door_id) != (site_id, door_id):
+            door = self._load(site_id, door_id)
         changes = self._pending_changes(door)
         key_ids = list(
             dict.fromkeys(ref.key_id for v in sorted(changes) for ref in changes[v].refs)

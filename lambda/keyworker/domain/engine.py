@@ -270,14 +270,21 @@ class Engine:
     # --------------------------------------------------------------- door work (versions)
 
     def settle(
-        self, records: list[KeyRecord], *, action: str, resync: bool = False
+        self,
+        records: list[KeyRecord],
+        *,
+        action: str,
+        resync: bool = False,
+        doors: Mapping[str, Door] | None = None,
     ) -> list[KeyRecord]:
         """Hand every pending row without a door version to its door; returns the records as
         stored afterwards. Rows of several keys at one door share one door change.
 
         ``resync`` (a replayed command) also asks the online doors that already hold pending
         work of these keys to sync: the first attempt may have failed before its request went
-        out, and a door asked twice for one version applies it once."""
+        out, and a door asked twice for one version applies it once. ``doors``, when the caller
+        has just read them, saves reading them again (a stale one only costs a retry: every
+        door write is conditional on the revision it read)."""
         work: dict[str, list[ChangeRef]] = {}
         for record in records:
             for row in record.rows:
@@ -290,7 +297,8 @@ class Engine:
                 self.request_pending_syncs(records)
             return records
         site_id = records[0].site_id
-        doors = self.doors_of(records)
+        if doors is None or any(d not in doors for r in records for d in r.door_ids):
+            doors = self.doors_of(records)
         allocated: dict[tuple[str, str], tuple[int, int]] = {}
         synced: dict[str, Door] = {}
         for door_id, refs in work.items():

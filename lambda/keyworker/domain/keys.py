@@ -133,7 +133,7 @@ class KeyService:
             record = self._insert(draft, doors, now, actor)
         else:
             self._ensure_event(record)
-        [record] = self._engine.settle([record], action="deploy", resync=replayed)
+        [record] = self._engine.settle([record], action="deploy", resync=replayed, doors=doors)
         return self._engine.view(record, doors, self._engine.clock.now())
 
     def create_digital_key(
@@ -199,7 +199,7 @@ class KeyService:
         else:
             self._ensure_event(record)
         record = self._register_with_phone(record, actor)
-        [record] = self._engine.settle([record], action="block", resync=replayed)
+        [record] = self._engine.settle([record], action="block", resync=replayed, doors=doors)
         self.deliver_if_due(record)
         logger.info("digital key %s for phone %s at site %s", key_id, phones.mask(e164), site_id)
         return self._engine.view(record, doors, self._engine.clock.now())

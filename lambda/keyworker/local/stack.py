@@ -53,9 +53,12 @@ class LocalConfig:
     aws_port: int = 0
     simulation: Simulation = field(default_factory=lambda: Simulation(enabled=True))
     state_dir: Path = Path(".keyworker")
-    expiry_every_seconds: float = 60.0
+    expiry_every_seconds: float = 300.0
     site_algorithm: Algorithm = Algorithm.ES256
     api_containers: int = 2
+    #: Concurrent invocations per SQS event source (Lambda scales a mapping's pollers up to
+    #: the template's MaximumConcurrency; here each is a polling thread).
+    queue_concurrency: int = 3
     visibility_timeout: int | None = None
     max_receive_count: int | None = None
     lambda_log_path: str = "/dev/null"
@@ -122,15 +125,17 @@ class LocalStack:
 
         for source in self.resources.event_sources:
             queue = self.resources.queues[source.queue]
-            self.pollers.append(
+            handler = load_handler(source.handler)
+            self.pollers.extend(
                 QueuePoller(
                     sqs,
                     queue.url,
                     queue.arn,
-                    load_handler(source.handler),
+                    handler,
                     function_name=source.function,
                     batch_size=source.batch_size,
                 )
+                for _ in range(config.queue_concurrency)
             )
         if self._feedback is not None:
             self.doors = DoorSimulator(self._keyring_for(secrets_client), self._feedback)
