@@ -390,57 +390,6 @@ def write_units(
 # ------------------------------------------------------------------------ micro-measures
 
 
-def _record_by_update(client: Any, table: str, record: KeyRecord, versions: dict[str, int]) -> None:
-    """The record step as an UpdateItem of the rows' versions, conditional on the version."""
-    names = {"#rows": "rows", "#cv": "change_version"}
-    values = {":read": {"N": str(record.version)}, ":next": {"N": str(record.version + 1)}}
-    sets = ["version = :next"]
-    for i, (door_id, version) in enumerate(sorted(versions.items())):
-        names[f"#d{i}"] = door_id
-        values[f":v{i}"] = {"N": str(version)}
-        sets.append(f"#rows.#d{i}.#cv = :v{i}")
-    client.update_item(
-        TableName=table,
-        Key={"pk": {"S": f"SITE#{record.site_id}"}, "sk": {"S": f"KEY#{record.key_id}"}},
-        UpdateExpression="SET " + ", ".join(sets),
-        ConditionExpression="version = :read",
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues=values,
-    )
-
-
-def record_step_put_vs_update(client: Any, table: str, count: int = 30) -> dict[str, Any]:
-    """The record step (rows get their door versions, version + 1) on revoked keys, as the
-    UpdateItem the executor sends and as a whole-item conditional PutItem."""
-    store = DynamoStore(client, table)
-    found = client.query(
-        TableName=table,
-        KeyConditionExpression="pk = :pk AND begins_with(sk, :k)",
-        ExpressionAttributeValues={":pk": {"S": f"SITE#{SITE}"}, ":k": {"S": "KEY#"}},
-        Limit=2 * count,
-    )["Items"]
-    records = [store.get_key(SITE, i["key_id"]["S"]) for i in found[: 2 * count]]
-    cards = [r for r in records if r is not None and r.key_type == "access_medium"]
-    half = len(cards) // 2
-    update_times, put_times = [], []
-    for record in cards[:half]:
-        versions = {row.door_id: (row.change_version or 1) + 1 for row in record.rows}
-        start = time.perf_counter()
-        _record_by_update(client, table, record, versions)
-        update_times.append(time.perf_counter() - start)
-    for record in cards[half : 2 * half]:
-        rows = tuple(replace(r, change_version=(r.change_version or 1) + 1) for r in record.rows)
-        start = time.perf_counter()
-        store.save_key(replace(record, rows=rows, version=record.version + 1))
-        put_times.append(time.perf_counter() - start)
-    return {
-        "keys_each": half,
-        "update_item_median_ms": round(statistics.median(update_times) * 1000, 3),
-        "put_item_median_ms": round(statistics.median(put_times) * 1000, 3),
-        "put_item_bytes_sent": len(json.dumps(key_to_item(cards[0]))),
-    }
-
-
 def transaction_vs_single_writes(client: Any, table: str, rounds: int = 3) -> dict[str, Any]:
     """Ten conditional puts as ten PutItem calls and as one TransactWriteItems, timed in this
     table (moto copies the whole database for every transaction)."""
@@ -569,7 +518,6 @@ def measure(
             "usd_on_demand": round(total_units / 1e6 * PRICE_PER_MILLION_WRU, 6),
             "seconds_at_1000_wcu_per_second": round(total_units / PARTITION_WCU_PER_SECOND, 1),
         },
-        "record_step": record_step_put_vs_update(client, run_table),
         "transactions": transaction_vs_single_writes(client, run_table),
     }
 

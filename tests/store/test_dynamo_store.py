@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from boto3.dynamodb.types import TypeSerializer
 from botocore.stub import Stubber
 from moto_state import TABLE_NAME
 
@@ -20,6 +22,7 @@ from keyworker.domain.models import (
     StatusSnapshot,
 )
 from keyworker.errors import ConcurrentUpdate, StoreError, StoreUnavailable
+from keyworker.revocation.store import key_facts_from_item
 from keyworker.store import DynamoStore
 
 SITE = "site-a"
@@ -77,6 +80,44 @@ def test_key_round_trip_keeps_row_order_and_all_facts(store: DynamoStore) -> Non
     assert store.get_key(SITE, "k1") == record
     with pytest.raises(ConcurrentUpdate):
         store.save_key(_key("k1", version=3))  # stored version is 1, not 2
+
+
+def test_rows_and_last_event_are_packed_and_the_nested_form_still_reads(
+    store: DynamoStore, dynamodb: Any
+) -> None:
+    event = AuditEvent(
+        SITE, "k9", 1, 60, "created", "admin", None, None, StatusSnapshot("planned", None, {}), {}
+    )
+    record = _key("k9", event_seq=1, last_event=event)
+    store.save_key(record)
+    key = {"pk": {"S": f"SITE#{SITE}"}, "sk": {"S": "KEY#k9"}}
+    item = dynamodb.get_item(TableName=TABLE_NAME, Key=key)["Item"]
+    assert set(item["rows"]) == {"S"}
+    assert set(item["last_event"]) == {"S"}
+    assert json.loads(item["rows"]["S"])["d2"] == {
+        "state": "deployed",
+        "seq": 2,
+        "change_version": 7,
+    }
+    assert key_facts_from_item(item).rows == (("d1", "deployment_pending"), ("d2", "deployed"))
+    # An item written before the rows were packed: nested maps.
+    item["rows"] = {
+        "M": {
+            door: {"M": {"state": {"S": state}, "seq": {"N": str(seq)}}}
+            for door, state, seq in (("d1", "deployment_pending", 1), ("d2", "deployed", 2))
+        }
+    }
+    item["last_event"] = TypeSerializer().serialize(json.loads(item["last_event"]["S"]))
+    item["version"] = {"N": "5"}
+    dynamodb.put_item(TableName=TABLE_NAME, Item=item)
+    old = store.get_key(SITE, "k9")
+    assert old is not None
+    assert [(r.door_id, r.state, r.seq, r.change_version) for r in old.rows] == [
+        ("d1", "deployment_pending", 1, None),
+        ("d2", "deployed", 2, None),
+    ]
+    assert old.last_event == event
+    assert key_facts_from_item(item).rows == (("d1", "deployment_pending"), ("d2", "deployed"))
 
 
 def test_batch_reads_span_more_than_one_hundred_items(store: DynamoStore) -> None:

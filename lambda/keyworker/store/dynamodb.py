@@ -9,6 +9,7 @@ items the table holds. ``ClientError`` codes become domain exceptions here and n
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import zlib
@@ -220,6 +221,19 @@ def event_from_values(data: Mapping[str, Any]) -> AuditEvent:
     )
 
 
+def _packed(value: Mapping[str, Any]) -> str:
+    """A key's per-door rows and embedded last event are one JSON string attribute each, not
+    nested maps: no expression ever addresses inside them, and every attribute value costs
+    (de)serialization time on both ends of every read and write (in the local emulator most
+    of all, see docs/data-model.md)."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _unpacked(value: Any) -> Any:
+    """The packed form (a JSON string) or the nested map earlier items carry."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def key_to_item(record: KeyRecord) -> dict[str, Any]:
     rows = {
         row.door_id: {"state": row.state, "seq": row.seq, "change_version": row.change_version}
@@ -234,9 +248,9 @@ def key_to_item(record: KeyRecord) -> dict[str, Any]:
         "key_type": record.key_type,
         "holder_id": record.holder_id,
         "door_ids": list(record.door_ids),
-        "rows": {
-            door: {k: v for k, v in row.items() if v is not None} for door, row in rows.items()
-        },
+        "rows": _packed(
+            {door: {k: v for k, v in row.items() if v is not None} for door, row in rows.items()}
+        ),
         "valid_from": record.valid_from,
         "valid_until": record.valid_until,
         "schedule": None if record.schedule is None else dict(record.schedule),
@@ -253,7 +267,9 @@ def key_to_item(record: KeyRecord) -> dict[str, Any]:
         "request_fingerprint": record.request_fingerprint,
         "version": record.version,
         "event_seq": record.event_seq,
-        "last_event": None if record.last_event is None else event_to_values(record.last_event),
+        "last_event": (
+            None if record.last_event is None else _packed(event_to_values(record.last_event))
+        ),
     }
     indexed = record.indexed
     if indexed is not None:
@@ -270,7 +286,7 @@ def key_to_item(record: KeyRecord) -> dict[str, Any]:
 
 def key_from_item(item: Mapping[str, Any]) -> KeyRecord:
     data = _from_item(item)
-    stored_rows = data.get("rows", {})
+    stored_rows = _unpacked(data.get("rows", {}))
     rows = tuple(
         DoorRow(
             door_id=door_id,
@@ -288,7 +304,7 @@ def key_from_item(item: Mapping[str, Any]) -> KeyRecord:
             evaluated_at=int(data["evaluated_at"]),
             next_boundary_at=_opt_int(data.get("next_boundary_at")),
         )
-    last_event = data.get("last_event")
+    last_event = _unpacked(data.get("last_event"))
     return KeyRecord(
         site_id=data["site_id"],
         key_id=data["key_id"],
