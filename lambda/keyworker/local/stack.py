@@ -180,7 +180,7 @@ class LocalStack:
         if self.mobile_access is not None:
             self.mobile_access.stop()
         self.emulator.stop()
-        clear_stack_state(self.config.state_dir)
+        clear_stack_state(self.config.state_dir, os.getpid())
 
     def wait(self) -> None:
         """Block until ``stop`` is called (from a signal handler, say)."""

@@ -24,5 +24,12 @@ def read_stack_state(state_dir: Path) -> dict[str, Any] | None:
     return state
 
 
-def clear_stack_state(state_dir: Path) -> None:
-    (state_dir / STATE_FILE).unlink(missing_ok=True)
+def clear_stack_state(state_dir: Path, pid: int) -> None:
+    """Remove the state file if it is the stack ``pid``'s: a stack started meanwhile from the
+    same directory has written its own, which must stay."""
+    try:
+        state = read_stack_state(state_dir)
+    except (OSError, ValueError):
+        return
+    if state is not None and state.get("pid") == pid:
+        (state_dir / STATE_FILE).unlink(missing_ok=True)
