@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # The oracle lives with the tests; the repository root must win over any installed `tests`.
 sys.path.insert(0, str(ROOT))
 
+from common import cpu_model  # noqa: E402
+
 from keyworker import status as st  # noqa: E402
 from tests.oracle import evaluate_bulk as oracle_evaluate_bulk  # noqa: E402
 
@@ -50,16 +52,6 @@ TARGETS = {
     "rust_vs_oracle": 100.0,
     "per_key_evaluate_seconds": 5e-6,
 }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def realistic_columns(keys: int, seed: int = 7) -> dict[str, np.ndarray[Any, Any]]:

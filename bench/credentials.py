@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
+from common import cpu_model
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -159,16 +160,6 @@ def interleaved(
             run()
             rates[name].append(count / (time.perf_counter() - started))
     return rates
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def core_figures(quick: bool) -> dict[str, Any] | None:

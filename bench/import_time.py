@@ -28,6 +28,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from common import cpu_model
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "import_time.json"
 HANDLERS = [f"keyworker.handlers.{name}" for name in ("api", "worker", "events", "expiry")]
@@ -85,16 +87,6 @@ def cumulative_ms(module: str, *then: str) -> float:
     if not found:
         raise RuntimeError(f"no importtime line for {module}")
     return total / 1000.0
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ DEFAULT_OUTPUT = ROOT / "bench" / "results" / "revocation_plan.json"
 # The plain-Python statement of the plan lives with the tests.
 sys.path.insert(0, str(ROOT / "tests"))
 
+from common import cpu_model  # noqa: E402
 from revocation import plan_oracle  # noqa: E402
 
 NOW = 1_700_000_000
@@ -55,16 +55,6 @@ KEYS_PER_BUILDING = 1000
 COMMON_DOORS = 4
 RUNS = 7
 ORACLE_KEYS = 20_000
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def site(keys: int, seed: int = 7) -> SimpleNamespace:

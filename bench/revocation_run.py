@@ -34,7 +34,6 @@ import json
 import logging
 import math
 import os
-import platform
 import re
 import statistics
 import sys
@@ -50,18 +49,15 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from common import cpu_model, offline_ports
 
-from keyworker.clock import FixedClock
-from keyworker.domain import Ports, build_services
+from keyworker.domain import build_services
 from keyworker.domain.engine import Engine
 from keyworker.domain.models import Door, KeyRecord
-from keyworker.domain.ports import DigitalKeyCredentialRequest
 from keyworker.infra_template import create_tables
 from keyworker.local.emulator import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, REGION, EmulatorProcess
-from keyworker.phones import PhoneHasher
 from keyworker.revocation.service import RevocationService
 from keyworker.revocation.store import RunStore
-from keyworker.store import DynamoStore
 from keyworker.store.dynamodb import door_to_item, key_to_item
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,39 +75,6 @@ PRICE_PER_MILLION_WRU = 0.625
 PARTITION_WCU_PER_SECOND = 1000
 
 
-class _NullSigner:
-    def sign_digital_key(self, key: DigitalKeyCredentialRequest) -> bytes:
-        return key.key_id.encode()
-
-
-class _NullEncoder:
-    def encode(
-        self, site_id: str, door_id: str, from_version: int, to_version: int, entries: Any
-    ) -> bytes:
-        return b""
-
-
-class _NullGateway:
-    def request_sync(self, site_id: str, door_id: str, version: int) -> None:
-        pass
-
-    def deliver(self, site_id: str, key_id: str, phone_e164: str, credential: bytes) -> None:
-        pass
-
-    def revoke(self, site_id: str, key_id: str, phone_e164: str) -> None:
-        pass
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def _client(endpoint: str, pool: int) -> Any:
     factory: Any = boto3.client
     return factory(
@@ -124,26 +87,13 @@ def _client(endpoint: str, pool: int) -> Any:
     )
 
 
-def _ports(client: Any, table: str) -> Ports:
-    gateway = _NullGateway()
-    return Ports(
-        store=DynamoStore(client, table),
-        clock=FixedClock(NOW),
-        signer=_NullSigner(),
-        encoder=_NullEncoder(),
-        door_gateway=gateway,
-        mobile_gateway=gateway,
-        phone_hasher=PhoneHasher(b"bench-secret-for-phone-hashes!!"),
-    )
-
-
 # ---------------------------------------------------------------------------------- site
 
 
 def _templates(client: Any, table: str) -> tuple[KeyRecord, KeyRecord]:
     """A settled card and a delivered digital key made by the services (their items are the
     real thing: index attributes, audit event); the site's keys are copies of them."""
-    services = build_services(_ports(client, table))
+    services = build_services(offline_ports(client, table, NOW))
     for door, kind, connectivity in (
         ("t-entrance", "common", "online"),
         ("t-garage", "common", "offline"),
@@ -460,7 +410,7 @@ def measure(
     recorder = Recorder(client)
     dispatcher = PoolDispatcher(workers)
     service = RevocationService(
-        Engine(_ports(client, run_table)),
+        Engine(offline_ports(client, run_table, NOW)),
         RunStore(client, run_table),
         dispatcher,
         parallel_writes=writers,

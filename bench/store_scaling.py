@@ -25,7 +25,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import threading
@@ -36,14 +35,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from keyworker.clock import FixedClock
-from keyworker.domain import Ports, Services, build_services
-from keyworker.domain.models import DoorEntry
-from keyworker.domain.ports import DigitalKeyCredentialRequest
+from common import cpu_model, offline_ports
+
+from keyworker.domain import Services, build_services
 from keyworker.infra_template import create_tables
 from keyworker.local.emulator import Emulator
-from keyworker.phones import PhoneHasher
-from keyworker.store import DynamoStore
 from keyworker.store.dynamodb import key_to_item
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,34 +52,6 @@ OPERATIONS = ("get_key", "revoke", "door_synced", "list_keys")
 FIXED_COST = ("get_key", "revoke", "door_synced")
 
 
-class _NullSigner:
-    def sign_digital_key(self, key: DigitalKeyCredentialRequest) -> bytes:
-        return key.key_id.encode()
-
-
-class _NullEncoder:
-    def encode(
-        self,
-        site_id: str,
-        door_id: str,
-        from_version: int,
-        to_version: int,
-        entries: Sequence[DoorEntry],
-    ) -> bytes:
-        return b""
-
-
-class _NullGateway:
-    def request_sync(self, site_id: str, door_id: str, version: int) -> None:
-        pass
-
-    def deliver(self, site_id: str, key_id: str, phone_e164: str, credential: bytes) -> None:
-        pass
-
-    def revoke(self, site_id: str, key_id: str, phone_e164: str) -> None:
-        pass
-
-
 class _CallCounter:
     def __init__(self, client: Any) -> None:
         self.calls: Counter[str] = Counter()
@@ -93,31 +61,6 @@ class _CallCounter:
     def _count(self, model: Any, **_: Any) -> None:
         with self._lock:
             self.calls[model.name] += 1
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _services(client: Any, table: str) -> Services:
-    gateway = _NullGateway()
-    return build_services(
-        Ports(
-            store=DynamoStore(client, table),
-            clock=FixedClock(NOW),
-            signer=_NullSigner(),
-            encoder=_NullEncoder(),
-            door_gateway=gateway,
-            mobile_gateway=gateway,
-            phone_hasher=PhoneHasher(b"bench-secret-for-phone-hashes!!"),
-        )
-    )
 
 
 def _fill(client: Any, table: str, services: Services, count: int) -> None:
@@ -171,7 +114,7 @@ def _prepare(client: Any, size: int, repeat: int) -> tuple[Services, list[tuple[
     """A table of ``size`` keys and ``repeat`` target keys, each on a door of its own."""
     table = f"{TABLE}-{size}"
     create_tables(client, names={"KeyworkerTable": table})
-    services = _services(client, table)
+    services = build_services(offline_ports(client, table, NOW))
     fill_start = time.perf_counter()
     _fill(client, table, services, size)
     fill_seconds = time.perf_counter() - fill_start
