@@ -152,11 +152,14 @@ class _Common:
     settings: Settings
     dynamodb: Any
     secrets: Any
+    sqs: Any  # every function sends to a queue: one client, however many senders
 
 
 @functools.cache
 def _common() -> _Common:
-    return _Common(Settings.from_env(), _client("dynamodb"), _client("secretsmanager"))
+    return _Common(
+        Settings.from_env(), _client("dynamodb"), _client("secretsmanager"), _client("sqs")
+    )
 
 
 def _ports(common: _Common, **gateways: Any) -> Ports:
@@ -197,7 +200,7 @@ def _queued_ports(common: _Common) -> Ports:
 
     url = common.settings.need(common.settings.jobs_queue_url, "JOBS_QUEUE_URL")
     gateways = QueuedGateways(
-        SqsJobQueue(_client("sqs"), url),
+        SqsJobQueue(common.sqs, url),
         _correlation_id,
         door_sync_delay_seconds=common.settings.door_sync_delay_seconds,
     )
@@ -218,9 +221,7 @@ def _revocations(common: _Common, ports: Ports) -> RevocationService:
     from keyworker.revocation.service import build_revocation_service
 
     settings = common.settings
-    queue = SqsRunDispatcher(
-        _client("sqs"), settings.need(settings.jobs_queue_url, "JOBS_QUEUE_URL")
-    )
+    queue = SqsRunDispatcher(common.sqs, settings.need(settings.jobs_queue_url, "JOBS_QUEUE_URL"))
     return build_revocation_service(ports, common.dynamodb, settings.table_name, queue)
 
 
@@ -307,7 +308,7 @@ def worker() -> WorkerDeps:
     common = _common()
     settings = common.settings
     commands = SqsDoorCommands(
-        _client("sqs"), settings.need(settings.door_commands_queue_url, "DOOR_COMMANDS_QUEUE_URL")
+        common.sqs, settings.need(settings.door_commands_queue_url, "DOOR_COMMANDS_QUEUE_URL")
     )
     token: Callable[[], str] | None = None
     if settings.mobile_access_token_secret_id is not None:
