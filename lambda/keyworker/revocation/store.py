@@ -54,6 +54,7 @@ from keyworker.store.dynamodb import (
     event_to_values,
     events_pk,
     key_sk,
+    rows_of_item,
     site_pk,
 )
 
@@ -191,20 +192,9 @@ def unpack_snapshot(blob: bytes) -> list[dict[str, Any]]:
     return items
 
 
-def _rows_of(attribute: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    """(door, state) of a key item's rows: packed as a JSON string (see
-    ``keyworker.store.dynamodb``), or the nested map earlier items carry."""
-    if not attribute:
-        return []
-    if "S" in attribute:
-        packed: dict[str, dict[str, Any]] = json.loads(attribute["S"])
-        return [(door, row["state"]) for door, row in packed.items()]
-    return [(door, row["M"]["state"]["S"]) for door, row in attribute["M"].items()]
-
-
 def key_facts_from_item(item: Mapping[str, Any]) -> KeyFactsRow:
     """A key's planner facts from a (projected) key item in DynamoDB's JSON."""
-    rows = _rows_of(item.get("rows"))
+    rows = rows_of_item(item)
     valid_until = item.get("valid_until")
 
     def flag(name: str) -> bool:
@@ -215,7 +205,7 @@ def key_facts_from_item(item: Mapping[str, Any]) -> KeyFactsRow:
         key_type=item["key_type"]["S"],
         holder_id=item["holder_id"]["S"],
         # The planner looks at the set of a key's rows, not their order.
-        rows=tuple((d, state) for d, state in rows),
+        rows=tuple((door, row["state"]) for door, row in rows.items()),
         valid_from=int(item["valid_from"]["N"]),
         valid_until=None if valid_until is None else int(valid_until["N"]),
         revoked=flag("revoked"),

@@ -234,9 +234,22 @@ def _unpacked(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+def rows_of_item(item: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A key item's rows by door (``{state, seq, change_version?}``), from its DynamoDB JSON
+    without decoding the rest: the packed form, or the nested map earlier items carry."""
+    attribute = item.get("rows")
+    if not attribute:
+        return {}
+    if "S" in attribute:
+        packed: dict[str, dict[str, Any]] = json.loads(attribute["S"])
+        return packed
+    return _from_item(attribute["M"])
+
+
 def key_to_item(record: KeyRecord) -> dict[str, Any]:
     rows = {
-        row.door_id: {"state": row.state, "seq": row.seq, "change_version": row.change_version}
+        row.door_id: {"state": row.state, "seq": row.seq}
+        | ({} if row.change_version is None else {"change_version": row.change_version})
         for row in record.rows
     }
     values: dict[str, Any] = {
@@ -248,9 +261,7 @@ def key_to_item(record: KeyRecord) -> dict[str, Any]:
         "key_type": record.key_type,
         "holder_id": record.holder_id,
         "door_ids": list(record.door_ids),
-        "rows": _packed(
-            {door: {k: v for k, v in row.items() if v is not None} for door, row in rows.items()}
-        ),
+        "rows": _packed(rows),
         "valid_from": record.valid_from,
         "valid_until": record.valid_until,
         "schedule": None if record.schedule is None else dict(record.schedule),
@@ -285,8 +296,8 @@ def key_to_item(record: KeyRecord) -> dict[str, Any]:
 
 
 def key_from_item(item: Mapping[str, Any]) -> KeyRecord:
+    stored_rows = rows_of_item(item)
     data = _from_item(item)
-    stored_rows = _unpacked(data.get("rows", {}))
     rows = tuple(
         DoorRow(
             door_id=door_id,
