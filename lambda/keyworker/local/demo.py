@@ -21,6 +21,7 @@ from typing import Any, TextIO, TypeVar
 from tqdm import tqdm
 
 from keyworker.local.client import ApiClient, ApiError
+from keyworker.revocation.cli import follow
 
 T = TypeVar("T")
 
@@ -224,23 +225,15 @@ class Demo:
             {"selector": {"door_ids": [door_id]}, "reason": f"{door_id} access withdrawn"},
             idempotency_key=f"{self.client.site_id}-revoke-{door_id}",
         )
-        run_id = run["run_id"]
-        with tqdm(
+        view: dict[str, Any] = follow(
+            self.client,
+            run["run_id"],
+            interval=0.5,
             desc=f"revoking keys of {door_id}",
-            unit="key",
             disable=not self.progress,
-            file=sys.stderr,
             leave=False,
-        ) as bar:
-            while True:
-                state: dict[str, Any] = self.client.get(f"/revocations/{run_id}")
-                progress = state["progress"]
-                bar.total = progress["keys_total"]
-                bar.n = progress["keys_done"]
-                bar.refresh()
-                if state["state"] in ("done", "cancelled"):
-                    return state
-                time.sleep(0.5)
+        )
+        return view
 
     # ----------------------------------------------------------------------------- summary
 

@@ -161,9 +161,12 @@ def follow(
     *,
     interval: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
+    desc: str | None = None,
+    disable: bool | None = None,
+    leave: bool = True,
 ) -> dict[str, Any]:
-    """Polls the run until it is finished, with a progress bar of its keys (on stderr; off
-    when stderr is not a terminal)."""
+    """Polls the run until it is finished, with a progress bar of its keys (on stderr;
+    ``disable`` None: off when stderr is not a terminal)."""
     from tqdm import tqdm
 
     bar: tqdm[Any] | None = None
@@ -175,9 +178,9 @@ def follow(
                 bar = tqdm(
                     total=progress["keys_total"],
                     unit="key",
-                    desc=f"run {run_id[:8]}",
-                    disable=None,
-                    leave=True,
+                    desc=desc or f"run {run_id[:8]}",
+                    disable=disable,
+                    leave=leave,
                 )
             if bar is not None:
                 bar.update(progress["keys_done"] - bar.n)
