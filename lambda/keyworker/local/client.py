@@ -8,6 +8,7 @@ a lost answer is safe. Problem responses become :class:`ApiError` with the probl
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ class ApiClient:
             timeout=urllib3.Timeout(connect=5.0, read=60.0),
         )
         self.requests = 0
+        self._count_lock = threading.Lock()  # the demo sends from many threads
 
     def url(self, path: str, query: Mapping[str, Any] | None = None) -> str:
         base = f"{self.api}/v1/sites/{quote(self.site_id, safe='')}{path}"
@@ -77,7 +79,8 @@ class ApiClient:
         if idempotency_key is not None:
             headers["idempotency-key"] = idempotency_key
         payload = None if body is None else json.dumps(body).encode()
-        self.requests += 1
+        with self._count_lock:
+            self.requests += 1
         response = self._pool.request(method, self.url(path, query), body=payload, headers=headers)
         data = response.data
         try:
