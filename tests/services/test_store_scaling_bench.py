@@ -5,10 +5,16 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "store_scaling.py"
 
 
-def test_store_scaling_benchmark_runs_and_writes_json(tmp_path: Path) -> None:
+def test_store_scaling_benchmark_runs_and_writes_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As `python bench/store_scaling.py` would: its own directory first (bench/common.py).
+    monkeypatch.syspath_prepend(str(BENCH.parent))
     spec = importlib.util.spec_from_file_location("store_scaling", BENCH)
     assert spec is not None
     assert spec.loader is not None
