@@ -87,6 +87,16 @@ def is_pending(state: str) -> bool:
     return shown is not None and shown.mode is not None
 
 
+def doors_awaiting(records: Iterable[KeyRecord]) -> set[str]:
+    """The doors holding a recorded change of these keys that they have not confirmed."""
+    return {
+        row.door_id
+        for record in records
+        for row in record.rows
+        if row.change_version is not None and is_pending(row.state)
+    }
+
+
 def _backoff(attempt: int) -> None:
     # Full jitter keeps concurrent writers of the same item from colliding in lock step.
     time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
@@ -330,9 +340,7 @@ class Engine:
                 record.site_id, record.key_id, record_versions, record=record, doors=doors
             )
             stored.append(new)
-        for door_id, door in synced.items():
-            if door.online:
-                self.ports.door_gateway.request_sync(site_id, door_id, door.desired_version)
+        self.request_syncs(site_id, synced, synced)
         if resync:
             self.request_pending_syncs(stored, done=frozenset(synced))
         return stored
@@ -342,16 +350,17 @@ class Engine:
     ) -> None:
         """Ask every online door with unconfirmed work of these keys (except ``done``) to
         sync up to its desired version."""
-        door_ids = {
-            row.door_id
-            for record in records
-            for row in record.rows
-            if row.change_version is not None and is_pending(row.state)
-        } - done
+        door_ids = doors_awaiting(records) - done
         if not door_ids:
             return
         site_id = records[0].site_id
-        doors = self.store.get_doors(site_id, door_ids)
+        self.request_syncs(site_id, door_ids, self.store.get_doors(site_id, door_ids))
+
+    def request_syncs(
+        self, site_id: str, door_ids: Iterable[str], doors: Mapping[str, Door]
+    ) -> None:
+        """Ask those of ``door_ids`` that are online and have unconfirmed work (as ``doors``
+        knows them) to sync up to their desired version."""
         for door_id in sorted(door_ids):
             door = doors.get(door_id)
             if door is not None and door.online and door.pending_changes > 0:

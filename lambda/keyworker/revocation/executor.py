@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from keyworker.domain.engine import Engine, is_pending
+from keyworker.domain.engine import Engine, doors_awaiting, is_pending
 from keyworker.domain.models import (
     ACCESS_MEDIUM,
     DIGITAL_KEY,
@@ -273,12 +273,7 @@ class ChunkExecutor:
         # 5. The outside world: online doors sync, phones drop revoked digital keys. A
         # redelivered chunk also asks again the online doors holding its earlier work (the
         # crashed delivery may have died before asking; a door asked twice applies once).
-        resync = {
-            row.door_id
-            for record in leftovers
-            for row in record.rows
-            if row.change_version is not None and is_pending(row.state)
-        }
+        resync = doors_awaiting(leftovers)
         self._notify(site_id, finishing, door_changes, doors, resync)
         for door_id, (version, refs, _) in door_changes.items():
             before = made.get(door_id)
@@ -387,10 +382,7 @@ class ChunkExecutor:
         ports = self._engine.ports
         latest = dict(doors)
         latest.update({door_id: door for door_id, (_, _, door) in door_changes.items()})
-        for door_id in sorted(set(door_changes) | set(resync)):
-            door = latest.get(door_id)
-            if door is not None and door.online and door.pending_changes > 0:
-                ports.door_gateway.request_sync(site_id, door_id, door.desired_version)
+        self._engine.request_syncs(site_id, set(door_changes) | set(resync), latest)
         digital = [r for r in records if r.key_type == DIGITAL_KEY and r.phone_e164 is not None]
 
         def take_back(record: KeyRecord) -> None:
