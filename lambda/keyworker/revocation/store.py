@@ -163,17 +163,9 @@ class SiteSnapshot:
 
 
 def _projection(attributes: Sequence[str]) -> dict[str, Any]:
-    """A ProjectionExpression of ``attributes`` (dotted paths allowed), every name escaped."""
-    names: dict[str, str] = {}
-    paths = []
-    for attribute in attributes:
-        parts = []
-        for part in attribute.split("."):
-            alias = f"#a{len(names)}"
-            names[alias] = part
-            parts.append(alias)
-        paths.append(".".join(parts))
-    return {"ProjectionExpression": ", ".join(paths), "ExpressionAttributeNames": names}
+    """A ProjectionExpression of top-level ``attributes``, every name escaped."""
+    names = {f"#a{i}": name for i, name in enumerate(attributes)}
+    return {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
 
 
 # A chunk item must stay far below DynamoDB's 400 KB item limit; a chunk whose snapshot would
