@@ -97,6 +97,27 @@ def doors_awaiting(records: Iterable[KeyRecord]) -> set[str]:
     }
 
 
+def with_change_versions(
+    record: KeyRecord, carried: Mapping[str, tuple[int, int]]
+) -> KeyRecord | None:
+    """The record with its rows recording the door versions that carry them (``carried``:
+    door -> (the row's seq the change was made for, the door version)), one version up; None
+    when no row still waits for its version. Only the intent a change was made for records
+    it: a newer intent makes its own change."""
+    rows = []
+    changed = False
+    for row in record.rows:
+        seq_version = carried.get(row.door_id)
+        if seq_version and row.seq == seq_version[0] and row.change_version is None:
+            rows.append(replace(row, change_version=seq_version[1]))
+            changed = True
+        else:
+            rows.append(row)
+    if not changed:
+        return None
+    return replace(record, rows=tuple(rows), version=record.version + 1)
+
+
 def _backoff(attempt: int) -> None:
     # Full jitter keeps concurrent writers of the same item from colliding in lock step.
     time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
@@ -309,30 +330,19 @@ class Engine:
         site_id = records[0].site_id
         if doors is None or any(d not in doors for r in records for d in r.door_ids):
             doors = self.doors_of(records)
-        allocated: dict[tuple[str, str], tuple[int, int]] = {}
+        # key -> door -> (the row's seq the change carries, the door version carrying it)
+        allocated: dict[str, dict[str, tuple[int, int]]] = {}
         synced: dict[str, Door] = {}
         for door_id, refs in work.items():
             version, door = self.allocate(site_id, door_id, tuple(refs), action, doors.get(door_id))
             synced[door_id] = door
             for ref in refs:
-                allocated[(ref.key_id, door_id)] = (ref.seq, version)
+                allocated.setdefault(ref.key_id, {})[door_id] = (ref.seq, version)
 
         def record_versions(
             record: KeyRecord, _doors: Mapping[str, Door], _now: int
         ) -> KeyRecord | None:
-            rows = []
-            changed = False
-            for row in record.rows:
-                seq_version = allocated.get((record.key_id, row.door_id))
-                # Only the intent the change was made for: a newer intent makes its own change.
-                if seq_version and row.seq == seq_version[0] and row.change_version is None:
-                    rows.append(replace(row, change_version=seq_version[1]))
-                    changed = True
-                else:
-                    rows.append(row)
-            if not changed:
-                return None
-            return replace(record, rows=tuple(rows), version=record.version + 1)
+            return with_change_versions(record, allocated.get(record.key_id, {}))
 
         stored = []
         for record in records:

@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from keyworker.domain.engine import Engine, doors_awaiting, is_pending
+from keyworker.domain.engine import Engine, doors_awaiting, is_pending, with_change_versions
 from keyworker.domain.models import (
     ACCESS_MEDIUM,
     DIGITAL_KEY,
@@ -344,20 +344,14 @@ class ChunkExecutor:
         """Step 3 for one key: its rows record the door versions that carry them, written
         whole and conditional on the version of the intent write (as ``Engine.settle`` does).
         A whole-item PutItem rather than an UpdateItem of the rows: the same write units on
-        DynamoDB, and about a quarter faster in the emulator (``bench/revocation_run.py``)."""
-        versions: dict[str, int] = {}
-        for row in record.rows:
-            change = door_changes.get(row.door_id)
-            if (
-                change is not None
-                and row.change_version is None
-                and is_pending(row.state)
-                and any(ref.key_id == record.key_id and ref.seq == row.seq for ref in change[1])
-            ):
-                versions[row.door_id] = change[0]
-        if not versions:
-            return
-        recorded = _with_versions(record, versions, door_changes)
+        DynamoDB, and faster in the emulator (docs/revocation-runs.md)."""
+        carried = {
+            door_id: (ref.seq, version)
+            for door_id, (version, refs, _) in door_changes.items()
+            for ref in refs
+            if ref.key_id == record.key_id
+        }
+        recorded = with_change_versions(record, carried)
         if recorded is None:
             return
         try:
@@ -368,7 +362,7 @@ class ChunkExecutor:
             self._engine.mutate_key(
                 record.site_id,
                 record.key_id,
-                lambda current, _doors, _now: _with_versions(current, versions, door_changes),
+                lambda current, _doors, _now: with_change_versions(current, carried),
             )
 
     def _notify(
@@ -429,27 +423,6 @@ class ChunkExecutor:
         if record.key_type == DIGITAL_KEY and record.phone_e164 is not None:
             engine.ports.mobile_gateway.revoke(run.site_id, key_id, record.phone_e164)
         return REVOKED
-
-
-def _with_versions(
-    current: KeyRecord,
-    versions: Mapping[str, int],
-    door_changes: Mapping[str, tuple[int, tuple[ChangeRef, ...], Door]],
-) -> KeyRecord | None:
-    rows = []
-    changed = False
-    for row in current.rows:
-        version = versions.get(row.door_id)
-        refs = door_changes[row.door_id][1] if version is not None else ()
-        carried = any(ref.key_id == current.key_id and ref.seq == row.seq for ref in refs)
-        if version is not None and carried and row.change_version is None:
-            rows.append(replace(row, change_version=version))
-            changed = True
-        else:
-            rows.append(row)
-    if not changed:
-        return None
-    return replace(current, rows=tuple(rows), version=current.version + 1)
 
 
 __all__ = ["DEFAULT_PARALLEL_WRITES", "ChunkExecutor"]
