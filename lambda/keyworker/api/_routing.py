@@ -1,4 +1,5 @@
-"""Helpers the routers share: JSON responses, instants, the response documentation."""
+"""Helpers the routers share: JSON responses, instants, the response documentation, the
+``Idempotency-Key`` header of creates."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
 from keyworker.api.problems import COMMON_RESPONSES
+from keyworker.errors import InvalidInput
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def new_router() -> APIGatewayHttpRouter:
@@ -19,6 +23,20 @@ def new_router() -> APIGatewayHttpRouter:
 
 def epoch(value: dt.datetime | None) -> int | None:
     return None if value is None else int(value.timestamp())
+
+
+def request_id(idempotency_key: str | None) -> str | None:
+    """The services' request id from the ``Idempotency-Key`` header (absent: none)."""
+    if idempotency_key is not None and not idempotency_key.strip():
+        raise InvalidInput("Idempotency-Key must not be empty", field=IDEMPOTENCY_HEADER)
+    return idempotency_key
+
+
+def header_named(error: InvalidInput) -> InvalidInput:
+    """The services call it ``request_id``; the caller sent a header: name that."""
+    if error.field == "request_id":
+        return type(error)(str(error).replace("request_id", IDEMPOTENCY_HEADER), IDEMPOTENCY_HEADER)
+    return error
 
 
 def json_response(

@@ -9,7 +9,14 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 
 from keyworker.adapters import observability
-from keyworker.api._routing import epoch, json_response, new_router, responses
+from keyworker.api._routing import (
+    epoch,
+    header_named,
+    json_response,
+    new_router,
+    request_id,
+    responses,
+)
 from keyworker.api.deps import actor, deps
 from keyworker.api.models import (
     AccessMediumIn,
@@ -26,7 +33,6 @@ from keyworker.status import GENERAL_STATUSES
 
 router = new_router()
 TAGS = ["keys"]
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 IdempotencyKey = Annotated[
     str | None,
@@ -43,19 +49,6 @@ def _accepted(site_id: str, view: KeyView) -> Response[str]:
     observability.pending_by_mode(d.status.model_dump() if d.status else None for d in body.doors)
     location = f"/v1/sites/{site_id}/keys/{body.key_id}"
     return json_response(202, body, headers={"Location": location})
-
-
-def _request_id(value: str | None) -> str | None:
-    if value is not None and not value.strip():
-        raise InvalidInput("Idempotency-Key must not be empty", field=IDEMPOTENCY_HEADER)
-    return value
-
-
-def _renamed(error: InvalidInput) -> InvalidInput:
-    # The services call it request_id; the caller sent a header.
-    if error.field == "request_id":
-        return type(error)(str(error).replace("request_id", IDEMPOTENCY_HEADER), IDEMPOTENCY_HEADER)
-    return error
 
 
 @router.post(
@@ -79,10 +72,10 @@ def create_access_medium(
             valid_until=epoch(medium.valid_until),
             schedule=None if medium.schedule is None else medium.schedule.model_dump(),
             actor=actor(router),
-            request_id=_request_id(idempotency_key),
+            request_id=request_id(idempotency_key),
         )
     except InvalidInput as error:
-        raise _renamed(error) from error
+        raise header_named(error) from error
     observability.key_issued(view.record.key_type)
     return _accepted(site_id, view)
 
@@ -108,10 +101,10 @@ def create_digital_key(
             valid_until=epoch(key.valid_until),
             schedule=None if key.schedule is None else key.schedule.model_dump(),
             actor=actor(router),
-            request_id=_request_id(idempotency_key),
+            request_id=request_id(idempotency_key),
         )
     except InvalidInput as error:
-        raise _renamed(error) from error
+        raise header_named(error) from error
     observability.key_issued(view.record.key_type)
     return _accepted(site_id, view)
 

@@ -9,7 +9,13 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from keyworker.api._routing import json_response, new_router, responses
+from keyworker.api._routing import (
+    header_named,
+    json_response,
+    new_router,
+    request_id,
+    responses,
+)
 from keyworker.api.deps import actor, deps
 from keyworker.errors import ConfigurationError, InvalidInput
 from keyworker.revocation.models import MAX_REASON
@@ -22,7 +28,6 @@ if TYPE_CHECKING:
 
 router = new_router()
 TAGS = ["revocation runs"]
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 Id = Annotated[StrictStr, Field(min_length=1, max_length=128)]
 Ids = Annotated[list[Id], Field(min_length=1, max_length=MAX_SELECTOR_IDS)]
@@ -173,8 +178,6 @@ def start_revocation(
     run: Annotated[RevocationIn, Body()],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[str]:
-    if idempotency_key is not None and not idempotency_key.strip():
-        raise InvalidInput("Idempotency-Key must not be empty", field=IDEMPOTENCY_HEADER)
     service = _service()
     try:
         started = service.start(
@@ -183,12 +186,10 @@ def start_revocation(
             actor=actor(router),
             dry_run=run.dry_run,
             reason=run.reason,
-            request_id=idempotency_key,
+            request_id=request_id(idempotency_key),
         )
     except InvalidInput as error:
-        if error.field == "request_id":
-            raise type(error)(str(error), IDEMPOTENCY_HEADER) from error
-        raise
+        raise header_named(error) from error
     return _run_out(202, service.get(site_id, started.run_id), site_id)
 
 
