@@ -74,13 +74,11 @@ def _demo_after_start(args: argparse.Namespace, console: Any) -> Callable[[Any],
     """``keyworker local --demo``: run the demo against this stack once it serves."""
 
     def run_it(stack: Any) -> None:
-        import time
-
         from keyworker.local.client import ApiClient
-        from keyworker.local.demo import DemoSize, run_demo
+        from keyworker.local.demo import DemoSize, new_site_id, run_demo
         from keyworker.local.tokens import LocalTokenIssuer
 
-        site = time.strftime("demo-%Y%m%d-%H%M%S")
+        site = new_site_id()
         token = LocalTokenIssuer.for_state_dir(state_dir()).issue([site])
         client = ApiClient(stack.api_url, token, site)
         code = run_demo(client, DemoSize(), console)
@@ -95,12 +93,10 @@ def _demo_after_start(args: argparse.Namespace, console: Any) -> Callable[[Any],
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    import time
-
     from keyworker.local.client import ApiClient, local_api_and_token
-    from keyworker.local.demo import DemoSize, run_demo
+    from keyworker.local.demo import DemoSize, new_site_id, run_demo
 
-    site = args.site or time.strftime("demo-%Y%m%d-%H%M%S")
+    site = args.site or new_site_id()
     api, token = local_api_and_token(state_dir(), [site], args.api, args.token)
     client = ApiClient(api, token, site)
     size = DemoSize(doors=args.doors, keys=args.keys, workers=args.workers)

@@ -49,6 +49,11 @@ class DemoSize:
     workers: int = 8
 
 
+def new_site_id() -> str:
+    """A fresh site for each demo run: demo-<local time>."""
+    return time.strftime("demo-%Y%m%d-%H%M%S")
+
+
 @dataclass
 class Timings:
     steps: list[tuple[str, float, int]] = field(default_factory=list)  # name, seconds, requests
