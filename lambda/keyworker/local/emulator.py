@@ -72,6 +72,8 @@ class Emulator:
         server, self._server = self._server, None
         if server is None:
             return
+        # waitress has no public shutdown for an embedded server: stop its workers, then close
+        # every channel of its socket map (the listener included), which ends its loop.
         server.task_dispatcher.shutdown(timeout=5)
         for channel in list(server._map.values()):
             channel.close()
