@@ -10,6 +10,7 @@ from typing import Any
 
 from moto_state import CallCounter, new_store
 
+from keyworker.api.wire import key_out
 from keyworker.clock import FixedClock
 from keyworker.domain import Ports, Services, build_services
 from keyworker.domain.models import DoorEntry
@@ -129,7 +130,7 @@ class World:
         return view.record.key_id
 
     def key(self, key_id: str) -> dict[str, Any]:
-        return self.services.queries.get_key(SITE, key_id).as_api()
+        return key_out(self.services.queries.get_key(SITE, key_id)).model_dump()
 
     def door_labels(self, key_id: str) -> dict[str, str | None]:
         return {

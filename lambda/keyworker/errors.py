@@ -73,6 +73,10 @@ class IdempotencyConflict(Conflict):
     """An idempotency key was reused for a different request."""
 
 
+class KeyRevoked(Conflict):
+    """The command needs a key that is not revoked (a revoked key cannot be modified)."""
+
+
 class DuplicateInProgress(Conflict):
     """A message or event with this id is being processed right now; retry later."""
 

@@ -16,6 +16,7 @@ from botocore.awsrequest import AWSResponse
 from moto_state import TABLE_NAME
 from service_world import SITE
 
+from keyworker.domain.engine import SETTLE_LEASE_SECONDS
 from keyworker.domain.models import KeyRecord
 from keyworker.errors import StoreUnavailable
 from keyworker.revocation.models import DONE
@@ -118,6 +119,8 @@ def work_like_sqs(runs: RunWorld, run_id: str, *, receives: int = 5) -> int:
                 if receive == receives - 1:
                     raise
                 redelivered += 1
+                # The next receive comes after the queue's visibility timeout (180 s).
+                runs.world.clock.advance(SETTLE_LEASE_SECONDS)
     return redelivered
 
 
@@ -160,7 +163,9 @@ def test_a_worker_killed_in_the_middle_of_a_chunk(
     with pytest.raises(WorkerKilled):
         runs.service.execute_chunk(SITE, run_id, victim)
     faults.reset()
-    # SQS delivers the chunk again (after its visibility timeout) to a fresh worker.
+    # SQS delivers the chunk again (after its visibility timeout, 180 s: past the lease the
+    # killed worker held on its door work) to a fresh worker.
+    runs.world.clock.advance(SETTLE_LEASE_SECONDS)
     result = runs.service.execute_chunk(SITE, run_id, victim)
     assert result.outcome.counts["revoked"] == len(
         runs.runs.get_chunk(  # type: ignore[union-attr]
@@ -176,6 +181,7 @@ def test_a_killed_worker_with_parallel_writers(runs: RunWorld, faults: Faults) -
     with pytest.raises(WorkerKilled):
         runs.service.execute_chunk(SITE, run_id, 0)
     faults.reset()
+    runs.world.clock.advance(SETTLE_LEASE_SECONDS)  # the redelivery, after the visibility timeout
     finish(runs, run_id, selected)
 
 

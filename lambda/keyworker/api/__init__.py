@@ -29,6 +29,7 @@ from keyworker.errors import (
     IdempotencyConflict,
     IllegalTransition,
     InvalidInput,
+    KeyRevoked,
     NotAuthenticated,
     NotFound,
     SiteForbidden,
@@ -123,6 +124,7 @@ def build_app() -> KeyworkerApi:
             ConcurrentUpdate,
             BlocklistFull,
             DuplicateInProgress,
+            KeyRevoked,
         ],
         _conflict,
     )

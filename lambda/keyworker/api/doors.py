@@ -19,6 +19,7 @@ from keyworker.api.models import (
     DoorUpdateOut,
     WorklistOut,
 )
+from keyworker.api.wire import door_out, worklist_entry_out
 
 router = new_router()
 TAGS = ["doors"]
@@ -26,7 +27,7 @@ TAGS = ["doors"]
 
 def _door_out(site_id: str, door_id: str) -> DoorOut:
     work = deps(router).services.doors.pending_work(site_id, door_id)
-    return DoorOut.model_validate(work.as_api())
+    return door_out(work)
 
 
 @router.put(
@@ -112,4 +113,4 @@ def worklist(
     ],
 ) -> Response[str]:
     entries = deps(router).services.doors.worklist(site_id)
-    return json_response(200, WorklistOut.model_validate({"doors": [e.as_api() for e in entries]}))
+    return json_response(200, WorklistOut(doors=[worklist_entry_out(e) for e in entries]))

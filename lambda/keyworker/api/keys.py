@@ -3,7 +3,7 @@ are updated by the worker), read one, list by status and type, its audit trail, 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
@@ -21,15 +21,21 @@ from keyworker.api.deps import actor, deps
 from keyworker.api.models import (
     AccessMediumIn,
     DigitalKeyIn,
+    DoorPlanOut,
+    DoorStatusOut,
     KeyHistoryOut,
+    KeyModificationIn,
     KeyOut,
     KeyPageOut,
+    ModificationPlanOut,
     RevokeIn,
 )
+from keyworker.api.wire import audit_event_out, key_out
 from keyworker.domain.models import KeyView
+from keyworker.domain.pipeline import ModificationPlan
 from keyworker.domain.queries import DEFAULT_PAGE, MAX_PAGE
 from keyworker.errors import InvalidInput
-from keyworker.status import GENERAL_STATUSES
+from keyworker.status import GENERAL_STATUSES, door_status
 
 router = new_router()
 TAGS = ["keys"]
@@ -45,7 +51,7 @@ IdempotencyKey = Annotated[
 
 
 def _accepted(site_id: str, view: KeyView) -> Response[str]:
-    body = KeyOut.model_validate(view.as_api())
+    body = key_out(view)
     observability.pending_by_mode(d.status.model_dump() if d.status else None for d in body.doors)
     location = f"/v1/sites/{site_id}/keys/{body.key_id}"
     return json_response(202, body, headers={"Location": location})
@@ -117,7 +123,7 @@ def create_digital_key(
 )
 def get_key(site_id: str, key_id: str) -> Response[str]:
     view = deps(router).services.queries.get_key(site_id, key_id)
-    return json_response(200, KeyOut.model_validate(view.as_api()))
+    return json_response(200, key_out(view))
 
 
 @router.get(
@@ -141,9 +147,7 @@ def list_keys(
     )
     return json_response(
         200,
-        KeyPageOut.model_validate(
-            {"items": [v.as_api() for v in page.items], "cursor": page.cursor}
-        ),
+        KeyPageOut(items=[key_out(v) for v in page.items], cursor=page.cursor),
     )
 
 
@@ -157,8 +161,75 @@ def key_history(site_id: str, key_id: str) -> Response[str]:
     events = deps(router).services.queries.history(site_id, key_id)
     return json_response(
         200,
-        KeyHistoryOut.model_validate({"key_id": key_id, "events": [e.as_api() for e in events]}),
+        KeyHistoryOut(key_id=key_id, events=[audit_event_out(e) for e in events]),
     )
+
+
+def _door_status(state: str | None, online: bool) -> DoorStatusOut | None:
+    shown = None if state is None else door_status(state, online)
+    if shown is None:
+        return None
+    return DoorStatusOut(code=shown.code, mode=shown.mode, label=shown.label)  # type: ignore[arg-type]
+
+
+def _plan_out(plan: ModificationPlan) -> ModificationPlanOut:
+    return ModificationPlanOut(
+        key_id=plan.key_id,
+        doors=[
+            DoorPlanOut(
+                door_id=door.door_id,
+                action=door.action,  # type: ignore[arg-type]
+                status_before=_door_status(door.state_before, door.online),
+                status_after=_door_status(door.state_after, door.online),
+                needs_technician=door.needs_technician,
+            )
+            for door in plan.doors
+        ],
+        redelivery=plan.redelivery,
+    )
+
+
+@router.patch(
+    "/keys/<key_id>",
+    summary="Change a key: its doors, validity or schedule",
+    tags=TAGS,
+    responses={
+        **responses(202, KeyOut, "Accepted: the doors / the phone get the changed key."),
+        200: {
+            "description": "A dry run: what the change would do at each door.",
+            "content": {"application/json": {"model": ModificationPlanOut}},
+        },
+    },
+)
+def modify_key(
+    site_id: str,
+    key_id: str,
+    change: Annotated[KeyModificationIn, Body()],
+    dry_run: Annotated[bool, Query(description="Answer the plan; write nothing.")] = False,
+    idempotency_key: IdempotencyKey = None,
+) -> Response[str]:
+    given = change.model_fields_set
+    fields: dict[str, Any] = {}
+    if "door_ids" in given:
+        fields["door_ids"] = [] if change.door_ids is None else change.door_ids
+    if "valid_from" in given:
+        if change.valid_from is None:
+            raise InvalidInput("valid_from cannot be removed", field="valid_from")
+        fields["valid_from"] = int(change.valid_from.timestamp())
+    if "valid_until" in given:
+        fields["valid_until"] = epoch(change.valid_until)
+    if "schedule" in given:
+        fields["schedule"] = None if change.schedule is None else change.schedule.model_dump()
+    keys = deps(router).services.keys
+    if dry_run or change.dry_run:
+        return json_response(200, _plan_out(keys.plan_modification(site_id, key_id, **fields)))
+    try:
+        view = keys.modify(
+            site_id, key_id, actor=actor(router), request_id=request_id(idempotency_key), **fields
+        )
+    except InvalidInput as error:
+        raise header_named(error) from error
+    return _accepted(site_id, view)
 
 
 @router.post(

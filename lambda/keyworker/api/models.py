@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 Id = Annotated[StrictStr, Field(min_length=1, max_length=128)]
 
@@ -65,6 +65,21 @@ class DigitalKeyIn(_NewKeyIn):
     )
 
 
+class KeyModificationIn(_In):
+    """A change of an issued key: the fields given replace the key's; the others stay.
+    ``valid_until`` and ``schedule`` given as null remove them."""
+
+    door_ids: list[Id] | None = Field(
+        default=None, max_length=100, description="The key's new door set (not empty)."
+    )
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+    schedule: ScheduleIn | None = None
+    dry_run: StrictBool = Field(
+        default=False, description="Answer the plan (as `?dry_run=true` does); write nothing."
+    )
+
+
 class RevokeIn(_In):
     reason: Annotated[StrictStr, Field(max_length=500)] | None = None
 
@@ -92,6 +107,23 @@ class DoorStatusOut(_Out):
 class KeyDoorOut(_Out):
     door_id: str
     status: DoorStatusOut | None
+
+
+class DoorPlanOut(_Out):
+    door_id: str
+    action: Literal["deploy", "revoke", "update", "nothing"]
+    status_before: DoorStatusOut | None
+    status_after: DoorStatusOut | None
+    needs_technician: bool
+
+
+class ModificationPlanOut(_Out):
+    key_id: str
+    dry_run: Literal[True] = True
+    doors: list[DoorPlanOut]
+    redelivery: bool = Field(
+        description="A digital key's credential is signed and delivered again."
+    )
 
 
 class KeyOut(_Out):

@@ -33,6 +33,7 @@ from keyworker.errors import (
     InvalidInput,
     InvalidPhoneNumber,
     InvalidSchedule,
+    KeyRevoked,
     NotAuthenticated,
     NotFound,
     SiteForbidden,
@@ -188,6 +189,8 @@ def conflict(error: Exception) -> Response[str]:
         title = "Concurrent update, try again"
     elif isinstance(error, BlocklistFull):
         title = "Door blocklist full"
+    elif isinstance(error, KeyRevoked):
+        title = "Key is revoked"
     else:
         title = "Request already in progress"
     return problem(409, _kind_of(error), title, title if not str(error) else str(error))

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from keyworker.domain.doors import DoorService, SyncResult
 from keyworker.domain.engine import Engine, Ports
-from keyworker.domain.keys import KeyService
+from keyworker.domain.key_service import KeyService
 from keyworker.domain.phone_blocking import PhoneResult, PhoneService
+from keyworker.domain.pipeline import KeyPipeline
 from keyworker.domain.queries import KeyQueries
 from keyworker.domain.time_boundaries import TimeService
 
@@ -25,22 +26,25 @@ class Services:
     phones: PhoneService
     time: TimeService
     queries: KeyQueries
+    pipeline: KeyPipeline
 
 
 def build_services(ports: Ports) -> Services:
     engine = Engine(ports)
-    keys = KeyService(engine)
+    pipeline = KeyPipeline(engine)
     return Services(
-        doors=DoorService(engine),
-        keys=keys,
-        phones=PhoneService(engine, keys),
-        time=TimeService(engine),
+        doors=DoorService(engine, pipeline),
+        keys=KeyService(engine, pipeline),
+        phones=PhoneService(engine, pipeline),
+        time=TimeService(engine, pipeline),
         queries=KeyQueries(engine),
+        pipeline=pipeline,
     )
 
 
 __all__ = [
     "DoorService",
+    "KeyPipeline",
     "KeyQueries",
     "KeyService",
     "PhoneResult",

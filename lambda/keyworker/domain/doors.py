@@ -9,11 +9,11 @@ in proportion to the changes concerned, never to the size of the table.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from keyworker.domain import validation
-from keyworker.domain.engine import MAX_ATTEMPTS, Engine, is_pending
+from keyworker.domain.commands import ConfirmDoor, RefreshStatus
+from keyworker.domain.engine import MAX_ATTEMPTS, Engine
 from keyworker.domain.models import (
     ACCESS_MEDIUM,
     Door,
@@ -24,6 +24,7 @@ from keyworker.domain.models import (
     KeyRecord,
     WorklistEntry,
 )
+from keyworker.domain.pipeline import KeyPipeline
 from keyworker.errors import ConcurrentUpdate, DoorNotFound, InvalidInput, StoreError
 
 logger = logging.getLogger("keyworker.domain.doors")
@@ -66,10 +67,11 @@ def door_entry(record: KeyRecord) -> DoorEntry:
 
 
 class DoorService:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, pipeline: KeyPipeline) -> None:
         self._engine = engine
         self._store = engine.store
         self._ports = engine.ports
+        self._pipeline = pipeline
 
     def _load(self, site_id: str, door_id: str) -> Door:
         site_id = validation.check_id(site_id, "site_id")
@@ -128,34 +130,11 @@ class DoorService:
 
     def _refresh_waiting_keys(self, door: Door, actor: str) -> None:
         changes = self._pending_changes(door)
-        key_ids = {ref.key_id for change in changes.values() for ref in change.refs}
-        if not key_ids:
-            return
-        engine = self._engine
-        records = self._store.get_keys(door.site_id, key_ids)
-        doors = engine.doors_of(records.values())
-
-        def refresh(record: KeyRecord, key_doors: Mapping[str, Door], now: int) -> KeyRecord | None:
-            evaluated = engine.evaluate(record, key_doors, now)
-            fresh = engine.index(record, evaluated, now)
-            stored = record.indexed
-            if stored is not None and (stored.status, stored.home_status) == (
-                fresh.status,
-                fresh.home_status,
-            ):
-                return None
-            return engine.finalize(
-                record,
-                record,
-                key_doors,
-                now,
-                action="door_mode_changed",
-                actor=actor,
-                details={"door_id": door.door_id, "connectivity": door.connectivity},
-            )
-
-        for key_id in sorted(records):
-            engine.mutate_key(door.site_id, key_id, refresh, record=records[key_id], doors=doors)
+        key_ids = sorted({ref.key_id for change in changes.values() for ref in change.refs})
+        details = {"door_id": door.door_id, "connectivity": door.connectivity}
+        self._pipeline.run(
+            [RefreshStatus(door.site_id, k, actor, "door_mode_changed", details) for k in key_ids]
+        )
 
     # ------------------------------------------------------------------ pending and update
 
@@ -215,7 +194,6 @@ class DoorService:
                 f"door {door_id} has no version {version} (its latest is {door.desired_version})",
                 field="version",
             )
-        engine = self._engine
         upto = min(version + 1, door.desired_version)
         changes = self._pending_changes(door, upto=upto)
         seqs_by_key: dict[str, set[int]] = {}
@@ -223,36 +201,12 @@ class DoorService:
             if number <= version:
                 for ref in change.refs:
                     seqs_by_key.setdefault(ref.key_id, set()).add(ref.seq)
-        records = self._store.get_keys(door.site_id, seqs_by_key)
-        doors = engine.doors_of(records.values())
-        completed: list[str] = []
-        for key_id in sorted(records):
-            seqs = seqs_by_key[key_id]
-
-            def confirm(
-                record: KeyRecord, key_doors: Mapping[str, Door], now: int, seqs: set[int] = seqs
-            ) -> KeyRecord | None:
-                row = record.row(door.door_id)
-                # Only the row's latest intent counts, and only while it is still pending.
-                if row is None or row.seq not in seqs or not is_pending(row.state):
-                    return None
-                single = replace(record, rows=(row,))
-                moved = engine.transition(single, "confirm").rows[0]
-                return engine.finalize(
-                    record,
-                    record.with_row(moved),
-                    key_doors,
-                    now,
-                    action="door_confirmed",
-                    actor=actor,
-                    details={"door_id": door.door_id, "version": version},
-                )
-
-            _, changed = engine.mutate_key(
-                door.site_id, key_id, confirm, record=records[key_id], doors=doors
-            )
-            if changed:
-                completed.append(key_id)
+        commands = [
+            ConfirmDoor(door.site_id, key_id, door.door_id, version, frozenset(seqs), actor)
+            for key_id, seqs in sorted(seqs_by_key.items())
+        ]
+        result = self._pipeline.run(commands, doors={door.door_id: door})
+        completed = [o.record.key_id for o in result.outcomes if o.changed and o.record]
         door = self._confirm_version(door, version, changes)
         return SyncResult(door=door, completed_key_ids=tuple(completed), stale=False)
 

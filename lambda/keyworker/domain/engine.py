@@ -58,6 +58,12 @@ logger = logging.getLogger("keyworker.domain")
 # gives up with ConcurrentUpdate (a client or SQS retry then starts it again).
 MAX_ATTEMPTS = 40
 
+# How long the writer of a key's intent is trusted to hand its rows to their doors (longer than
+# any function's timeout, 30 s in infra/template.yaml). Within it, a replay of the same command
+# leaves the door work to that writer (no second door change); after it, the replay — or the
+# time service, which the index copy's ``next_boundary_at`` points at the lease's end — does it.
+SETTLE_LEASE_SECONDS = 60
+
 KeyChange = Callable[[KeyRecord, Mapping[str, Door], int], KeyRecord | None]
 
 
@@ -97,8 +103,24 @@ def doors_awaiting(records: Iterable[KeyRecord]) -> set[str]:
     }
 
 
+def unsettled(record: KeyRecord) -> bool:
+    """Whether the key has pending rows not yet handed to their doors (no door version)."""
+    return any(row.change_version is None and is_pending(row.state) for row in record.rows)
+
+
+def next_boundary(record: KeyRecord, now: int) -> int | None:
+    """When the key's stored index copy must be looked at again: the next of ``valid_from``
+    and ``valid_until`` still ahead (the evaluation depends on the clock only through them),
+    or the end of its writer's lease while it has unsettled rows (the time service then
+    finishes a crashed writer's door work)."""
+    ahead = [t for t in (record.valid_from, record.valid_until) if t is not None and t > now]
+    if unsettled(record):
+        ahead.append(record.updated_at + SETTLE_LEASE_SECONDS)
+    return min(ahead) if ahead else None
+
+
 def with_change_versions(
-    record: KeyRecord, carried: Mapping[str, tuple[int, int]]
+    record: KeyRecord, carried: Mapping[str, tuple[int, int]], now: int | None = None
 ) -> KeyRecord | None:
     """The record with its rows recording the door versions that carry them (``carried``:
     door -> (the row's seq the change was made for, the door version)), one version up; None
@@ -115,10 +137,14 @@ def with_change_versions(
             rows.append(row)
     if not changed:
         return None
-    return replace(record, rows=tuple(rows), version=record.version + 1)
+    recorded = replace(record, rows=tuple(rows), version=record.version + 1)
+    if recorded.indexed is not None and now is not None:
+        indexed = replace(recorded.indexed, next_boundary_at=next_boundary(recorded, now))
+        recorded = replace(recorded, indexed=indexed)
+    return recorded
 
 
-def _backoff(attempt: int) -> None:
+def backoff(attempt: int) -> None:
     # Full jitter keeps concurrent writers of the same item from colliding in lock step.
     time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
 
@@ -170,15 +196,12 @@ class Engine:
 
     @staticmethod
     def index(record: KeyRecord, evaluated: status.KeyStatus, now: int) -> IndexedStatus:
-        # The evaluation depends on the clock only through valid_from and valid_until: the
-        # next of them still ahead is when the stored copy must be evaluated again.
-        ahead = [t for t in (record.valid_from, record.valid_until) if t is not None and t > now]
         home = evaluated.home_status
         return IndexedStatus(
             status=evaluated.status.code,
             home_status=None if home is None else home.code,
             evaluated_at=now,
-            next_boundary_at=min(ahead) if ahead else None,
+            next_boundary_at=next_boundary(replace(record, updated_at=now), now),
         )
 
     def doors_of(self, records: Iterable[KeyRecord]) -> dict[str, Door]:
@@ -291,7 +314,7 @@ class Engine:
             try:
                 self.store.save_key(new)
             except ConcurrentUpdate:
-                _backoff(attempt)
+                backoff(attempt)
                 continue
             if new.last_event is not None and new.event_seq != current.event_seq:
                 self.store.put_event(new.last_event)
@@ -299,72 +322,6 @@ class Engine:
         raise ConcurrentUpdate(f"key {key_id} kept changing; try again")
 
     # --------------------------------------------------------------- door work (versions)
-
-    def settle(
-        self,
-        records: list[KeyRecord],
-        *,
-        action: str,
-        resync: bool = False,
-        doors: Mapping[str, Door] | None = None,
-    ) -> list[KeyRecord]:
-        """Hand every pending row without a door version to its door; returns the records as
-        stored afterwards. Rows of several keys at one door share one door change.
-
-        ``resync`` (a replayed command) also asks the online doors that already hold pending
-        work of these keys to sync: the first attempt may have failed before its request went
-        out, and a door asked twice for one version applies it once. ``doors``, when the caller
-        has just read them, saves reading them again (a stale one only costs a retry: every
-        door write is conditional on the revision it read)."""
-        work: dict[str, list[ChangeRef]] = {}
-        for record in records:
-            for row in record.rows:
-                if row.change_version is None and is_pending(row.state):
-                    work.setdefault(row.door_id, []).append(
-                        ChangeRef(record.key_id, row.seq, row.state)
-                    )
-        if not work:
-            if resync:
-                self.request_pending_syncs(records)
-            return records
-        site_id = records[0].site_id
-        if doors is None or any(d not in doors for r in records for d in r.door_ids):
-            doors = self.doors_of(records)
-        # key -> door -> (the row's seq the change carries, the door version carrying it)
-        allocated: dict[str, dict[str, tuple[int, int]]] = {}
-        synced: dict[str, Door] = {}
-        for door_id, refs in work.items():
-            version, door = self.allocate(site_id, door_id, tuple(refs), action, doors.get(door_id))
-            synced[door_id] = door
-            for ref in refs:
-                allocated.setdefault(ref.key_id, {})[door_id] = (ref.seq, version)
-
-        def record_versions(
-            record: KeyRecord, _doors: Mapping[str, Door], _now: int
-        ) -> KeyRecord | None:
-            return with_change_versions(record, allocated.get(record.key_id, {}))
-
-        stored = []
-        for record in records:
-            new, _ = self.mutate_key(
-                record.site_id, record.key_id, record_versions, record=record, doors=doors
-            )
-            stored.append(new)
-        self.request_syncs(site_id, synced, synced)
-        if resync:
-            self.request_pending_syncs(stored, done=frozenset(synced))
-        return stored
-
-    def request_pending_syncs(
-        self, records: list[KeyRecord], *, done: frozenset[str] = frozenset()
-    ) -> None:
-        """Ask every online door with unconfirmed work of these keys (except ``done``) to
-        sync up to its desired version."""
-        door_ids = doors_awaiting(records) - done
-        if not door_ids:
-            return
-        site_id = records[0].site_id
-        self.request_syncs(site_id, door_ids, self.store.get_doors(site_id, door_ids))
 
     def request_syncs(
         self, site_id: str, door_ids: Iterable[str], doors: Mapping[str, Door]
@@ -398,7 +355,7 @@ class Engine:
             # Another writer's change holds this version: help it reach the door, then retry.
             self.advance(door, version, now)
             door = None
-            _backoff(attempt)
+            backoff(attempt)
         raise ConcurrentUpdate(f"door {door_id} kept changing; try again")
 
     def advance(self, door: Door, version: int, now: int) -> Door:
@@ -421,5 +378,5 @@ class Engine:
                 if fresh is None:
                     raise StoreError(f"door {door.door_id} is missing") from None
                 door = fresh
-                _backoff(attempt)
+                backoff(attempt)
         raise ConcurrentUpdate(f"door {door.door_id} kept changing; try again")

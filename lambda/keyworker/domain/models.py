@@ -56,16 +56,6 @@ class Door:
     def pending_changes(self) -> int:
         return self.desired_version - self.confirmed_version
 
-    def as_api(self) -> dict[str, Any]:
-        return {
-            "door_id": self.door_id,
-            "name": self.name,
-            "kind": self.kind,
-            "connectivity": self.connectivity,
-            "desired_version": self.desired_version,
-            "confirmed_version": self.confirmed_version,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class DoorRow:
@@ -119,18 +109,6 @@ class AuditEvent:
     before: StatusSnapshot | None
     after: StatusSnapshot
     details: Mapping[str, Any] = field(default_factory=dict)
-
-    def as_api(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "at": iso(self.at),
-            "action": self.action,
-            "actor": self.actor,
-            "reason": self.reason,
-            "before": None if self.before is None else self.before.as_dict(),
-            "after": self.after.as_dict(),
-            "details": dict(self.details),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,14 +204,6 @@ class DoorChange:
     action: str
     refs: tuple[ChangeRef, ...]
 
-    def as_api(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "created_at": iso(self.created_at),
-            "action": self.action,
-            "keys": [{"key_id": ref.key_id, "state": ref.state} for ref in self.refs],
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class DoorEntry:
@@ -272,11 +242,6 @@ class DoorWork:
     door: Door
     changes: tuple[DoorChange, ...]
 
-    def as_api(self) -> dict[str, Any]:
-        data = self.door.as_api()
-        data["pending_changes"] = [change.as_api() for change in self.changes]
-        return data
-
 
 @dataclass(frozen=True, slots=True)
 class WorklistEntry:
@@ -286,17 +251,6 @@ class WorklistEntry:
     pending_changes: int
     oldest_pending_age: int  # seconds since the oldest unconfirmed change
 
-    def as_api(self) -> dict[str, Any]:
-        return {
-            "door_id": self.door.door_id,
-            "name": self.door.name,
-            "kind": self.door.kind,
-            "pending_changes": self.pending_changes,
-            "oldest_pending_age_seconds": self.oldest_pending_age,
-            "desired_version": self.door.desired_version,
-            "confirmed_version": self.door.confirmed_version,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class KeyView:
@@ -305,39 +259,6 @@ class KeyView:
     record: KeyRecord
     status: KeyStatus
     evaluated_at: int
-
-    def as_api(self) -> dict[str, Any]:
-        record = self.record
-        home = self.status.home_status
-        doors: list[dict[str, Any]] = []
-        for row, door_status in zip(record.rows, self.status.doors, strict=True):
-            doors.append(
-                {
-                    "door_id": row.door_id,
-                    "status": None
-                    if door_status is None
-                    else {
-                        "code": door_status.code,
-                        "mode": door_status.mode,
-                        "label": door_status.label,
-                    },
-                }
-            )
-        return {
-            "key_id": record.key_id,
-            "type": record.key_type,
-            "holder_id": record.holder_id,
-            "door_ids": list(record.door_ids),
-            "valid_from": iso(record.valid_from),
-            "valid_until": iso(record.valid_until),
-            "schedule": None if record.schedule is None else dict(record.schedule),
-            "status": {"code": self.status.status.code, "label": self.status.status.label},
-            "home_status": None
-            if home is None
-            else {"code": home.code, "label": home.label, "category": home.category},
-            "doors": doors,
-            "version": record.version,
-        }
 
 
 @dataclass(frozen=True, slots=True)

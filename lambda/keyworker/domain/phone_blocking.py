@@ -9,14 +9,14 @@ doors, through the core's ``block``; every door they open gets one blocklist cha
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from keyworker import phones
 from keyworker.domain import validation
+from keyworker.domain.commands import AppReloaded, FollowPhone
 from keyworker.domain.engine import MAX_ATTEMPTS, Engine
-from keyworker.domain.keys import KeyService, apply_phone_block
-from keyworker.domain.models import DIGITAL_KEY, Door, KeyRecord, PhoneRecord
+from keyworker.domain.models import DIGITAL_KEY, PhoneRecord
+from keyworker.domain.pipeline import KeyPipeline
 from keyworker.errors import ConcurrentUpdate
 
 logger = logging.getLogger("keyworker.domain.phone_blocking")
@@ -35,11 +35,11 @@ class PhoneResult:
 class PhoneService:
     """Block / unblock a phone number; the keyholder's app reloaded its key list."""
 
-    def __init__(self, engine: Engine, keys: KeyService) -> None:
+    def __init__(self, engine: Engine, pipeline: KeyPipeline) -> None:
         self._engine = engine
         self._store = engine.store
         self._ports = engine.ports
-        self._keys = keys
+        self._pipeline = pipeline
 
     def _phone_hash(self, phone: str) -> tuple[str, str]:
         e164 = phones.normalize(phone, default_region=self._ports.default_region)
@@ -78,32 +78,19 @@ class PhoneService:
         # The phone's intent is written; now every key of it follows. On a replay this finds
         # every key already following and writes nothing (but finishes what a crash left).
         records = self._store.get_keys(site_id, phone_record.key_ids)
-        digital = [r for r in records.values() if r.key_type == DIGITAL_KEY]
-        doors = self._engine.doors_of(digital)
-        updated: list[KeyRecord] = []
-        for record in sorted(digital, key=lambda r: r.key_id):
-            if record.phone_blocked_rev >= phone_record.blocked_rev:
-                if record.last_event is not None:
-                    self._store.put_event(record.last_event)
-                updated.append(record)
-                continue
-            updated.append(
-                apply_phone_block(
-                    self._engine,
-                    record,
-                    blocked=phone_record.blocked,
-                    blocked_rev=phone_record.blocked_rev,
-                    actor=actor,
-                    doors=doors,
-                )
-            )
-        if updated:
-            updated = self._engine.settle(
-                updated, action="block" if blocked else "unblock", resync=not changed
-            )
-        if not phone_record.blocked:
-            for record in updated:
-                self._keys.deliver_if_due(record)
+        digital = sorted(
+            (r for r in records.values() if r.key_type == DIGITAL_KEY), key=lambda r: r.key_id
+        )
+        commands = [
+            FollowPhone(site_id, r.key_id, phone_record.blocked, phone_record.blocked_rev, actor)
+            for r in digital
+        ]
+        result = self._pipeline.run(
+            commands,
+            records={r.key_id: r for r in digital},
+            action="block" if blocked else "unblock",
+        )
+        updated = [o.record for o in result.outcomes if o.record is not None]
         logger.info(
             "phone %s at site %s %s (%d keys)",
             phones.mask(e164),
@@ -127,25 +114,13 @@ class PhoneService:
         phone_record = self._store.get_phone(site_id, phone_hash)
         if phone_record is None:
             return ()
-        engine = self._engine
         records = self._store.get_keys(site_id, phone_record.key_ids)
-        candidates = [r for r in records.values() if r.key_type == DIGITAL_KEY and r.revoked]
-        doors = engine.doors_of(candidates)
-        completed: list[str] = []
-
-        def complete(
-            record: KeyRecord, key_doors: Mapping[str, Door], now: int
-        ) -> KeyRecord | None:
-            if not record.revoked or record.app_reloaded:
-                return None
-            done = replace(record, app_reloaded=True)
-            done = engine.transition(done, "complete_revocation", only_legal=True)
-            return engine.finalize(record, done, key_doors, now, action="app_reloaded", actor=actor)
-
-        for record in sorted(candidates, key=lambda r: r.key_id):
-            _, changed = engine.mutate_key(
-                site_id, record.key_id, complete, record=record, doors=doors, ensure_event=True
-            )
-            if changed:
-                completed.append(record.key_id)
-        return tuple(completed)
+        candidates = sorted(
+            (r for r in records.values() if r.key_type == DIGITAL_KEY and r.revoked),
+            key=lambda r: r.key_id,
+        )
+        result = self._pipeline.run(
+            [AppReloaded(site_id, r.key_id, actor) for r in candidates],
+            records={r.key_id: r for r in candidates},
+        )
+        return tuple(o.record.key_id for o in result.outcomes if o.changed and o.record)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from keyworker.adapters.door_commands import DoorCommands, sync_door
 from keyworker.domain import Services
+from keyworker.domain.commands import CreateAccessMedium, CreateDigitalKey, KeyCommand, RevokeKey
 from keyworker.errors import InvalidJob, UnknownJobKind
 from keyworker.jobs import schema
 from keyworker.jobs.schema import Job
@@ -61,40 +62,44 @@ def _sync_door(ctx: JobContext, p: schema.SyncDoor, job: Job) -> JobOutcome:
     return {"sent_version": sent}
 
 
+def _run_command(ctx: JobContext, command: KeyCommand) -> JobOutcome:
+    view = ctx.services.keys.run(command)
+    return {"key_id": view.record.key_id, "type": view.record.key_type}
+
+
 def _deploy_access_medium(ctx: JobContext, p: schema.DeployAccessMedium, job: Job) -> JobOutcome:
-    view = ctx.services.keys.create_access_medium(
+    # The job id is the idempotency key: a redelivered job finds the key it created.
+    command = CreateAccessMedium(
         p.site_id,
-        holder_id=p.holder_id,
-        card_uid=p.card_uid,
-        door_ids=p.door_ids,
-        valid_from=int(p.valid_from.timestamp()),
-        valid_until=_epoch(p.valid_until),
-        schedule=p.schedule,
-        actor=p.actor,
-        # The job id is the idempotency key: a redelivered job finds the key it created.
+        p.holder_id,
+        p.card_uid,
+        p.door_ids,
+        int(p.valid_from.timestamp()),
+        _epoch(p.valid_until),
+        p.schedule,
+        p.actor,
         request_id=job.job_id,
     )
-    return {"key_id": view.record.key_id, "issued": view.record.key_type}
+    return _run_command(ctx, command)
 
 
 def _deploy_digital_key(ctx: JobContext, p: schema.DeployDigitalKey, job: Job) -> JobOutcome:
-    view = ctx.services.keys.create_digital_key(
+    command = CreateDigitalKey(
         p.site_id,
-        holder_id=p.holder_id,
-        phone=p.phone,
-        door_ids=p.door_ids,
-        valid_from=int(p.valid_from.timestamp()),
-        valid_until=_epoch(p.valid_until),
-        schedule=p.schedule,
-        actor=p.actor,
+        p.holder_id,
+        p.phone,
+        p.door_ids,
+        int(p.valid_from.timestamp()),
+        _epoch(p.valid_until),
+        p.schedule,
+        p.actor,
         request_id=job.job_id,
     )
-    return {"key_id": view.record.key_id, "issued": view.record.key_type}
+    return _run_command(ctx, command)
 
 
 def _revoke(ctx: JobContext, p: schema.RevokeKey, job: Job) -> JobOutcome:
-    view = ctx.services.keys.revoke(p.site_id, p.key_id, actor=p.actor, reason=p.reason)
-    return {"key_id": p.key_id, "revoked": view.record.key_type}
+    return _run_command(ctx, RevokeKey(p.site_id, p.key_id, p.actor, p.reason))
 
 
 def _block(ctx: JobContext, p: schema.PhoneCommand, job: Job) -> JobOutcome:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from keyworker.domain import validation
 from keyworker.domain.engine import Engine, Ports
 from keyworker.domain.models import Door
+from keyworker.domain.pipeline import KeyPipeline
 from keyworker.errors import (
     DoorNotFound,
     IdempotencyConflict,
@@ -127,7 +128,7 @@ class RevocationService:
         self._runs = runs
         self._dispatcher = dispatcher
         self._chunk_size = chunk_size
-        self.executor = ChunkExecutor(engine, runs, parallel_writes=parallel_writes)
+        self.executor = ChunkExecutor(KeyPipeline(engine, parallel_writes=parallel_writes), runs)
 
     # --------------------------------------------------------------------------- start
 

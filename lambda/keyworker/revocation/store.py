@@ -19,8 +19,6 @@ of botocore's own retries (``Backoff``).
 from __future__ import annotations
 
 import json
-import random
-import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,10 +26,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import BotoCoreError, ClientError
 
+from keyworker.adapters.dynamodb.client import Backoff, TableClient
 from keyworker.domain.models import AuditEvent, Door
-from keyworker.errors import ConcurrentUpdate, StoreError, StoreUnavailable
+from keyworker.errors import ConcurrentUpdate, StoreError
 from keyworker.revocation.models import (
     CANCELLED,
     CANCELLING,
@@ -63,17 +61,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-BATCH_WRITE_LIMIT = 25
-BATCH_GET_LIMIT = 100
-_THROTTLING = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -119,37 +106,6 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: to_attribute(value) for name, value in values.items() if value is not None}
-
-
-class Backoff:
-    """Retries a call that DynamoDB throttled (``StoreUnavailable``), waiting a random time
-    up to an exponentially growing cap ("full jitter"), so that many writers throttled together
-    do not come back together."""
-
-    def __init__(
-        self,
-        attempts: int = 8,
-        base_seconds: float = 0.02,
-        cap_seconds: float = 2.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.attempts = attempts
-        self.base_seconds = base_seconds
-        self.cap_seconds = cap_seconds
-        self.sleep = sleep
-
-    def wait(self, attempt: int) -> None:
-        self.sleep(random.uniform(0, min(self.cap_seconds, self.base_seconds * 2**attempt)))
-
-    def call(self, operation: Callable[[], T]) -> T:
-        for attempt in range(self.attempts):
-            try:
-                return operation()
-            except StoreUnavailable:
-                if attempt == self.attempts - 1:
-                    raise
-                self.wait(attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,29 +170,15 @@ class RunStore:
     def __init__(
         self, client: DynamoDBClient, table_name: str, backoff: Backoff | None = None
     ) -> None:
+        self._table_client = TableClient(client, table_name, backoff)
         self._client = client
         self._table = table_name
-        self.backoff = backoff or Backoff()
+        self.backoff = self._table_client.backoff
 
-    # -- errors and retries
+    # -- calls (the one client wrapper: errors, retries, batches)
 
     def _call(self, operation: Callable[..., T], **kwargs: Any) -> T:
-        """One DynamoDB call, throttling retried with backoff; errors as domain errors."""
-
-        def once() -> T:
-            try:
-                return operation(**kwargs)
-            except ClientError as error:
-                code = error.response.get("Error", {}).get("Code", "")
-                if code == "ConditionalCheckFailedException":
-                    raise ConcurrentUpdate("the item changed since it was read") from error
-                if code in _THROTTLING:
-                    raise StoreUnavailable(f"DynamoDB is throttling ({code})") from error
-                raise StoreError(f"DynamoDB rejected the request ({code})") from error
-            except BotoCoreError as error:
-                raise StoreUnavailable(f"DynamoDB could not be reached: {error}") from error
-
-        return self.backoff.call(once)
+        return self._table_client.call(operation, **kwargs)
 
     def _update(self, key: tuple[str, str], **kwargs: Any) -> dict[str, Any] | None:
         """UpdateItem; None when its condition failed."""
@@ -252,68 +194,17 @@ class RunStore:
         return dict(response.get("Attributes") or {})
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        response = self._call(
-            self._client.get_item,
-            TableName=self._table,
-            Key={"pk": {"S": pk}, "sk": {"S": sk}},
-            ConsistentRead=True,
-        )
-        return response.get("Item")
+        return self._table_client.get(pk, sk)
 
     def batch_get(
         self, keys: Sequence[tuple[str, str]], projection: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
         """Items by key, 100 per call; unprocessed keys asked again with backoff."""
-        found: list[dict[str, Any]] = []
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), BATCH_GET_LIMIT):
-            part = unique[start : start + BATCH_GET_LIMIT]
-            request: dict[str, Any] = {
-                "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in part],
-                "ConsistentRead": True,
-            }
-            if projection:
-                request.update(_projection(projection))
-            pending: dict[str, Any] = {self._table: request}
-            for attempt in range(self.backoff.attempts):
-                response = self._call(self._client.batch_get_item, RequestItems=pending)
-                found.extend(response.get("Responses", {}).get(self._table, []))
-                pending = dict(response.get("UnprocessedKeys") or {})
-                if not pending:
-                    break
-                self.backoff.wait(attempt)
-            else:
-                raise StoreUnavailable("DynamoDB left keys of a batch read unprocessed")
-        return found
+        return self._table_client.batch_get(keys, _projection(projection) if projection else None)
 
     def batch_put(self, items: Iterable[dict[str, Any]]) -> int:
-        """Unconditional puts, 25 per BatchWriteItem; unprocessed items are sent again with
-        backoff and jitter. Returns the number of BatchWriteItem calls."""
-        calls = 0
-        batch: list[dict[str, Any]] = []
-
-        def flush() -> None:
-            nonlocal calls, batch
-            pending: dict[str, Any] = {
-                self._table: [{"PutRequest": {"Item": item}} for item in batch]
-            }
-            for attempt in range(self.backoff.attempts):
-                calls += 1
-                response = self._call(self._client.batch_write_item, RequestItems=pending)
-                pending = dict(response.get("UnprocessedItems") or {})
-                if not pending:
-                    batch = []
-                    return
-                self.backoff.wait(attempt)
-            raise StoreUnavailable("DynamoDB left items of a batch write unprocessed")
-
-        for item in items:
-            batch.append(item)
-            if len(batch) == BATCH_WRITE_LIMIT:
-                flush()
-        if batch:
-            flush()
-        return calls
+        """Unconditional puts, 25 per BatchWriteItem. Returns the number of calls."""
+        return self._table_client.batch_put(items)
 
     # -- the site, for the planner
 

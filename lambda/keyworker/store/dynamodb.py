@@ -10,18 +10,16 @@ items the table holds. ``ClientError`` codes become domain exceptions here and n
 from __future__ import annotations
 
 import json
-import random
-import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
+from keyworker.adapters.dynamodb.client import Backoff, TableClient
 from keyworker.domain.models import (
     AuditEvent,
     ChangeRef,
@@ -33,7 +31,7 @@ from keyworker.domain.models import (
     PhoneRecord,
     StatusSnapshot,
 )
-from keyworker.errors import ConcurrentUpdate, StoreError, StoreUnavailable
+from keyworker.errors import ConcurrentUpdate
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -46,21 +44,6 @@ DOORS_TO_VISIT = "doors_to_visit"
 # Keys with a time boundary are spread over this many index partitions so that no single
 # partition of the boundary index becomes hot; the time service queries each of them.
 BOUNDARY_SHARDS = 8
-# BatchGetItem reads at most 100 items per call.
-BATCH_GET_LIMIT = 100
-# How often unprocessed batch keys are asked for again before giving up (throttling).
-_BATCH_RETRIES = 8
-
-_THROTTLING_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-    }
-)
-
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -388,6 +371,14 @@ def change_to_item(change: DoorChange) -> dict[str, Any]:
     )
 
 
+def event_to_item(event: AuditEvent) -> dict[str, Any]:
+    values = event_to_values(event)
+    values.update(
+        pk=events_pk(event.site_id, event.key_id), sk=event_sk(event.seq), item_type="event"
+    )
+    return _to_item(values)
+
+
 def change_from_item(item: Mapping[str, Any]) -> DoorChange:
     data = _from_item(item)
     return DoorChange(
@@ -406,65 +397,26 @@ def change_from_item(item: Mapping[str, Any]) -> DoorChange:
 # ------------------------------------------------------------------------------- the store
 
 
-def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 class DynamoStore:
     """:class:`KeyStore` on one DynamoDB table; ``client`` is a boto3 DynamoDB client."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, backoff: Backoff | None = None
+    ) -> None:
+        self._table_client = TableClient(client, table_name, backoff)
         self._client = client
         self._table = table_name
 
-    # -- errors
+    # -- calls (the one client wrapper: errors, retries, batches)
 
     def _call(self, operation: Callable[..., T], **kwargs: Any) -> T:
-        try:
-            return operation(**kwargs)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "")
-            if code == "ConditionalCheckFailedException":
-                raise ConcurrentUpdate("the item changed since it was read") from error
-            if code in _THROTTLING_CODES:
-                raise StoreUnavailable(f"DynamoDB is throttling or unavailable ({code})") from error
-            raise StoreError(f"DynamoDB rejected the request ({code})") from error
-        except BotoCoreError as error:
-            raise StoreUnavailable(f"DynamoDB could not be reached: {error}") from error
-
-    # -- generic reads and writes
+        return self._table_client.call(operation, **kwargs)
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        response = self._call(
-            self._client.get_item,
-            TableName=self._table,
-            Key={"pk": {"S": pk}, "sk": {"S": sk}},
-            ConsistentRead=True,
-        )
-        return response.get("Item")
+        return self._table_client.get(pk, sk)
 
     def _batch_get(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        unique = list(dict.fromkeys(keys))
-        for chunk in _chunks(unique, BATCH_GET_LIMIT):
-            request: dict[str, Any] = {
-                self._table: {
-                    "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in chunk],
-                    "ConsistentRead": True,
-                }
-            }
-            for attempt in range(_BATCH_RETRIES + 1):
-                response = self._call(self._client.batch_get_item, RequestItems=request)
-                found.extend(response.get("Responses", {}).get(self._table, []))
-                request = dict(response.get("UnprocessedKeys") or {})
-                if not request:
-                    break
-                if attempt == _BATCH_RETRIES:
-                    raise StoreUnavailable("DynamoDB left keys of a batch read unprocessed")
-                # Unprocessed keys mean throttling: back off (full jitter) before asking again.
-                time.sleep(random.uniform(0, 0.05 * 2**attempt))
-        return found
+        return self._table_client.batch_get(keys)
 
     def _put_versioned(self, item: dict[str, Any], attribute: str, new_value: int) -> None:
         if new_value == 1:
@@ -550,13 +502,14 @@ class DynamoStore:
     # -- audit trail
 
     def put_event(self, event: AuditEvent) -> bool:
-        values = event_to_values(event)
-        values.update(
-            pk=events_pk(event.site_id, event.key_id),
-            sk=event_sk(event.seq),
-            item_type="event",
-        )
-        return self._put_if_absent(_to_item(values))
+        return self._put_if_absent(event_to_item(event))
+
+    def put_events(self, events: Iterable[AuditEvent]) -> None:
+        """Audit events, 25 per BatchWriteItem. Not conditional (BatchWriteItem cannot be): an
+        event's id is its key's event sequence and its content is fixed by the key write that
+        made it, so writing it again writes the same item."""
+        items = {(e.key_id, e.seq): event_to_item(e) for e in events}
+        self._table_client.batch_put(items.values())
 
     def list_events(self, site_id: str, key_id: str) -> list[AuditEvent]:
         items = self._query_all(
@@ -573,14 +526,7 @@ class DynamoStore:
     # -- queries (not on per-key paths)
 
     def _query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        while True:
-            response = self._call(self._client.query, TableName=self._table, **kwargs)
-            items.extend(response.get("Items", []))
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return items
-            kwargs["ExclusiveStartKey"] = last
+        return self._table_client.query_all(**kwargs)
 
     def query_keys(
         self,

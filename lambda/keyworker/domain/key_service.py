@@ -1,0 +1,207 @@
+"""Commands on single keys, as callers meet them: create, modify (and its dry run), revoke,
+delivery confirmed, and the worker's delivery and take-back of digital keys.
+
+Each method builds one command (``keyworker.domain.commands``) and runs it through the one
+pipeline (``keyworker.domain.pipeline``); nothing here decides or writes anything itself.
+
+Creating is idempotent through ``request_id`` (the API's idempotency key, or a job's id): the
+key id is derived from it, so a repeated request finds the key it created before and finishes
+any work a crash left undone instead of creating a second key. The same ``request_id`` with a
+different request is refused (IdempotencyConflict).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from keyworker import phones
+from keyworker.domain import validation
+from keyworker.domain.commands import (
+    UNCHANGED,
+    CreateAccessMedium,
+    CreateDigitalKey,
+    KeyCommand,
+    KeyDelivered,
+    ModifyKey,
+    RevokeKey,
+    Unchanged,
+)
+from keyworker.domain.engine import Engine
+from keyworker.domain.models import DIGITAL_KEY, KeyView
+from keyworker.domain.pipeline import KeyPipeline, ModificationPlan
+
+logger = logging.getLogger("keyworker.domain.key_service")
+
+
+class KeyService:
+    """Commands on single keys."""
+
+    def __init__(self, engine: Engine, pipeline: KeyPipeline) -> None:
+        self._engine = engine
+        self._pipeline = pipeline
+        self._ports = engine.ports
+
+    def run(self, command: KeyCommand) -> KeyView:
+        """Run one command through the pipeline; the key afterwards, evaluated now."""
+        outcome, doors = self._pipeline.run_one(command)
+        return self._pipeline.view(outcome, doors)
+
+    # ------------------------------------------------------------------------ creation
+
+    def create_access_medium(
+        self,
+        site_id: str,
+        *,
+        holder_id: str,
+        card_uid: str,
+        door_ids: Sequence[str],
+        valid_from: int,
+        valid_until: int | None = None,
+        schedule: Mapping[str, Any] | None = None,
+        actor: str,
+        request_id: str | None = None,
+    ) -> KeyView:
+        """A new access medium: every door of it gets deployment work (a door change)."""
+        return self.run(
+            CreateAccessMedium(
+                site_id,
+                holder_id,
+                card_uid,
+                door_ids,
+                valid_from,
+                valid_until,
+                schedule,
+                actor,
+                request_id,
+            )
+        )
+
+    def create_digital_key(
+        self,
+        site_id: str,
+        *,
+        holder_id: str,
+        phone: str,
+        door_ids: Sequence[str],
+        valid_from: int,
+        valid_until: int | None = None,
+        schedule: Mapping[str, Any] | None = None,
+        actor: str,
+        request_id: str | None = None,
+    ) -> KeyView:
+        """A new digital key: signed, registered with its phone, handed to the mobile-access
+        cloud (unless the phone is blocked). Doors verify its credential: no door work."""
+        view = self.run(
+            CreateDigitalKey(
+                site_id,
+                holder_id,
+                phone,
+                door_ids,
+                valid_from,
+                valid_until,
+                schedule,
+                actor,
+                request_id,
+            )
+        )
+        e164 = view.record.phone_e164 or ""
+        logger.info(
+            "digital key %s for phone %s at site %s", view.record.key_id, phones.mask(e164), site_id
+        )
+        return view
+
+    # -------------------------------------------------------------------------- modify
+
+    def modify(
+        self,
+        site_id: str,
+        key_id: str,
+        *,
+        actor: str,
+        door_ids: Sequence[str] | Unchanged = UNCHANGED,
+        valid_from: int | Unchanged = UNCHANGED,
+        valid_until: int | Unchanged | None = UNCHANGED,
+        schedule: Mapping[str, Any] | Unchanged | None = UNCHANGED,
+        request_id: str | None = None,
+    ) -> KeyView:
+        """Change a key in place (``docs/status-rules.md``, "Modifying a key")."""
+        return self.run(
+            ModifyKey(
+                site_id,
+                key_id,
+                actor,
+                door_ids=door_ids,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                schedule=schedule,
+                request_id=request_id,
+            )
+        )
+
+    def plan_modification(
+        self,
+        site_id: str,
+        key_id: str,
+        *,
+        door_ids: Sequence[str] | Unchanged = UNCHANGED,
+        valid_from: int | Unchanged = UNCHANGED,
+        valid_until: int | Unchanged | None = UNCHANGED,
+        schedule: Mapping[str, Any] | Unchanged | None = UNCHANGED,
+    ) -> ModificationPlan:
+        """What :meth:`modify` would do, per door; nothing is written."""
+        return self._pipeline.plan_modification(
+            ModifyKey(
+                site_id,
+                key_id,
+                "dry-run",
+                door_ids=door_ids,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                schedule=schedule,
+            )
+        )
+
+    # -------------------------------------------------------------------------- revoke
+
+    def revoke(
+        self, site_id: str, key_id: str, *, actor: str, reason: str | None = None
+    ) -> KeyView:
+        """Revoke a key. An access medium's doors get removal work; a digital key is taken
+        back from the phone by the mobile-access cloud (its revocation completes when the app
+        reloads). Revoking a revoked key changes nothing and returns it."""
+        return self.run(RevokeKey(site_id, key_id, actor, reason))
+
+    # ------------------------------------------------------------------------ delivered
+
+    def key_delivered(self, site_id: str, key_id: str, *, actor: str) -> KeyView:
+        """The mobile-access cloud delivered a digital key: its rows become ``deployed`` (then
+        ``blocking_pending`` if its phone is blocked meanwhile). A repeat changes nothing."""
+        return self.run(KeyDelivered(site_id, key_id, actor))
+
+    # ------------------------------------------------------- the worker's queued halves
+
+    def deliver_now(self, site_id: str, key_id: str) -> bool:
+        """Sign and deliver a digital key whose delivery was queued, if it is still due (the
+        key is read again: one revoked or blocked meanwhile is not delivered). Returns whether
+        it was handed to the mobile-access cloud."""
+        record = self._engine.load_key(
+            validation.check_id(site_id, "site_id"), validation.check_id(key_id, "key_id")
+        )
+        if not KeyPipeline.delivery_due(record):
+            return False
+        self._pipeline.sign_and_deliver(record)
+        return True
+
+    def take_back_now(self, site_id: str, key_id: str) -> bool:
+        """Ask the mobile-access cloud to take back a revoked digital key (the queued half of
+        :meth:`revoke`); the phone number is read from the key, never carried in a message.
+        Returns whether it asked."""
+        record = self._engine.load_key(
+            validation.check_id(site_id, "site_id"), validation.check_id(key_id, "key_id")
+        )
+        if record.key_type != DIGITAL_KEY or not record.revoked or record.phone_e164 is None:
+            return False
+        self._ports.mobile_gateway.revoke(record.site_id, record.key_id, record.phone_e164)
+        return True
