@@ -14,6 +14,7 @@ __all__ = ["__version__"]
 # --- status engine (keyworker_core::status) ---
 
 __all__ += [
+    "DOOR_ACTIONS",
     "DOOR_EVENTS",
     "DOOR_ONLINE",
     "DOOR_STATES",
@@ -36,6 +37,7 @@ __all__ += [
     "home_status_label",
     "is_usable_at",
     "next_door_state",
+    "plan_modification",
     "schedule_from_json",
     "schedule_label",
     "schedule_to_json",
@@ -46,6 +48,7 @@ DOOR_STATES: tuple[str, ...]
 GENERAL_STATUSES: tuple[str, ...]
 HOME_STATUSES: tuple[str, ...]
 DOOR_EVENTS: tuple[str, ...]
+DOOR_ACTIONS: tuple[str, ...]
 WEEKDAYS: tuple[str, ...]
 NO_HOME_STATUS: int
 DOOR_ONLINE: int
@@ -63,6 +66,12 @@ def home_status_label(code: str) -> str | None: ...
 def home_status_category(code: str) -> str: ...
 def evaluate(facts: KeyFacts, now: int) -> tuple[int, int, str | None, bytes]: ...
 def is_usable_at(facts: KeyFacts, instant: int) -> bool: ...
+def plan_modification(
+    key_type: str,
+    rows: Iterable[tuple[str, str]],
+    new_door_ids: Iterable[str],
+    entry_changed: bool,
+) -> list[tuple[str, str, str]]: ...
 def schedule_label(schedule: Schedule) -> str: ...
 def schedule_from_json(
     obj: object,

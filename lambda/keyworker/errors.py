@@ -25,6 +25,11 @@ class InvalidSchedule(InvalidKeyData):
     """A schedule out of range: unknown weekday, minutes outside 0..1440, start not before end."""
 
 
+class InvalidModification(InvalidInput):
+    """A key modification that cannot be planned: no door left (that is a revocation, not a
+    modification), a door listed twice, or a door row that is no longer a door of the key."""
+
+
 class InvalidBulkInput(InvalidInput):
     """Columnar bulk input whose arrays disagree (lengths, offsets out of range)."""
 

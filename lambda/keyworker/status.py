@@ -10,7 +10,7 @@ All instants are UTC epoch seconds (``int``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from typing_extensions import Buffer
 
 __all__ = [
+    "DOOR_ACTIONS",
     "DOOR_EVENTS",
     "DOOR_ONLINE",
     "DOOR_STATES",
@@ -37,6 +38,7 @@ __all__ = [
     "WEEKDAYS",
     "BulkResult",
     "DoorFacts",
+    "DoorPlan",
     "DoorStatus",
     "HomeStatus",
     "KeyFacts",
@@ -49,6 +51,7 @@ __all__ = [
     "evaluate_bulk",
     "is_usable_at",
     "next_door_state",
+    "plan_modification",
 ]
 
 # The code tables come from the core, so names and numbers exist once. In each tuple the
@@ -58,6 +61,8 @@ DOOR_STATES: tuple[str, ...] = _core.DOOR_STATES
 GENERAL_STATUSES: tuple[str, ...] = _core.GENERAL_STATUSES
 HOME_STATUSES: tuple[str, ...] = _core.HOME_STATUSES
 DOOR_EVENTS: tuple[str, ...] = _core.DOOR_EVENTS
+DOOR_ACTIONS: tuple[str, ...] = _core.DOOR_ACTIONS
+"""What a modification does at a door: ``nothing``, ``deploy``, ``revoke``, ``update``."""
 WEEKDAYS: tuple[str, ...] = _core.WEEKDAYS
 """Weekday names of schedules, Monday first."""
 
@@ -185,6 +190,21 @@ class KeyStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class DoorPlan:
+    """What a modification of a key does at one door, and the door row's state afterwards.
+
+    ``action``: ``deploy`` (the door is added, or added back while its removal was pending),
+    ``revoke`` (the door is removed), ``update`` (kept, and the key's entry changed),
+    ``nothing``. ``state_after`` is a ``DOOR_STATES`` name; its ``door_status`` at the door's
+    connectivity gives the mode (manual or automated) of the door's work.
+    """
+
+    door_id: str
+    action: str
+    state_after: str
+
+
+@dataclass(frozen=True, slots=True)
 class BulkResult:
     """Codes of every key of a batch (one byte each) and how often each occurs."""
 
@@ -243,6 +263,32 @@ def next_door_state(key_type: str, state: str, event: str) -> str:
     changes) and ``InvalidKeyData`` for an unknown key type, state or event.
     """
     return _core.next_door_state(key_type, state, event)
+
+
+def plan_modification(
+    key_type: str,
+    rows: Iterable[tuple[str, str]],
+    new_door_ids: Iterable[str],
+    entry_changed: bool,
+) -> tuple[DoorPlan, ...]:
+    """The plan for modifying a key (``docs/status-rules.md``, "Modifying a key").
+
+    ``rows`` are the key's door rows as ``(door_id, state)``; ``new_door_ids`` the key's doors
+    after the modification; ``entry_changed`` whether its validity or schedule changes. The
+    plan has one ``DoorPlan`` per row, in order, then one per added door, in the order given.
+
+    Raises ``InvalidModification`` (field ``door_ids``) for an empty door set (that is a
+    revocation) or a door listed twice, and (field ``rows[i]...``) for two rows of one door or
+    a ``removed`` row; ``InvalidKeyData`` for an unknown key type or state, or a state foreign
+    to the key type; ``IllegalTransition`` for a row the modification cannot move (an access
+    medium's row in ``none``). Nothing is planned when it raises.
+    """
+    return tuple(
+        DoorPlan(door_id, action, state_after)
+        for door_id, action, state_after in _core.plan_modification(
+            key_type, rows, new_door_ids, entry_changed
+        )
+    )
 
 
 def door_status(state: str, online: bool) -> DoorStatus | None:

@@ -13,8 +13,8 @@ use keyworker_core::status::codes::{HomeStatus as CoreHomeStatus, NO_HOME_STATUS
 use keyworker_core::status::derive::DOOR_ONLINE;
 use keyworker_core::status::schedule::{self, WEEKDAY_NAMES};
 use keyworker_core::status::{
-    self as core, DoorEvent, DoorFacts, DoorState, GeneralStatus, HomeStatus, KeyFacts, KeyType,
-    Schedule, StatusError, Weekdays, Window,
+    self as core, DoorAction, DoorEvent, DoorFacts, DoorState, GeneralStatus, HomeStatus, KeyFacts,
+    KeyType, Schedule, StatusError, Weekdays, Window,
 };
 use pyo3::buffer::{ElementType, PyUntypedBuffer};
 use pyo3::intern;
@@ -31,6 +31,7 @@ pub(crate) fn to_py(py: Python<'_>, error: StatusError) -> PyErr {
         }
         StatusError::UnknownCode { .. } | StatusError::InvalidKeyData { .. } => "InvalidKeyData",
         StatusError::InvalidSchedule { .. } => "InvalidSchedule",
+        StatusError::InvalidModification { .. } => "InvalidModification",
         StatusError::InvalidBulkInput { .. } => "InvalidBulkInput",
     };
     input_error(py, class, error.field().unwrap_or(""), error.to_string())
@@ -106,6 +107,7 @@ impl fmt::Display for Field<'_> {
 enum Family {
     KeyData,
     Schedule,
+    Modification,
 }
 
 impl Family {
@@ -113,6 +115,11 @@ impl Family {
         match self {
             Family::KeyData => key_data(py, field, why),
             Family::Schedule => bad_schedule(py, field, why),
+            Family::Modification => {
+                let field = field.to_string();
+                let message = format!("{field}: {why}");
+                input_error(py, "InvalidModification", &field, message)
+            }
         }
     }
 }
@@ -393,6 +400,91 @@ fn is_usable_at(
     let facts = key_facts_of(facts)?;
     let instant = as_int(instant, Field::top("instant"), Family::KeyData)?;
     core_result(py, core::is_usable_at(&facts, instant))
+}
+
+// --- modifying a key ---
+
+/// The items of a list or tuple (a str is a sequence too, but never a list of door ids).
+fn items<'py>(
+    value: &Bound<'py, PyAny>,
+    field: &str,
+    what: &str,
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let wrong = || {
+        Family::Modification.error(
+            value.py(),
+            field,
+            format!("expected a list of {what}, got {}", describe(value)),
+        )
+    };
+    if value.is_instance_of::<PyString>() {
+        return Err(wrong());
+    }
+    if let Ok(l) = value.cast::<PyList>() {
+        return Ok(l.iter().collect());
+    }
+    if let Ok(t) = value.cast::<PyTuple>() {
+        return Ok(t.iter().collect());
+    }
+    let iter = value.try_iter().map_err(|_| wrong())?;
+    iter.collect()
+}
+
+/// `[(door_id, action, state_after)]` of a modification: every current row in order, then
+/// every added door in the order given.
+#[pyfunction]
+fn plan_modification(
+    py: Python<'_>,
+    key_type: &Bound<'_, PyAny>,
+    rows: &Bound<'_, PyAny>,
+    new_door_ids: &Bound<'_, PyAny>,
+    entry_changed: &Bound<'_, PyAny>,
+) -> PyResult<Vec<(String, &'static str, &'static str)>> {
+    let fam = Family::Modification;
+    let kt = as_str(key_type, Field::top("key_type"), Family::KeyData)?;
+    let key_type = core_result(py, KeyType::from_name(kt, "key_type"))?;
+    let entry_changed = entry_changed
+        .extract::<bool>()
+        .map_err(|_| fam.error(py, "entry_changed", "expected a bool"))?;
+    let row_items = items(rows, "rows", "(door_id, state) pairs")?;
+    let mut row_parts = Vec::with_capacity(row_items.len());
+    for (i, row) in row_items.iter().enumerate() {
+        let pair = row
+            .cast::<PyTuple>()
+            .ok()
+            .filter(|t| t.len() == 2)
+            .ok_or_else(|| {
+                fam.error(
+                    py,
+                    Field::item("rows", i, ""),
+                    format!("expected a (door_id, state) pair, got {}", describe(row)),
+                )
+            })?;
+        row_parts.push((pair.get_item(0)?, pair.get_item(1)?));
+    }
+    let mut core_rows = Vec::with_capacity(row_parts.len());
+    for (i, (id, state)) in row_parts.iter().enumerate() {
+        let id = as_str(id, Field::item("rows", i, "door_id"), fam)?;
+        let state_field = Field::item("rows", i, "state");
+        let state = as_str(state, state_field, fam)?;
+        core_rows.push((
+            id,
+            core_result(py, DoorState::from_name(state, state_field))?,
+        ));
+    }
+    let id_items = items(new_door_ids, "door_ids", "door ids")?;
+    let mut new_ids = Vec::with_capacity(id_items.len());
+    for (i, id) in id_items.iter().enumerate() {
+        new_ids.push(as_str(id, Field::item("door_ids", i, ""), fam)?);
+    }
+    let plan = core_result(
+        py,
+        core::plan_modification(key_type, &core_rows, &new_ids, entry_changed),
+    )?;
+    Ok(plan
+        .into_iter()
+        .map(|d| (d.door_id.to_owned(), d.action.name(), d.state_after.name()))
+        .collect())
 }
 
 // --- schedules ---
@@ -712,6 +804,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("GENERAL_STATUSES", PyTuple::new(py, GeneralStatus::NAMES)?)?;
     m.add("HOME_STATUSES", PyTuple::new(py, HomeStatus::NAMES)?)?;
     m.add("DOOR_EVENTS", PyTuple::new(py, DoorEvent::NAMES)?)?;
+    m.add("DOOR_ACTIONS", PyTuple::new(py, DoorAction::NAMES)?)?;
     m.add("WEEKDAYS", PyTuple::new(py, WEEKDAY_NAMES)?)?;
     m.add("NO_HOME_STATUS", NO_HOME_STATUS)?;
     m.add("DOOR_ONLINE", DOOR_ONLINE)?;
@@ -728,6 +821,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(home_status_category, m)?)?;
     m.add_function(wrap_pyfunction!(evaluate, m)?)?;
     m.add_function(wrap_pyfunction!(is_usable_at, m)?)?;
+    m.add_function(wrap_pyfunction!(plan_modification, m)?)?;
     m.add_function(wrap_pyfunction!(schedule_label, m)?)?;
     m.add_function(wrap_pyfunction!(schedule_from_json, m)?)?;
     m.add_function(wrap_pyfunction!(schedule_to_json, m)?)?;

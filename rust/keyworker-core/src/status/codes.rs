@@ -97,6 +97,17 @@ codes! {
         Unblock = 4 => "unblock",
         Confirm = 5 => "confirm",
         CompleteRevocation = 6 => "complete_revocation",
+        Update = 7 => "update",
+    }
+}
+
+codes! {
+    /// What a modification of a key does at one door (see [`super::modify`]).
+    DoorAction, "door action" {
+        Nothing = 0 => "nothing",
+        Deploy = 1 => "deploy",
+        Revoke = 2 => "revoke",
+        Update = 3 => "update",
     }
 }
 
@@ -371,7 +382,8 @@ mod tests {
                 "block",
                 "unblock",
                 "confirm",
-                "complete_revocation"
+                "complete_revocation",
+                "update"
             ]
         );
         for (i, s) in DoorState::ALL.iter().enumerate() {

@@ -28,7 +28,9 @@ pub struct Situation {
     pub at_or_after_valid_until: bool,
     /// Some door row still holds the key (a state other than `none` and `removed`).
     pub any_door_present: bool,
-    /// Some door row is `deployment_pending`.
+    /// Some door row is `deployment_pending`. No rule reads it since a modification can leave
+    /// a door `revocation_pending` without revoking the key (`any_door_pending` covers both);
+    /// it stays in the 12-bit layout that the bulk loop and revocation planning build.
     pub any_deployment_pending: bool,
     /// Some door row is pending (deployment, revocation, blocking or unblocking).
     pub any_door_pending: bool,
@@ -45,7 +47,9 @@ pub const fn general_status(s: &Situation) -> GeneralStatus {
             GeneralStatus::RevocationPending
         } else if s.before_valid_from {
             GeneralStatus::Planned
-        } else if s.any_deployment_pending {
+        } else if s.any_door_pending {
+            // Created, or modified: an added or changed door is deployment pending, a removed
+            // one revocation pending, and the key is not revoked as a whole.
             GeneralStatus::DoorUpdatePending
         } else {
             GeneralStatus::Active
@@ -66,7 +70,9 @@ pub const fn general_status(s: &Situation) -> GeneralStatus {
 pub const fn home_status(s: &Situation, general: GeneralStatus) -> Option<HomeStatus> {
     let access_medium = !s.digital_key;
     let hidden = matches!(general, GeneralStatus::Revoked)
-        || (s.digital_key && !s.delivered)
+        // A digital key whose re-signed credential is on its way (modified) still has door
+        // rows of the delivered one, which keeps working: the app keeps showing it.
+        || (s.digital_key && !s.delivered && !s.any_door_present)
         || (s.before_valid_from && !s.any_door_pending)
         || (access_medium && s.at_or_after_valid_until);
     if hidden {

@@ -29,6 +29,10 @@ pub enum StatusError {
     /// outside 0 <= start < end <= 1440, no windows, ...).
     #[error("{field}: {reason}")]
     InvalidSchedule { field: String, reason: String },
+    /// A modification that cannot be planned: no door left (that is a revocation), a door
+    /// listed twice, or a row that is no longer a door of the key.
+    #[error("{field}: {reason}")]
+    InvalidModification { field: String, reason: String },
     /// Columnar bulk input whose columns disagree or hold unknown codes; no result is given.
     #[error("{field}: {reason}")]
     InvalidBulkInput { field: String, reason: String },
@@ -43,6 +47,7 @@ impl StatusError {
             StatusError::UnknownCode { field, .. }
             | StatusError::InvalidKeyData { field, .. }
             | StatusError::InvalidSchedule { field, .. }
+            | StatusError::InvalidModification { field, .. }
             | StatusError::InvalidBulkInput { field, .. } => Some(field),
         }
     }
@@ -56,6 +61,13 @@ impl StatusError {
 
     pub(crate) fn schedule(field: impl Into<String>, reason: impl Into<String>) -> Self {
         StatusError::InvalidSchedule {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn modification(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        StatusError::InvalidModification {
             field: field.into(),
             reason: reason.into(),
         }

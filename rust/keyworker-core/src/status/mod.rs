@@ -8,6 +8,7 @@ pub mod bulk;
 pub mod codes;
 pub mod derive;
 mod error;
+pub mod modify;
 pub mod schedule;
 pub mod transition;
 
@@ -16,10 +17,11 @@ mod proptests;
 
 pub use bulk::{evaluate_bulk, BulkInput, BulkOutput};
 pub use codes::{
-    DoorEvent, DoorState, DoorStatus, GeneralStatus, HomeCategory, HomeStatus, KeyType, Mode,
-    NO_HOME_STATUS,
+    DoorAction, DoorEvent, DoorState, DoorStatus, GeneralStatus, HomeCategory, HomeStatus, KeyType,
+    Mode, NO_HOME_STATUS,
 };
 pub use derive::{evaluate, is_usable_at, DoorFacts, HomeView, KeyFacts, KeyStatus, Situation};
 pub use error::StatusError;
+pub use modify::{plan_modification, DoorPlan};
 pub use schedule::{Schedule, Weekdays, Window};
 pub use transition::next_door_state;

@@ -21,6 +21,14 @@ pub fn next_door_state(
             Some(S::RevocationPending)
         }
         (KeyType::AccessMedium, S::RevocationPending, E::Confirm) => Some(S::Removed),
+        // A modification changed the key's entry (validity, schedule): the door must get the
+        // changed entry. A row still pending takes the newer entry the same way.
+        (KeyType::AccessMedium, S::DeploymentPending | S::Deployed, E::Update) => {
+            Some(S::DeploymentPending)
+        }
+        // A door being removed by an earlier modification is added back: the latest intent
+        // wins, as for block and unblock; the door's next update carries the entry again.
+        (KeyType::AccessMedium, S::RevocationPending, E::Create) => Some(S::DeploymentPending),
 
         (KeyType::DigitalKey, S::None, E::Deliver) => Some(S::Deployed),
         (KeyType::DigitalKey, S::Deployed, E::Block) => Some(S::BlockingPending),
@@ -60,6 +68,9 @@ mod tests {
         (AM, S::DeploymentPending, E::Revoke, S::RevocationPending),
         (AM, S::Deployed, E::Revoke, S::RevocationPending),
         (AM, S::RevocationPending, E::Confirm, S::Removed),
+        (AM, S::DeploymentPending, E::Update, S::DeploymentPending),
+        (AM, S::Deployed, E::Update, S::DeploymentPending),
+        (AM, S::RevocationPending, E::Create, S::DeploymentPending),
         (DK, S::None, E::Deliver, S::Deployed),
         (DK, S::Deployed, E::Block, S::BlockingPending),
         (DK, S::BlockingPending, E::Confirm, S::Blocked),
@@ -107,7 +118,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(illegal, 2 * 8 * 7 - TABLE.len());
+        assert_eq!(illegal, 2 * 8 * 8 - TABLE.len());
     }
 
     #[test]
@@ -138,5 +149,24 @@ mod tests {
         s = next_door_state(DK, s, E::Block).unwrap();
         s = next_door_state(DK, s, E::Unblock).unwrap();
         assert_eq!(next_door_state(DK, s, E::Confirm), Ok(S::Deployed));
+    }
+
+    #[test]
+    fn modifying_an_access_medium_follows_the_latest_intent() {
+        // Changed entry at a deployed door, changed again before the door confirmed.
+        let mut s = next_door_state(AM, S::Deployed, E::Update).unwrap();
+        s = next_door_state(AM, s, E::Update).unwrap();
+        assert_eq!(s, S::DeploymentPending);
+        // Removed, then added back before the door confirmed the removal.
+        s = next_door_state(AM, s, E::Revoke).unwrap();
+        s = next_door_state(AM, s, E::Create).unwrap();
+        assert_eq!(next_door_state(AM, s, E::Confirm), Ok(S::Deployed));
+        // A door that is leaving takes no entry change; a digital key's doors hold no entry.
+        assert!(next_door_state(AM, S::RevocationPending, E::Update).is_err());
+        assert!(next_door_state(AM, S::None, E::Update).is_err());
+        assert!(next_door_state(AM, S::Removed, E::Create).is_err());
+        for &s in DoorState::ALL {
+            assert!(next_door_state(DK, s, E::Update).is_err());
+        }
     }
 }
