@@ -53,6 +53,15 @@ LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 # manylinux2014 promises glibc 2.17 at most; Lambda's python3.12 runtime (Amazon Linux 2023)
 # has 2.34, so anything the wheel tag accepts also loads there.
 MANYLINUX2014_GLIBC = (2, 17)
+# Development-only parts of the package (the local stack and its demo, the command line, the
+# template loader): left out of the layer. The handlers never import them
+# (tests/architecture/test_layout.py).
+DEVELOPMENT_ONLY = (
+    "keyworker/local/",
+    "keyworker/cli.py",
+    "keyworker/revocation/cli.py",
+    "keyworker/infra_template.py",
+)
 # The handlers the SAM template points at; others write them, so they may not exist yet.
 HANDLER_MODULES = (
     "keyworker.handlers.api",
@@ -547,6 +556,11 @@ def install_layer(
         raise WrongPlatform("native extensions Lambda could not load:\n" + "\n".join(problems))
 
 
+def is_development_only(path: str) -> bool:
+    """Whether a path of the wheel is development code that the layer leaves out."""
+    return path.startswith(DEVELOPMENT_ONLY)
+
+
 def unpack_wheel(wheel: Path, layer_python: Path, epoch: int) -> None:
     """Install our own wheel into the layer by unpacking it, with a repeatable SBOM.
 
@@ -554,10 +568,17 @@ def unpack_wheel(wheel: Path, layer_python: Path, epoch: int) -> None:
     it (rather than pip) leaves out pip's direct_url.json, which records this machine's path.
     """
     with zipfile.ZipFile(wheel) as archive:
-        archive.extractall(layer_python)
+        archive.extractall(
+            layer_python,
+            members=[n for n in archive.namelist() if not is_development_only(n)],
+        )
     for record in layer_python.glob(f"{PACKAGE}-*.dist-info/RECORD"):
         dist_info = record.parent
-        lines = record.read_text().splitlines()
+        lines = [
+            line
+            for line in record.read_text().splitlines()
+            if not is_development_only(line.split(",", 1)[0])
+        ]
         for sbom_path in sorted(dist_info.glob("sboms/*.json")):
             content = json.dumps(
                 deterministic_sbom(json.loads(sbom_path.read_text()), epoch), indent=2

@@ -303,6 +303,14 @@ def _tree(root: Path) -> None:
     (root / "six.py").write_text("# six\n" * 100)
 
 
+def test_development_code_is_left_out_of_the_layer() -> None:
+    assert ba.is_development_only("keyworker/local/stack.py")
+    assert ba.is_development_only("keyworker/cli.py")
+    assert ba.is_development_only("keyworker/infra_template.py")
+    assert not ba.is_development_only("keyworker/handlers/api.py")
+    assert not ba.is_development_only("keyworker/domain/pipeline.py")
+
+
 def test_zips_are_deterministic_prefixed_and_without_bytecode(tmp_path: Path) -> None:
     _tree(tmp_path / "src")
     first = ba.write_zip(tmp_path / "src", tmp_path / "a.zip", "python/")
@@ -400,6 +408,11 @@ def test_make_artifacts_builds_a_layer_lambda_can_load(tmp_path: Path) -> None:
     assert f"python/pydantic_core/_pydantic_core.{cpython}.so" in names
     assert ba.native_extension_problems(tmp_path / "opt" / "python", X86, runtime) == []
     assert not any("/__pycache__/" in n for n in names)
+    # What ships: the package without its development code.
+    shipped = sorted({n.split("/")[2] for n in names if n.startswith("python/keyworker/")})
+    assert "local" not in shipped
+    assert not [n for n in names if ba.is_development_only(n.removeprefix("python/"))]
+    assert "python/keyworker/handlers/api.py" in names
     listing = (out / "keyworker-layer-x86_64.txt").read_text()
     assert "python/keyworker/_core.abi3.so" in listing
     assert len(listing.splitlines()) == len(names) + 2

@@ -40,12 +40,15 @@ class SyncResult:
     stale: bool
 
 
-def door_entry(record: KeyRecord) -> DoorEntry:
-    """What a door must hold for a key, from the key's intent facts (not from its rows): an
-    access medium's card unless revoked; a digital key's phone on the blocklist while blocked."""
+def door_entry(record: KeyRecord, door_id: str) -> DoorEntry:
+    """What ``door_id`` must hold for a key, from the key's intent: an access medium's card
+    unless it is revoked or the door was removed from it (its row there is on its way out, or
+    gone); a digital key's phone on the blocklist while blocked."""
     if record.key_type == ACCESS_MEDIUM:
+        row = record.row(door_id)
+        leaving = row is None or row.state in ("revocation_pending", "removed")
         return DoorEntry(
-            op="remove_credential" if record.revoked else "add_credential",
+            op="remove_credential" if record.revoked or leaving else "add_credential",
             key_id=record.key_id,
             key_type=record.key_type,
             card_uid=record.card_uid,
@@ -160,7 +163,7 @@ class DoorService:
             record = records.get(key_id)
             if record is None:
                 raise StoreError(f"key {key_id} named by door {door_id} is missing")
-            entry = door_entry(record)
+            entry = door_entry(record, door_id)
             # Several keys of one phone share one blocklist entry.
             subject = entry.phone_hash if entry.card_uid is None else entry.key_id
             if (entry.op, subject) in seen:

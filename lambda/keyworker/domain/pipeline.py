@@ -567,6 +567,7 @@ class KeyPipeline:
             details: dict[str, Any] = {}
             if command.request_id is not None:
                 details["request_id"] = command.request_id
+                details["request_fingerprint"] = _modification_fingerprint(command)
             return engine.finalize(
                 record,
                 modified,
@@ -649,7 +650,7 @@ class KeyPipeline:
         self, command: ModifyKey, record: KeyRecord, doors: Mapping[str, Door]
     ) -> KeyRecord | None:
         door_ids, start, end, schedule, entry_changed = self._modification(command, record, doors)
-        if command.request_id is not None and self._already_applied(record, command.request_id):
+        if command.request_id is not None and self._already_applied(record, command):
             return None
         plans = status.plan_modification(
             record.key_type,
@@ -684,16 +685,22 @@ class KeyPipeline:
             modified = replace(modified, delivered=False)
         return modified
 
-    def _already_applied(self, record: KeyRecord, request_id: str) -> bool:
+    def _already_applied(self, record: KeyRecord, command: ModifyKey) -> bool:
         """Whether a modification with this Idempotency-Key was applied to the key before
-        (its last event, else its audit trail: only read when a key is given)."""
-        last = record.last_event
-        if last is not None and last.details.get("request_id") == request_id:
-            return True
-        events = self._store.list_events(record.site_id, record.key_id)
-        return any(
-            e.action == "modified" and e.details.get("request_id") == request_id for e in events
-        )
+        (its last event, else its audit trail: read only when a key is given and the last
+        event is not it). The same key with another change is refused."""
+        request = (command.request_id, _modification_fingerprint(command))
+        events = [record.last_event] if record.last_event is not None else []
+        if not any(e.details.get("request_id") == command.request_id for e in events):
+            events = self._store.list_events(record.site_id, record.key_id)
+        for event in events:
+            if event.action == "modified" and event.details.get("request_id") == request[0]:
+                if event.details.get("request_fingerprint") != request[1]:
+                    raise IdempotencyConflict(
+                        "request_id was already used for a different modification"
+                    )
+                return True
+        return False
 
     def plan_modification(self, command: ModifyKey) -> ModificationPlan:
         """What ``command`` would do, per door, without writing (a dry run)."""
@@ -882,6 +889,17 @@ class KeyPipeline:
             return [function(item) for item in items]
         with ThreadPoolExecutor(max_workers=min(self._parallel, len(items))) as pool:
             return list(pool.map(function, items))
+
+
+def _modification_fingerprint(command: ModifyKey) -> str:
+    fields = {
+        name: getattr(command, name)
+        for name in ("door_ids", "valid_from", "valid_until", "schedule")
+        if not isinstance(getattr(command, name), Unchanged)
+    }
+    if "door_ids" in fields:
+        fields["door_ids"] = list(fields["door_ids"])
+    return fingerprint(fields)
 
 
 def _door_action(state: str) -> str:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from keyworker.api.deps import ApiDeps
     from keyworker.domain import Ports, Services
     from keyworker.feedback import FieldFeedback
-    from keyworker.jobs.registry import JobContext
+    from keyworker.jobs.context import JobContext
     from keyworker.revocation.service import RevocationService
 
 DEFAULT_MAX_RECEIVE_COUNT = 5
@@ -302,7 +302,7 @@ def worker() -> WorkerDeps:
     from keyworker.adapters.door_commands import DoorCommandsGateway, SqsDoorCommands
     from keyworker.adapters.mobile_access import HttpsMobileAccess
     from keyworker.domain import build_services
-    from keyworker.jobs.registry import JobContext
+    from keyworker.jobs.context import JobContext
     from keyworker.revocation.jobs import EXTRAS_KEY as REVOCATIONS
 
     common = _common()

@@ -12,30 +12,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from keyworker.adapters.door_commands import DoorCommands, sync_door
-from keyworker.domain import Services
+from keyworker.adapters.door_commands import sync_door
 from keyworker.domain.commands import CreateAccessMedium, CreateDigitalKey, KeyCommand, RevokeKey
 from keyworker.errors import InvalidJob, UnknownJobKind
 from keyworker.jobs import schema
+from keyworker.jobs.context import JobContext
 from keyworker.jobs.schema import Job
 from keyworker.revocation import jobs as revocation_jobs
 
 JobOutcome = Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class JobContext:
-    """What a job may use: the domain services (wired to the real outside world in the
-    worker), the door-commands port, and anything a later job kind needs (``extras``)."""
-
-    services: Services
-    door_commands: DoorCommands
-    extras: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from keyworker.jobs.schema import Id, Job
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
-    from keyworker.jobs.registry import JobContext
+    from keyworker.jobs.context import JobContext
 
     # Typing only: the service pulls in boto3, which the worker imports on its first job (in
     # its composition root), not at import (cold start).
