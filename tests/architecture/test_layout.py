@@ -60,10 +60,11 @@ def _imports(name: str, path: Path, known: set[str]) -> Iterator[str]:
                 base = ".".join([*anchor, base] if base else anchor)
             targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
         for target in targets:
-            while target and target not in known:
-                target = target.rpartition(".")[0]
-            if target and target != name:
-                yield target
+            found = target
+            while found and found not in known:
+                found = found.rpartition(".")[0]
+            if found and found != name:
+                yield found
 
 
 def _graph() -> dict[str, set[str]]:
