@@ -1,0 +1,135 @@
+"""AWS calls per operation (DynamoDB calls counted on the client; SQS sends are the door and
+mobile-access gateway calls, which the real adapters make as one SendMessage each), held to
+the counts measured and to at most 1.5x each operation's floor (``docs/data-model.md``, "Calls
+per operation": the fewest calls that keep the same guarantees).
+
+Run ``.venv/bin/python -m pytest tests/services/test_call_counts.py -s`` to print the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from service_world import PHONE, SITE, World
+
+DOORS = [f"door-{n}" for n in range(5)]
+
+# operation -> (floor, why): the fewest calls with conditional writes, versioned door changes
+# and an audit trail. D = doors touched.
+FLOORS: dict[str, tuple[int, str]] = {
+    "create access medium, 5 doors": (
+        14,
+        "read doors 1 + idempotency read 1 + per door (version + change) 2D + key 1 + event 1",
+    ),
+    "create digital key": (
+        7,
+        "doors 1 + idempotency 1 + phone read 1 + key 1 + phone 1 + event 1 + delivery send 1",
+    ),
+    "modify: add an offline door": (6, "key 1 + doors 1 + version + change 2 + key 1 + event 1"),
+    "revoke access medium, 5 doors": (14, "key 1 + doors 1 + 2D + key 1 + event 1"),
+    "key delivered": (4, "key 1 + doors 1 + key 1 + event 1"),
+    "door confirms a version carrying 50 keys": (
+        56,
+        "door 1 + changes 1 + keys 1 + 50 keys + events 2 (25 a batch) + door 1 (the keys'"
+        " other doors, had they any, 1 more)",
+    ),
+    "block a phone with 3 keys on 5 doors": (
+        18,
+        "phone 1 + phone 1 + keys 1 + doors 1 + 2D + 3 keys + events 1",
+    ),
+}
+
+
+class Costs:
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.counter = world.counter()
+        self.measured: dict[str, int] = {}
+        self.detail: dict[str, str] = {}
+
+    def measure(self, name: str, operation: Callable[[], Any]) -> int:
+        world = self.world
+        sends_before = len(world.door_gateway.requests) + len(world.mobile.delivered)
+        sends_before += len(world.mobile.revoked)
+        self.counter.reset()
+        operation()
+        sends = len(world.door_gateway.requests) + len(world.mobile.delivered)
+        sends += len(world.mobile.revoked) - sends_before
+        self.measured[name] = self.counter.total() + sends
+        self.detail[name] = f"{dict(self.counter.calls)} + {sends} sends"
+        return self.measured[name]
+
+
+@pytest.fixture
+def costs(world: World) -> Costs:
+    for door_id in DOORS:
+        world.door(door_id, kind="unit", connectivity="offline")
+    world.door("lobby", kind="common", connectivity="offline")
+    return Costs(world)
+
+
+def test_calls_per_operation(costs: Costs) -> None:
+    world, keys = costs.world, costs.world.services.keys
+    medium: dict[str, str] = {}
+
+    def create() -> None:
+        view = keys.create_access_medium(
+            SITE,
+            holder_id="h",
+            card_uid="c-1",
+            door_ids=DOORS,
+            valid_from=0,
+            actor="a",
+            request_id="create-1",
+        )
+        medium["id"] = view.record.key_id
+
+    costs.measure("create access medium, 5 doors", create)
+    digital: dict[str, str] = {}
+
+    def create_digital() -> None:
+        view = keys.create_digital_key(
+            SITE,
+            holder_id="h",
+            phone=PHONE,
+            door_ids=DOORS[:1],
+            valid_from=0,
+            actor="a",
+            request_id="digital-1",
+        )
+        digital["id"] = view.record.key_id
+
+    costs.measure("create digital key", create_digital)
+    costs.measure("key delivered", lambda: keys.key_delivered(SITE, digital["id"], actor="c"))
+    small = world.access_medium(DOORS[:1], card_uid="c-2")
+    costs.measure(
+        "modify: add an offline door",
+        lambda: keys.modify(SITE, small, actor="a", door_ids=[DOORS[0], DOORS[1]]),
+    )
+    costs.measure(
+        "revoke access medium, 5 doors", lambda: keys.revoke(SITE, medium["id"], actor="a")
+    )
+    for n in range(50):
+        world.access_medium(["lobby"], card_uid=f"bulk-{n}")
+    lobby = world.services.doors.get_door(SITE, "lobby").desired_version
+    costs.measure(
+        "door confirms a version carrying 50 keys",
+        lambda: world.services.doors.door_synced(SITE, "lobby", lobby, actor="door"),
+    )
+    for n in range(2):
+        extra = world.digital_key(DOORS, phone=PHONE, holder_id=f"h{n}")
+        keys.key_delivered(SITE, extra, actor="c")
+    costs.measure(
+        "block a phone with 3 keys on 5 doors",
+        lambda: world.services.phones.block(SITE, PHONE, actor="a"),
+    )
+
+    print("\n| operation | calls | floor | ratio |\n|---|---|---|---|")
+    for name, calls in costs.measured.items():
+        floor = FLOORS[name][0]
+        print(f"| {name} | {calls} | {floor} | {calls / floor:.2f} | {costs.detail[name]}")
+    assert set(costs.measured) == set(FLOORS)
+    for name, calls in costs.measured.items():
+        assert calls <= 1.5 * FLOORS[name][0], (name, calls)
