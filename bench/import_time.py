@@ -43,7 +43,7 @@ _COMMON_ROOT = (
     "keyworker.clock",
     "keyworker.domain",
     "keyworker.domain.credential_adapters",
-    "keyworker.keys",
+    "keyworker.adapters.secrets_keyring",
     "keyworker.phones",
     "keyworker.store",
 )

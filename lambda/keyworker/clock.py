@@ -8,13 +8,6 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol
-
-
-class Clock(Protocol):
-    """Tells the current instant as UTC epoch seconds."""
-
-    def now(self) -> int: ...
 
 
 class SystemClock:

@@ -27,7 +27,7 @@ from keyworker.field_events import (
 
 if TYPE_CHECKING:
     # Only the port: the DynamoDB adapter (and boto3) is the composition root's business.
-    from keyworker.adapters.dedupe import Deduplicator, Result
+    from keyworker.domain.ports import Deduplicator, Result
 
 
 @dataclass(frozen=True, slots=True)

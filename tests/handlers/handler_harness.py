@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from keyworker.adapters.secrets_keyring import SecretsManagerKeyring
 from keyworker.credentials import Algorithm
 from keyworker.infra_template import create_tables
-from keyworker.keys import SecretsManagerKeyring
 from keyworker.local.apigw import LambdaContext, build_http_api_event
 from keyworker.local.sqs_poller import QueuePoller
 

@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from keyworker import credentials as cr
 from keyworker import errors
-from keyworker.keys import KeyCache, SecretsManagerKeyring, verify_for_site
+from keyworker.adapters.secrets_keyring import KeyCache, SecretsManagerKeyring, verify_for_site
 
 REGION = "eu-central-1"
 NOW = 1_767_225_600

@@ -16,7 +16,7 @@ the id>``, with the Powertools attributes (``expiration`` is the table's TTL att
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -27,25 +27,17 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
 )
 
+from keyworker.domain.ports import Result
 from keyworker.errors import DuplicateInProgress
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-Result = Mapping[str, Any]
 
 # The SQS maximum retention is 14 days: a message can be redelivered (or replayed from a DLQ
 # by an operator) for that long, so its record must outlive it.
 DEFAULT_EXPIRY_SECONDS = 15 * 24 * 3600
-
-
-class Deduplicator(Protocol):
-    """Runs ``action`` once per ``message_id``; returns its result and whether it ran now."""
-
-    def run(self, message_id: str, action: Callable[[], Result]) -> tuple[Result, bool]: ...
-
-    def register_lambda_context(self, context: LambdaContext | None) -> None: ...
 
 
 class DynamoDeduplicator:

@@ -12,24 +12,19 @@ import base64
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from keyworker.domain.doors import DoorService
 from keyworker.domain.models import DoorUpdate
+from keyworker.domain.ports import DoorCommands
 from keyworker.errors import DoorCommandsUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
 logger = logging.getLogger(__name__)
-
-
-class DoorCommands(Protocol):
-    """Sends an encoded door update to its (online) door. Idempotent per (door, version)."""
-
-    def send(self, update: DoorUpdate) -> None: ...
 
 
 def door_command_body(update: DoorUpdate) -> str:

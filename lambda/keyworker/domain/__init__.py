@@ -9,10 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from keyworker.domain.doors import DoorService, SyncResult
-from keyworker.domain.engine import Engine, Ports
+from keyworker.domain.engine import Engine
 from keyworker.domain.key_service import KeyService
 from keyworker.domain.phone_blocking import PhoneResult, PhoneService
 from keyworker.domain.pipeline import KeyPipeline
+from keyworker.domain.ports import Ports
 from keyworker.domain.queries import KeyQueries
 from keyworker.domain.time_boundaries import TimeService
 

@@ -11,9 +11,8 @@ import uuid
 from collections.abc import Callable, Sequence
 
 from keyworker import credentials
-from keyworker.clock import Clock
 from keyworker.domain.models import DoorEntry
-from keyworker.domain.ports import DigitalKeyCredentialRequest
+from keyworker.domain.ports import Clock, DigitalKeyCredentialRequest
 from keyworker.errors import InvalidInput
 from keyworker.status import Schedule
 

@@ -25,11 +25,10 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from keyworker import status
-from keyworker.clock import Clock
 from keyworker.domain.models import (
     AuditEvent,
     ChangeRef,
@@ -41,16 +40,8 @@ from keyworker.domain.models import (
     KeyView,
     StatusSnapshot,
 )
-from keyworker.domain.ports import (
-    CredentialSigner,
-    DeliveryQueue,
-    DoorGateway,
-    DoorUpdateEncoder,
-    KeyStore,
-    MobileAccessGateway,
-)
+from keyworker.domain.ports import Ports
 from keyworker.errors import ConcurrentUpdate, IllegalTransition, KeyNotFound, StoreError
-from keyworker.phones import PhoneHasher
 
 logger = logging.getLogger("keyworker.domain")
 
@@ -65,25 +56,6 @@ MAX_ATTEMPTS = 40
 SETTLE_LEASE_SECONDS = 60
 
 KeyChange = Callable[[KeyRecord, Mapping[str, Door], int], KeyRecord | None]
-
-
-@dataclass(frozen=True, slots=True)
-class Ports:
-    """Everything the services are given; nothing here is built from the environment."""
-
-    store: KeyStore
-    clock: Clock
-    signer: CredentialSigner
-    encoder: DoorUpdateEncoder
-    door_gateway: DoorGateway
-    mobile_gateway: MobileAccessGateway
-    phone_hasher: PhoneHasher
-    # ISO 3166 region used to read phone numbers written without a country code (None: only
-    # international numbers are accepted).
-    default_region: str | None = None
-    # When set, digital keys are handed to it instead of being signed and delivered inline
-    # (the api Lambda: the worker signs and delivers; see KeyService.deliver_now).
-    delivery_queue: DeliveryQueue | None = None
 
 
 @functools.cache

@@ -8,17 +8,30 @@ path (see ``docs/data-model.md``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from keyworker.domain.models import (
     AuditEvent,
     Door,
     DoorChange,
     DoorEntry,
+    DoorUpdate,
     KeyRecord,
     PhoneRecord,
 )
+from keyworker.phones import PhoneHasher
+
+if TYPE_CHECKING:
+    # Annotations only: importing these costs nothing at run time.
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from keyworker.credentials import DoorKey, SigningKey, VerificationKey
+    from keyworker.jobs.schema import Job
+
+# What applying a field event returned (ids only), as the deduplicator stores it.
+Result = Mapping[str, Any]
 
 
 class KeyStore(Protocol):
@@ -141,3 +154,78 @@ class DeliveryQueue(Protocol):
     ``key_id``."""
 
     def request_delivery(self, site_id: str, key_id: str) -> None: ...
+
+
+class Clock(Protocol):
+    """Tells the current instant as UTC epoch seconds."""
+
+    def now(self) -> int: ...
+
+
+class JobQueue(Protocol):
+    """Where jobs for the worker go. ``put`` returns once the job is durably queued."""
+
+    def put(self, job: Job, *, delay_seconds: int = 0) -> None: ...
+
+
+class RunDispatcher(Protocol):
+    """Fans a run's work out: the plan job, then one job per chunk (the jobs queue)."""
+
+    def plan(self, site_id: str, run_id: str) -> None: ...
+
+    def chunks(self, site_id: str, run_id: str, numbers: Sequence[int]) -> None: ...
+
+
+class DoorCommands(Protocol):
+    """Sends an encoded door update to its (online) door. Idempotent per (door, version)."""
+
+    def send(self, update: DoorUpdate) -> None: ...
+
+
+class Deduplicator(Protocol):
+    """Runs ``action`` once per ``message_id``; returns its result and whether it ran now."""
+
+    def run(self, message_id: str, action: Callable[[], Result]) -> tuple[Result, bool]: ...
+
+    def register_lambda_context(self, context: LambdaContext | None) -> None: ...
+
+
+class Keyring(Protocol):
+    """The keys a service needs for a site. Services get one injected; they never build it."""
+
+    def signing_key(self, site_id: str) -> SigningKey:
+        """The site's current signing key."""
+        ...
+
+    def verification_keys(
+        self, site_id: str, *, refresh: bool = False
+    ) -> tuple[VerificationKey, ...]:
+        """Every key a credential of this site may be signed with: current and not retired."""
+        ...
+
+    def door_key(self, site_id: str, door_id: str) -> DoorKey:
+        """The door's current MAC key (derived from the site's current door master)."""
+        ...
+
+    def door_keys(self, site_id: str, door_id: str) -> tuple[DoorKey, ...]:
+        """Every MAC key the door may see: one per door master not retired, current first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """Everything the services are given; nothing here is built from the environment."""
+
+    store: KeyStore
+    clock: Clock
+    signer: CredentialSigner
+    encoder: DoorUpdateEncoder
+    door_gateway: DoorGateway
+    mobile_gateway: MobileAccessGateway
+    phone_hasher: PhoneHasher
+    # ISO 3166 region used to read phone numbers written without a country code (None: only
+    # international numbers are accepted).
+    default_region: str | None = None
+    # When set, digital keys are handed to it instead of being signed and delivered inline
+    # (the api Lambda: the worker signs and delivers; see KeyService.deliver_now).
+    delivery_queue: DeliveryQueue | None = None

@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Any
 from keyworker.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from keyworker.adapters.dedupe import Deduplicator
     from keyworker.api.deps import ApiDeps
     from keyworker.domain import Ports, Services
+    from keyworker.domain.ports import Deduplicator
     from keyworker.feedback import FieldFeedback
     from keyworker.jobs.context import JobContext
     from keyworker.revocation.service import RevocationService
@@ -163,10 +163,10 @@ def _common() -> _Common:
 
 
 def _ports(common: _Common, **gateways: Any) -> Ports:
+    from keyworker.adapters.secrets_keyring import SecretsManagerKeyring
     from keyworker.clock import SystemClock
     from keyworker.domain import Ports
     from keyworker.domain.credential_adapters import CoreCredentialSigner, CoreDoorUpdateEncoder
-    from keyworker.keys import SecretsManagerKeyring
     from keyworker.phones import PhoneHasher
     from keyworker.store import DynamoStore
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from keyworker.adapters.door_commands import DoorCommands
 from keyworker.domain import Services
+from keyworker.domain.ports import DoorCommands
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,11 @@ work on a replay), and a job that runs twice finds nothing left to do.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from keyworker.domain.ports import JobQueue
 from keyworker.errors import JobQueueUnavailable
 from keyworker.jobs.schema import (
     DELIVER_DIGITAL_KEY,
@@ -28,12 +29,6 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
 logger = logging.getLogger(__name__)
-
-
-class JobQueue(Protocol):
-    """Where jobs for the worker go. ``put`` returns once the job is durably queued."""
-
-    def put(self, job: Job, *, delay_seconds: int = 0) -> None: ...
 
 
 class SqsJobQueue:

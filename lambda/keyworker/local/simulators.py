@@ -23,9 +23,10 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from keyworker.adapters.secrets_keyring import verify_for_site
 from keyworker.credentials import ChangeOp, open_door_update
+from keyworker.domain.ports import Keyring
 from keyworker.errors import KeyworkerError
-from keyworker.keys import Keyring, verify_for_site
 
 logger = logging.getLogger(__name__)
 

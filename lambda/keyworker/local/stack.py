@@ -24,8 +24,8 @@ from typing import Any, TextIO
 
 from botocore.exceptions import ClientError
 
+from keyworker.adapters.secrets_keyring import SecretsManagerKeyring
 from keyworker.credentials import Algorithm
-from keyworker.keys import SecretsManagerKeyring
 from keyworker.local.apigw import ApiGatewayServer, LambdaContext
 from keyworker.local.containers import Handler, ProcessContainers, load_handler
 from keyworker.local.emulator import EmulatorProcess, environment_for

@@ -18,12 +18,13 @@ import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from keyworker.domain import validation
-from keyworker.domain.engine import Engine, Ports
+from keyworker.domain.engine import Engine
 from keyworker.domain.models import Door
 from keyworker.domain.pipeline import KeyPipeline
+from keyworker.domain.ports import Ports, RunDispatcher
 from keyworker.errors import (
     DoorNotFound,
     IdempotencyConflict,
@@ -67,14 +68,6 @@ def dispatch_order(chunks: int) -> list[int]:
     bumps do not race each other. E.g. 100 chunks: 0, 10, 20, ..., 90, 1, 11, ..."""
     stride = max(1, math.isqrt(max(chunks - 1, 0)) + 1)
     return [n for start in range(stride) for n in range(start, chunks, stride)]
-
-
-class RunDispatcher(Protocol):
-    """Fans a run's work out: the plan job, then one job per chunk (the jobs queue)."""
-
-    def plan(self, site_id: str, run_id: str) -> None: ...
-
-    def chunks(self, site_id: str, run_id: str, numbers: Sequence[int]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)

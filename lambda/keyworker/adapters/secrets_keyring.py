@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -41,6 +41,7 @@ from keyworker.credentials import (
     generate_signing_key,
     verify,
 )
+from keyworker.domain.ports import Keyring
 from keyworker.errors import InvalidKeyMaterial, KeyMaterialNotFound, UnknownKeyId
 
 if TYPE_CHECKING:
@@ -54,28 +55,6 @@ DEFAULT_CACHE_TTL_SECONDS = 300.0
 # An unknown kid may mean a rotation this container has not seen yet; re-reading the secret
 # at most this often keeps a flood of forged kids from turning into a flood of API calls.
 MIN_REFRESH_INTERVAL_SECONDS = 10.0
-
-
-class Keyring(Protocol):
-    """The keys a service needs for a site. Services get one injected; they never build it."""
-
-    def signing_key(self, site_id: str) -> SigningKey:
-        """The site's current signing key."""
-        ...
-
-    def verification_keys(
-        self, site_id: str, *, refresh: bool = False
-    ) -> tuple[VerificationKey, ...]:
-        """Every key a credential of this site may be signed with: current and not retired."""
-        ...
-
-    def door_key(self, site_id: str, door_id: str) -> DoorKey:
-        """The door's current MAC key (derived from the site's current door master)."""
-        ...
-
-    def door_keys(self, site_id: str, door_id: str) -> tuple[DoorKey, ...]:
-        """Every MAC key the door may see: one per door master not retired, current first."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
