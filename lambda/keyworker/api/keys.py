@@ -3,6 +3,7 @@ are updated by the worker), read one, list by status and type, its audit trail, 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -31,6 +32,7 @@ from keyworker.api.models import (
     RevokeIn,
 )
 from keyworker.api.wire import audit_event_out, key_out
+from keyworker.domain.commands import CreateAccessMedium, CreateDigitalKey, NewKeyCommand
 from keyworker.domain.models import KeyView
 from keyworker.domain.pipeline import ModificationPlan
 from keyworker.domain.queries import DEFAULT_PAGE, MAX_PAGE
@@ -57,6 +59,34 @@ def _accepted(site_id: str, view: KeyView) -> Response[str]:
     return json_response(202, body, headers={"Location": location})
 
 
+def _issue(
+    site_id: str, body: AccessMediumIn | DigitalKeyIn, idempotency_key: str | None
+) -> Response[str]:
+    """Both creates: the wire model as a command, run through the pipeline."""
+    common: dict[str, Any] = {
+        "site_id": site_id,
+        "holder_id": body.holder_id,
+        "door_ids": body.door_ids,
+        "valid_from": int(body.valid_from.timestamp()),
+        "valid_until": epoch(body.valid_until),
+        "schedule": None if body.schedule is None else body.schedule.model_dump(),
+        "actor": actor(router),
+    }
+    try:
+        command: NewKeyCommand = (
+            CreateAccessMedium(card_uid=body.card_uid, **common)
+            if isinstance(body, AccessMediumIn)
+            else CreateDigitalKey(phone=body.phone, **common)
+        )
+        view = deps(router).services.keys.run(
+            replace(command, request_id=request_id(idempotency_key))
+        )
+    except InvalidInput as error:
+        raise header_named(error) from error
+    observability.key_issued(view.record.key_type)
+    return _accepted(site_id, view)
+
+
 @router.post(
     "/access-media",
     summary="Issue an access medium (card, fob)",
@@ -68,22 +98,7 @@ def create_access_medium(
     medium: Annotated[AccessMediumIn, Body()],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[str]:
-    try:
-        view = deps(router).services.keys.create_access_medium(
-            site_id,
-            holder_id=medium.holder_id,
-            card_uid=medium.card_uid,
-            door_ids=medium.door_ids,
-            valid_from=int(medium.valid_from.timestamp()),
-            valid_until=epoch(medium.valid_until),
-            schedule=None if medium.schedule is None else medium.schedule.model_dump(),
-            actor=actor(router),
-            request_id=request_id(idempotency_key),
-        )
-    except InvalidInput as error:
-        raise header_named(error) from error
-    observability.key_issued(view.record.key_type)
-    return _accepted(site_id, view)
+    return _issue(site_id, medium, idempotency_key)
 
 
 @router.post(
@@ -97,22 +112,7 @@ def create_digital_key(
     key: Annotated[DigitalKeyIn, Body()],
     idempotency_key: IdempotencyKey = None,
 ) -> Response[str]:
-    try:
-        view = deps(router).services.keys.create_digital_key(
-            site_id,
-            holder_id=key.holder_id,
-            phone=key.phone,
-            door_ids=key.door_ids,
-            valid_from=int(key.valid_from.timestamp()),
-            valid_until=epoch(key.valid_until),
-            schedule=None if key.schedule is None else key.schedule.model_dump(),
-            actor=actor(router),
-            request_id=request_id(idempotency_key),
-        )
-    except InvalidInput as error:
-        raise header_named(error) from error
-    observability.key_issued(view.record.key_type)
-    return _accepted(site_id, view)
+    return _issue(site_id, key, idempotency_key)
 
 
 @router.get(

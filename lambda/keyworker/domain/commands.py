@@ -42,9 +42,9 @@ class CreateAccessMedium:
     card_uid: str
     door_ids: Sequence[str]
     valid_from: int
-    valid_until: int | None
-    schedule: Mapping[str, Any] | None
     actor: str
+    valid_until: int | None = None
+    schedule: Mapping[str, Any] | None = None
     # The API's Idempotency-Key (or a job's id): the key id is derived from it.
     request_id: str | None = None
 
@@ -59,9 +59,9 @@ class CreateDigitalKey:
     phone: str
     door_ids: Sequence[str]
     valid_from: int
-    valid_until: int | None
-    schedule: Mapping[str, Any] | None
     actor: str
+    valid_until: int | None = None
+    schedule: Mapping[str, Any] | None = None
     request_id: str | None = None
 
 

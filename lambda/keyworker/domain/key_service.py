@@ -50,65 +50,21 @@ class KeyService:
 
     # ------------------------------------------------------------------------ creation
 
-    def create_access_medium(
-        self,
-        site_id: str,
-        *,
-        holder_id: str,
-        card_uid: str,
-        door_ids: Sequence[str],
-        valid_from: int,
-        valid_until: int | None = None,
-        schedule: Mapping[str, Any] | None = None,
-        actor: str,
-        request_id: str | None = None,
-    ) -> KeyView:
-        """A new access medium: every door of it gets deployment work (a door change)."""
-        return self.run(
-            CreateAccessMedium(
-                site_id,
-                holder_id,
-                card_uid,
-                door_ids,
-                valid_from,
-                valid_until,
-                schedule,
-                actor,
-                request_id,
-            )
-        )
+    def create_access_medium(self, site_id: str, **fields: Any) -> KeyView:
+        """A new access medium (the fields of :class:`CreateAccessMedium`): every door of it
+        gets deployment work (a door change)."""
+        return self.run(CreateAccessMedium(site_id=site_id, **fields))
 
-    def create_digital_key(
-        self,
-        site_id: str,
-        *,
-        holder_id: str,
-        phone: str,
-        door_ids: Sequence[str],
-        valid_from: int,
-        valid_until: int | None = None,
-        schedule: Mapping[str, Any] | None = None,
-        actor: str,
-        request_id: str | None = None,
-    ) -> KeyView:
-        """A new digital key: signed, registered with its phone, handed to the mobile-access
-        cloud (unless the phone is blocked). Doors verify its credential: no door work."""
-        view = self.run(
-            CreateDigitalKey(
-                site_id,
-                holder_id,
-                phone,
-                door_ids,
-                valid_from,
-                valid_until,
-                schedule,
-                actor,
-                request_id,
-            )
-        )
-        e164 = view.record.phone_e164 or ""
+    def create_digital_key(self, site_id: str, **fields: Any) -> KeyView:
+        """A new digital key (the fields of :class:`CreateDigitalKey`): signed, registered
+        with its phone, handed to the mobile-access cloud (unless the phone is blocked).
+        Doors verify its credential: no door work."""
+        view = self.run(CreateDigitalKey(site_id=site_id, **fields))
         logger.info(
-            "digital key %s for phone %s at site %s", view.record.key_id, phones.mask(e164), site_id
+            "digital key %s for phone %s at site %s",
+            view.record.key_id,
+            phones.mask(view.record.phone_e164 or ""),
+            site_id,
         )
         return view
 

@@ -27,6 +27,7 @@ is unsettled): the time service runs the key through this pipeline again then.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -382,56 +383,52 @@ class KeyPipeline:
             request_id = validation.check_id(request_id, "request_id")
         _check_doors_exist(site_id, door_ids, doors)
         now = self._engine.clock.now()
-        common: dict[str, Any] = {
+        intent: dict[str, Any] = {
             "holder_id": holder_id,
             "door_ids": list(door_ids),
             "valid_from": start,
             "valid_until": end,
             "schedule": schedule,
         }
-        if isinstance(command, CreateAccessMedium):
-            card_uid = validation.check_id(command.card_uid, "card_uid")
-            created = status.next_door_state(ACCESS_MEDIUM, NOT_AT_DOOR, "create")
-            key = KeyRecord(
-                site_id=site_id,
-                key_id=key_id_for(site_id, ACCESS_MEDIUM, request_id),
-                key_type=ACCESS_MEDIUM,
-                holder_id=holder_id,
-                rows=tuple(DoorRow(door_id, created, 1, None) for door_id in door_ids),
-                valid_from=start,
-                valid_until=end,
-                schedule=schedule,
-                created_at=now,
-                updated_at=now,
-                card_uid=card_uid,
-                request_fingerprint=fingerprint(
-                    {"type": ACCESS_MEDIUM, "card_uid": card_uid, **common}
-                ),
-            )
-            return key, None
-        e164 = phones.normalize(command.phone, default_region=self._ports.default_region)
-        phone_hash = self._ports.phone_hasher.hash(e164)
-        phone = self._store.get_phone(site_id, phone_hash) or PhoneRecord(site_id, phone_hash)
-        key = KeyRecord(
+        new_key = functools.partial(
+            KeyRecord,
             site_id=site_id,
-            key_id=key_id_for(site_id, DIGITAL_KEY, request_id),
-            key_type=DIGITAL_KEY,
             holder_id=holder_id,
-            rows=tuple(DoorRow(door_id, NOT_AT_DOOR, 0, None) for door_id in door_ids),
             valid_from=start,
             valid_until=end,
             schedule=schedule,
             created_at=now,
             updated_at=now,
+        )
+        if isinstance(command, CreateAccessMedium):
+            card_uid = validation.check_id(command.card_uid, "card_uid")
+            created = status.next_door_state(ACCESS_MEDIUM, NOT_AT_DOOR, "create")
+            medium = new_key(
+                key_id=key_id_for(site_id, ACCESS_MEDIUM, request_id),
+                key_type=ACCESS_MEDIUM,
+                rows=tuple(DoorRow(door_id, created, 1, None) for door_id in door_ids),
+                card_uid=card_uid,
+                request_fingerprint=fingerprint(
+                    {"type": ACCESS_MEDIUM, "card_uid": card_uid, **intent}
+                ),
+            )
+            return medium, None
+        e164 = phones.normalize(command.phone, default_region=self._ports.default_region)
+        phone_hash = self._ports.phone_hasher.hash(e164)
+        phone = self._store.get_phone(site_id, phone_hash) or PhoneRecord(site_id, phone_hash)
+        digital = new_key(
+            key_id=key_id_for(site_id, DIGITAL_KEY, request_id),
+            key_type=DIGITAL_KEY,
+            rows=tuple(DoorRow(door_id, NOT_AT_DOOR, 0, None) for door_id in door_ids),
             phone_blocked=phone.blocked,
             phone_blocked_rev=phone.blocked_rev,
             phone_e164=e164,
             phone_hash=phone_hash,
             request_fingerprint=fingerprint(
-                {"type": DIGITAL_KEY, "phone_hash": phone_hash, **common}
+                {"type": DIGITAL_KEY, "phone_hash": phone_hash, **intent}
             ),
         )
-        return key, phone
+        return digital, phone
 
     def _register_with_phone(
         self, record: KeyRecord, phone: PhoneRecord, actor: str, doors: Mapping[str, Door]

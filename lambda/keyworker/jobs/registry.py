@@ -18,7 +18,13 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from keyworker.adapters.door_commands import sync_door
-from keyworker.domain.commands import CreateAccessMedium, CreateDigitalKey, KeyCommand, RevokeKey
+from keyworker.domain.commands import (
+    CreateAccessMedium,
+    CreateDigitalKey,
+    KeyCommand,
+    NewKeyCommand,
+    RevokeKey,
+)
 from keyworker.errors import InvalidJob, UnknownJobKind
 from keyworker.jobs import schema
 from keyworker.jobs.context import JobContext
@@ -57,35 +63,20 @@ def _run_command(ctx: JobContext, command: KeyCommand) -> JobOutcome:
     return {"key_id": view.record.key_id, "type": view.record.key_type}
 
 
-def _deploy_access_medium(ctx: JobContext, p: schema.DeployAccessMedium, job: Job) -> JobOutcome:
+def _new_key(p: schema.DeployAccessMedium | schema.DeployDigitalKey, job: Job) -> NewKeyCommand:
+    fields = p.model_dump(exclude={"valid_from", "valid_until"})
+    fields.update(valid_from=int(p.valid_from.timestamp()), valid_until=_epoch(p.valid_until))
     # The job id is the idempotency key: a redelivered job finds the key it created.
-    command = CreateAccessMedium(
-        p.site_id,
-        p.holder_id,
-        p.card_uid,
-        p.door_ids,
-        int(p.valid_from.timestamp()),
-        _epoch(p.valid_until),
-        p.schedule,
-        p.actor,
-        request_id=job.job_id,
-    )
-    return _run_command(ctx, command)
+    fields["request_id"] = job.job_id
+    if isinstance(p, schema.DeployAccessMedium):
+        return CreateAccessMedium(**fields)
+    return CreateDigitalKey(**fields)
 
 
-def _deploy_digital_key(ctx: JobContext, p: schema.DeployDigitalKey, job: Job) -> JobOutcome:
-    command = CreateDigitalKey(
-        p.site_id,
-        p.holder_id,
-        p.phone,
-        p.door_ids,
-        int(p.valid_from.timestamp()),
-        _epoch(p.valid_until),
-        p.schedule,
-        p.actor,
-        request_id=job.job_id,
-    )
-    return _run_command(ctx, command)
+def _deploy(
+    ctx: JobContext, p: schema.DeployAccessMedium | schema.DeployDigitalKey, job: Job
+) -> JobOutcome:
+    return _run_command(ctx, _new_key(p, job))
 
 
 def _revoke(ctx: JobContext, p: schema.RevokeKey, job: Job) -> JobOutcome:
@@ -106,8 +97,8 @@ JOB_KINDS: dict[str, JobKind] = {
     schema.DELIVER_DIGITAL_KEY: JobKind(schema.KeyRef, _deliver),
     schema.TAKE_BACK_DIGITAL_KEY: JobKind(schema.KeyRef, _take_back),
     schema.SYNC_DOOR: JobKind(schema.SyncDoor, _sync_door),
-    schema.DEPLOY_ACCESS_MEDIUM: JobKind(schema.DeployAccessMedium, _deploy_access_medium),
-    schema.DEPLOY_DIGITAL_KEY: JobKind(schema.DeployDigitalKey, _deploy_digital_key),
+    schema.DEPLOY_ACCESS_MEDIUM: JobKind(schema.DeployAccessMedium, _deploy),
+    schema.DEPLOY_DIGITAL_KEY: JobKind(schema.DeployDigitalKey, _deploy),
     schema.REVOKE_KEY: JobKind(schema.RevokeKey, _revoke),
     schema.BLOCK_PHONE: JobKind(schema.PhoneCommand, _block, dedupe=True),
     schema.UNBLOCK_PHONE: JobKind(schema.PhoneCommand, _unblock, dedupe=True),
