@@ -59,6 +59,7 @@ bench: setup
 	$(BIN)/python bench/import_time.py
 	$(BIN)/python bench/revocation_plan.py
 	$(BIN)/python bench/revocation_run.py
+	$(BIN)/python bench/hot_door.py
 
 clean:
 	rm -rf $(VENV) target

@@ -7,8 +7,10 @@ the shim: every response must parse to the same thing, errors included.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -265,3 +267,38 @@ def test_sqs_clock_shim_keeps_delays_and_visibility(monkeypatch: pytest.MonkeyPa
         time.sleep(1.2)
         again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
         assert sorted(m["Body"] for m in again) == ["later", "now"]  # delay over, visible again
+
+
+def test_concurrent_adds_each_return_their_own_new_value(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on DynamoDB, an UpdateItem's ALL_NEW is the item as that update left it: concurrent
+    ``ADD``s of one counter are each told a value of their own (a door's version allocation
+    relies on it)."""
+    moto_shims.make_dynamodb_atomic(monkeypatch.setattr)
+    _create(client, "t")
+    key = {"pk": {"S": "SITE#s"}, "sk": {"S": "DOOR#d"}}
+
+    def add() -> list[int]:
+        return [
+            int(
+                client.update_item(
+                    TableName="t",
+                    Key=key,
+                    UpdateExpression="ADD next_version :one",
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                    ReturnValues="ALL_NEW",
+                )["Attributes"]["next_version"]["N"]
+            )
+            for _ in range(25)
+        ]
+
+    # Threads switch often, so an unprotected answer would meet a concurrent ADD.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            told = [value for values in pool.map(lambda _: add(), range(8)) for value in values]
+    finally:
+        sys.setswitchinterval(interval)
+    assert sorted(told) == list(range(1, 201))

@@ -36,14 +36,15 @@ def test_a_chunk_costs_the_same_in_a_small_and_a_large_site(runs: RunWorld) -> N
         assert not set(calls) & GROWING, calls
     # Four cards at four doors (entrance, garage, two flats): read the run and the chunk (which
     # carries the cards as the plan read them) and the doors; per key one intent and one
-    # record (PutItem each); per door one change and one version bump (PutItem each); the
-    # audit events in one BatchWriteItem; the outcome and the count (UpdateItem each).
+    # record (PutItem each); per door one version allocation (UpdateItem) and one change
+    # (PutItem); the audit events in one BatchWriteItem; the outcome and the count (UpdateItem
+    # each).
     assert cards == Counter(
         {
             "GetItem": 2,
             "BatchGetItem": 1,
-            "PutItem": 2 * 4 + 2 * 4,
-            "UpdateItem": 2,
+            "PutItem": 2 * 4 + 4,
+            "UpdateItem": 4 + 2,
             "BatchWriteItem": 1,
         }
     )

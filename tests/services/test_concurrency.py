@@ -6,13 +6,16 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
-from service_world import PHONE, SITE, World
+from service_world import PHONE, SITE, T0, World
 
 from keyworker import status
-from keyworker.domain.models import KeyRecord
+from keyworker.domain import Services, build_services
+from keyworker.domain.engine import CHANGE_GRACE_SECONDS
+from keyworker.domain.models import DoorChange, KeyRecord
 
 
 def run_together(*calls: Callable[[], Any]) -> list[Any]:
@@ -198,3 +201,205 @@ def _legal(key_type: str, state: str, event: str) -> str | None:
         return status.next_door_state(key_type, state, event)
     except Exception:
         return None
+
+
+# ------------------------------------------------------------------- a hot door (issue 12)
+
+
+class _Conflicts:
+    """Counts the conditional checks DynamoDB refused (botocore event hook on the client)."""
+
+    def __init__(self, client: Any) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+        client.meta.events.register("after-call.dynamodb", self._after_call)
+
+    def _after_call(self, parsed: Any, **_: Any) -> None:
+        if parsed.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            with self._lock:
+                self.count += 1
+
+
+def check_versions(world: World, door_id: str, key_ids: list[str]) -> dict[int, DoorChange]:
+    """Every version of the door up to its desired one has its change item or a void marker,
+    and every key's row at the door records a version whose change names its row."""
+    door = world.services.doors.get_door(SITE, door_id)
+    versions = range(1, door.desired_version + 1)
+    changes = world.store.get_changes(SITE, door_id, versions)
+    assert sorted(changes) == list(versions)
+    for key_id in key_ids:
+        record = world.store.get_key(SITE, key_id)
+        assert record is not None
+        row = record.row(door_id)
+        assert row is not None
+        assert row.change_version is not None
+        refs = changes[row.change_version].refs
+        assert (key_id, row.seq) in {(ref.key_id, ref.seq) for ref in refs}
+    return changes
+
+
+def test_sixteen_writers_on_one_door_meet_no_conflict(world: World) -> None:
+    """Every create on [entrance, unit-i] hands work to the entrance: its versions are
+    allocated atomically, so no writer waits for another, retries, or sees ConcurrentUpdate."""
+    world.door("entrance", kind="common", connectivity="online")
+    for number in range(32):
+        world.door(f"unit-{number}")
+    conflicts = _Conflicts(world.client)
+
+    def writer(first: int) -> Callable[[], list[str]]:
+        def create() -> list[str]:
+            return [
+                world.access_medium(
+                    ["entrance", f"unit-{n}"], card_uid=f"card-{n}", request_id=f"req-{n}"
+                )
+                for n in (first, first + 16)
+            ]
+
+        return create
+
+    created = [k for keys in run_together(*[writer(n) for n in range(16)]) for k in keys]
+    assert len(set(created)) == 32
+    assert conflicts.count == 0
+    changes = check_versions(world, "entrance", created)
+    assert len(changes) == 32
+    assert not any(change.void for change in changes.values())
+    settle_all_doors(world, ["entrance"])
+    for key_id in created:
+        check_key(world, key_id)
+
+
+class _BeforeFirstChange:
+    """Wraps the store; ``hook`` runs once, when the first door change is about to be written
+    (after its version was allocated): what happens meanwhile on other Lambdas. If the hook
+    returns a bool, that is the outcome of the write (the hook made it)."""
+
+    def __init__(self, inner: Any, hook: Callable[[DoorChange], bool | None]) -> None:
+        self._inner = inner
+        self._hook: Callable[[DoorChange], bool | None] | None = hook
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def put_change(self, change: DoorChange) -> bool:
+        hook, self._hook = self._hook, None
+        if hook is not None:
+            outcome = hook(change)
+            if outcome is not None:
+                return outcome
+        return bool(self._inner.put_change(change))
+
+
+def _with_store(world: World, store: Any) -> Services:
+    assert world.ports is not None
+    return build_services(replace(world.ports, store=store))
+
+
+def test_a_writer_slower_than_the_grace_period_finds_its_version_void_and_allocates_again(
+    site: World,
+) -> None:
+    def a_reader_meanwhile(change: DoorChange) -> None:
+        # The writer stalls past the grace period; the door asks for its update meanwhile.
+        site.clock.advance(CHANGE_GRACE_SECONDS)
+        update = site.services.doors.door_update(SITE, "flat-1")
+        assert (update.version, update.entries) == (1, ())
+
+    slow = _with_store(site, _BeforeFirstChange(site.store, a_reader_meanwhile))
+    view = slow.keys.create_access_medium(
+        SITE, holder_id="h", card_uid="c", door_ids=["flat-1"], valid_from=T0, actor="a"
+    )
+    key_id = view.record.key_id
+    assert view.record.rows[0].change_version == 2
+    changes = check_versions(site, "flat-1", [key_id])
+    assert [(v, c.action) for v, c in sorted(changes.items())] == [(1, "void"), (2, "deploy")]
+    update = site.services.doors.door_update(SITE, "flat-1")
+    assert update.version == 2
+    assert [entry.key_id for entry in update.entries] == [key_id]
+    site.sync("flat-1", 2)
+    assert site.key(key_id)["status"]["code"] == "active"
+
+
+def test_a_void_marker_that_loses_to_the_slow_writer_reads_its_change_back(site: World) -> None:
+    landed: list[bool] = []
+
+    class WriterLandsFirst:
+        """The reader's store: just before its void marker, the writer's change lands."""
+
+        def __init__(self, inner: Any, change: DoorChange) -> None:
+            self._inner, self._change = inner, change
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+        def put_change(self, change: DoorChange) -> bool:
+            assert change.void
+            landed.append(bool(self._inner.put_change(self._change)))
+            return bool(self._inner.put_change(change))
+
+    def a_reader_racing(change: DoorChange) -> bool:
+        site.clock.advance(CHANGE_GRACE_SECONDS)
+        reader = _with_store(site, WriterLandsFirst(site.store, change))
+        update = reader.doors.door_update(SITE, "flat-1")
+        assert update.version == 1
+        assert [entry.key_id for entry in update.entries] == [change.refs[0].key_id]
+        return landed[0]
+
+    slow = _with_store(site, _BeforeFirstChange(site.store, a_reader_racing))
+    view = slow.keys.create_access_medium(
+        SITE, holder_id="h", card_uid="c", door_ids=["flat-1"], valid_from=T0, actor="a"
+    )
+    assert landed == [True]
+    assert view.record.rows[0].change_version == 1
+    changes = check_versions(site, "flat-1", [view.record.key_id])
+    assert not changes[1].void
+    site.sync("flat-1", 1)
+    assert site.key(view.record.key_id)["status"]["code"] == "active"
+
+
+def test_a_door_confirming_while_a_change_is_in_flight_stops_before_it(site: World) -> None:
+    seen: dict[str, Any] = {}
+
+    def another_create_and_a_confirmation(change: DoorChange) -> None:
+        # Version 1 is allocated, its change not written yet; another key gets version 2.
+        seen["other"] = site.access_medium(["flat-1"], card_uid="card-2")
+        seen["update"] = site.services.doors.door_update(SITE, "flat-1")
+        seen["sync"] = site.sync("flat-1", 2)
+
+    slow = _with_store(site, _BeforeFirstChange(site.store, another_create_and_a_confirmation))
+    first = slow.keys.create_access_medium(
+        SITE, holder_id="h", card_uid="c", door_ids=["flat-1"], valid_from=T0, actor="a"
+    ).record.key_id
+    other = seen["other"]
+    # While version 1 was in flight the door was given nothing, and confirming 2 confirmed
+    # nothing: the change in flight would otherwise never have reached it.
+    assert (seen["update"].version, seen["update"].entries) == (0, ())
+    assert seen["sync"].stale
+    assert seen["sync"].door.confirmed_version == 0
+    assert site.key(other)["status"]["code"] == "door_update_pending"
+    check_versions(site, "flat-1", [first, other])
+    update = site.services.doors.door_update(SITE, "flat-1")
+    assert update.version == 2
+    assert {entry.key_id for entry in update.entries} == {first, other}
+    result = site.sync("flat-1", 2)
+    assert set(result.completed_key_ids) == {first, other}
+    for key_id in (first, other):
+        assert site.key(key_id)["status"]["code"] == "active"
+        check_key(site, key_id)
+
+
+def test_duplicate_and_stale_confirmations_race_without_loss(site: World) -> None:
+    keys = [site.access_medium(["flat-1"], card_uid=f"card-{n}") for n in range(3)]
+    run_together(
+        *[lambda: site.sync("flat-1", 3) for _ in range(3)],
+        *[lambda: site.sync("flat-1", 2) for _ in range(2)],
+        lambda: site.sync("flat-1", 1),
+    )
+    door = site.services.doors.get_door(SITE, "flat-1")
+    assert (door.confirmed_version, door.desired_version, door.pending_since) == (3, 3, None)
+    assert site.services.doors.worklist(SITE) == []
+    assert site.store.query_doors_to_visit(SITE) == []
+    for key_id in keys:
+        check_key(site, key_id)
+        assert site.key(key_id)["status"]["code"] == "active"
+        actions = [e.action for e in site.services.queries.history(SITE, key_id)]
+        assert actions.count("door_confirmed") == 1
+    assert site.sync("flat-1", 2).stale

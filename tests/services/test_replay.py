@@ -13,8 +13,8 @@ from service_world import DAY, PHONE, SITE, T0, World
 
 from keyworker.api.wire import key_out
 from keyworker.domain import build_services
-from keyworker.domain.engine import SETTLE_LEASE_SECONDS
-from keyworker.domain.models import Door, KeyView
+from keyworker.domain.engine import CHANGE_GRACE_SECONDS, SETTLE_LEASE_SECONDS
+from keyworker.domain.models import DoorChange, KeyView
 from keyworker.errors import StoreUnavailable
 
 
@@ -120,8 +120,8 @@ def test_time_service(site: World) -> None:
 
 
 class _FailingOnce:
-    """Wraps the store; the first ``save_door`` that raises a door's desired version fails as
-    if the Lambda died right after writing the door change."""
+    """Wraps the store; the first ``put_change`` fails as if the Lambda died right after
+    allocating a door version, before writing the version's change."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
@@ -130,11 +130,11 @@ class _FailingOnce:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def save_door(self, door: Door) -> None:
-        if not self.failed and door.desired_version > 0:
+    def put_change(self, change: DoorChange) -> bool:
+        if not self.failed:
             self.failed = True
             raise StoreUnavailable("the Lambda died here")
-        self._inner.save_door(door)
+        return bool(self._inner.put_change(change))
 
 
 def test_a_revoke_retried_after_a_crash_finishes_the_job(site: World) -> None:
@@ -147,19 +147,32 @@ def test_a_revoke_retried_after_a_crash_finishes_the_job(site: World) -> None:
 
     with pytest.raises(StoreUnavailable):
         crashing.keys.revoke(SITE, key_id, actor="admin")
-    # The intent is written; the first door's change exists but the door was not advanced.
+    # The intent is written; the entrance's version 2 is allocated, its change never written.
     assert site.key(key_id)["status"]["code"] == "revocation_pending"
+    assert site.services.doors.get_door(SITE, "entrance").desired_version == 2
 
     # A retry within the writer's lease leaves the door work to that writer (it may still be
     # running: a concurrent duplicate must not make a second door change).
     early = crashing.keys.revoke(SITE, key_id, actor="admin")
     assert any(row.change_version is None for row in early.record.rows)
     # The retried command after the lease (an SQS redelivery comes after the queue's visibility
-    # timeout, 180 s) finishes: every door gets its removal work.
+    # timeout, 180 s) finishes: every door gets its removal work, the entrance at a version of
+    # its own.
     site.clock.advance(SETTLE_LEASE_SECONDS)
     view = crashing.keys.revoke(SITE, key_id, actor="admin")
     rows = {row.door_id: row for row in view.record.rows}
-    assert all(row.change_version is not None for row in rows.values())
+    assert rows["entrance"].change_version == 3
+    assert rows["flat-1"].change_version == 2
+    # Within the grace period the missing version 2 is in flight: the entrance is given (and
+    # confirms) nothing past version 1 yet.
+    assert site.services.doors.door_update(SITE, "entrance").version == 1
+    assert site.sync("entrance").stale
+    # Once it is older than the grace period, a reader voids it and the door gets the rest.
+    site.clock.advance(CHANGE_GRACE_SECONDS)
+    update = site.services.doors.door_update(SITE, "entrance")
+    assert update.version == 3
+    work = site.services.doors.pending_work(SITE, "entrance").changes
+    assert [(c.version, c.action) for c in work] == [(2, "void"), (3, "revoke")]
     for door_id in ("entrance", "flat-1"):
         door = site.services.doors.get_door(SITE, door_id)
         assert door.desired_version == rows[door_id].change_version
@@ -188,6 +201,8 @@ def test_the_time_service_finishes_door_work_a_crashed_command_left(site: World)
     assert all(row.change_version is not None for row in record.rows)
     assert record.indexed is not None
     assert record.indexed.next_boundary_at is None
+    # The entrance's version the crash allocated is void once past the grace period.
+    site.clock.advance(CHANGE_GRACE_SECONDS)
     for door_id in ("entrance", "flat-1"):
         site.sync(door_id)
     assert site.key(key_id)["status"]["code"] == "revoked"

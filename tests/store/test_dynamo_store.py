@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -54,12 +55,68 @@ def test_door_round_trip_and_optimistic_locking(store: DynamoStore) -> None:
     assert store.get_door(SITE, "nope") is None
     with pytest.raises(ConcurrentUpdate):
         store.save_door(door)  # creating again: it exists
-    moved = Door(SITE, "d1", "Entrance", "common", "offline", 1, 0, 123, rev=2)
-    store.save_door(moved)
+    renamed = replace(door, name="Main entrance", connectivity="online", rev=2)
+    store.save_door(renamed)
     with pytest.raises(ConcurrentUpdate):
-        store.save_door(moved)  # rev 2 was written from rev 1 already
-    assert store.get_door(SITE, "d1") == moved
+        store.save_door(renamed)  # rev 2 was written from rev 1 already
+    assert store.get_door(SITE, "d1") == renamed
     assert store.get_door("other-site", "d1") is None
+
+
+def test_a_description_write_never_moves_the_versions(store: DynamoStore) -> None:
+    store.save_door(Door(SITE, "d1", "Entrance", "common", "offline", rev=1))
+    allocated = store.allocate_door_version(SITE, "d1", connectivity="offline", now=100)
+    # A description written from the door as read before the allocation loses: a whole-item
+    # write of it would have taken the allocated version back.
+    stale = Door(SITE, "d1", "Renamed", "common", "offline", rev=2)
+    with pytest.raises(ConcurrentUpdate):
+        store.save_door(stale)
+    store.save_door(replace(allocated, name="Renamed", connectivity="online", rev=2))
+    door = store.get_door(SITE, "d1")
+    assert door is not None
+    assert (door.name, door.connectivity, door.desired_version) == ("Renamed", "online", 1)
+    # Moved to the online doors' sync partition of the index with its connectivity.
+    assert store.query_doors_to_visit(SITE) == []
+    assert [d.door_id for d in store.query_doors_to_sync(1_000, limit=10)] == ["d1"]
+
+
+def test_allocation_is_an_atomic_increment_that_files_the_door_once(store: DynamoStore) -> None:
+    store.save_door(Door(SITE, "d1", "Entrance", "common", "offline", rev=1))
+    first = store.allocate_door_version(SITE, "d1", connectivity="offline", now=100)
+    second = store.allocate_door_version(SITE, "d1", connectivity="offline", now=200)
+    assert (first.desired_version, first.pending_since, first.allocated_at) == (1, 100, 100)
+    # Still pending since the oldest unconfirmed allocation; the latest allocation is recorded.
+    assert (second.desired_version, second.pending_since, second.allocated_at) == (2, 100, 200)
+    assert second.rev == 1  # the description's revision does not move
+    assert [d.door_id for d in store.query_doors_to_visit(SITE)] == ["d1"]
+    with pytest.raises(ConcurrentUpdate):  # the door is not online
+        store.allocate_door_version(SITE, "d1", connectivity="online", now=300)
+    with pytest.raises(ConcurrentUpdate):  # no such door: nothing is created
+        store.allocate_door_version(SITE, "nope", connectivity="offline", now=300)
+    assert store.get_door(SITE, "nope") is None
+
+
+def test_confirmation_rises_only_and_leaves_the_index_only_when_caught_up(
+    store: DynamoStore,
+) -> None:
+    store.save_door(Door(SITE, "d1", "Entrance", "common", "offline", rev=1))
+    for now in (100, 200, 300):
+        store.allocate_door_version(SITE, "d1", connectivity="offline", now=now)
+    with pytest.raises(ConcurrentUpdate):  # version 1 is not the desired one (3)
+        store.confirm_door_version(SITE, "d1", 1, pending_since=None)
+    door = store.confirm_door_version(SITE, "d1", 2, pending_since=300)
+    assert (door.confirmed_version, door.pending_since) == (2, 300)
+    with pytest.raises(ConcurrentUpdate):  # stale: 1 is below what is confirmed
+        store.confirm_door_version(SITE, "d1", 1, pending_since=200)
+    with pytest.raises(ConcurrentUpdate):  # duplicate
+        store.confirm_door_version(SITE, "d1", 2, pending_since=300)
+    assert [d.door_id for d in store.query_doors_to_visit(SITE)] == ["d1"]
+    door = store.confirm_door_version(SITE, "d1", 3, pending_since=None)
+    assert (door.confirmed_version, door.desired_version, door.pending_since) == (3, 3, None)
+    assert store.query_doors_to_visit(SITE) == []
+    again = store.allocate_door_version(SITE, "d1", connectivity="offline", now=400)
+    assert (again.desired_version, again.pending_since) == (4, 400)
+    assert [d.door_id for d in store.query_doors_to_visit(SITE)] == ["d1"]
 
 
 def test_key_round_trip_keeps_row_order_and_all_facts(store: DynamoStore) -> None:

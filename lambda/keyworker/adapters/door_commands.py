@@ -68,11 +68,15 @@ def sync_door(
 ) -> int | None:
     """Send an online door what it must apply now, if it still has work up to at least
     ``version``; returns the version sent (None: nothing to send — the door is offline now,
-    or has confirmed that version already)."""
+    has confirmed that version already, or its next version is still in flight)."""
     door = doors.get_door(site_id, door_id)
     if not door.online or door.confirmed_version >= version or door.pending_changes <= 0:
         return None
     update = doors.door_update(site_id, door_id, door=door)
+    if update.version <= door.confirmed_version:
+        # Its next version is still in flight (docs/data-model.md): that version's writer asks
+        # for the sync again once its change is written.
+        return None
     commands.send(update)
     logger.info(
         "door update sent",

@@ -9,13 +9,15 @@ in proportion to the changes concerned, never to the size of the table.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from keyworker.domain import validation
 from keyworker.domain.commands import ConfirmDoor, RefreshStatus
-from keyworker.domain.engine import MAX_ATTEMPTS, Engine
+from keyworker.domain.engine import CHANGE_GRACE_SECONDS, MAX_ATTEMPTS, Engine
 from keyworker.domain.models import (
     ACCESS_MEDIUM,
+    VOID_CHANGE,
     Door,
     DoorChange,
     DoorEntry,
@@ -121,18 +123,59 @@ class DoorService:
             return door
         raise ConcurrentUpdate(f"door {door_id} kept changing; try again")
 
-    def _pending_changes(self, door: Door, upto: int | None = None) -> dict[int, DoorChange]:
+    def _pending_changes(
+        self, door: Door, upto: int | None = None
+    ) -> tuple[dict[int, DoorChange], int]:
+        """The door's changes in (confirmed, ``upto`` or desired] that are there, and the last
+        version up to which every version is accounted for (its change or a void marker): the
+        door is given, and confirms, nothing beyond it.
+
+        A version whose change is missing is in flight while it may be younger than
+        ``CHANGE_GRACE_SECONDS`` (its writer is between allocating it and writing the change);
+        older, it is voided here: a void marker is put in its place (only if absent, so a slow
+        writer's change and the marker cannot both be there; the loser of that race is read
+        back, and a writer that lost allocates again)."""
         last = door.desired_version if upto is None else upto
         versions = range(door.confirmed_version + 1, last + 1)
         changes = self._store.get_changes(door.site_id, door.door_id, versions)
         missing = [v for v in versions if v not in changes]
         if missing:
-            # Every version up to desired has its change item (it is written first).
-            raise StoreError(f"door {door.door_id} lacks change item(s) {missing}")
-        return changes
+            now = self._engine.clock.now()
+            overdue = [v for v in missing if self._overdue(door, v, changes, now)]
+            lost = []
+            for version in overdue:
+                marker = DoorChange(door.site_id, door.door_id, version, now, VOID_CHANGE, ())
+                if self._store.put_change(marker):
+                    logger.warning(
+                        "door version voided: its change was never written",
+                        extra={"site_id": door.site_id, "door_id": door.door_id, "v": version},
+                    )
+                    changes[version] = marker
+                else:
+                    lost.append(version)
+            if lost:
+                changes.update(self._store.get_changes(door.site_id, door.door_id, lost))
+        accounted = door.confirmed_version
+        for version in versions:
+            if version not in changes:
+                break
+            accounted = version
+        return changes, accounted
+
+    @staticmethod
+    def _overdue(door: Door, version: int, changes: Mapping[int, DoorChange], now: int) -> bool:
+        """Whether ``version`` (whose change is missing) was surely allocated more than the
+        grace period ago. Versions are allocated in order, so the creation of any later
+        version's change, and the door's latest allocation, are at or after its allocation."""
+        bounds = [c.created_at for v, c in changes.items() if v > version]
+        if door.allocated_at is not None:
+            bounds.append(door.allocated_at)
+        # Every allocation sets allocated_at, so bounds is never empty here; without any, the
+        # version stays in flight rather than being voided on a guess.
+        return bool(bounds) and min(bounds) <= now - CHANGE_GRACE_SECONDS
 
     def _refresh_waiting_keys(self, door: Door, actor: str) -> None:
-        changes = self._pending_changes(door)
+        changes, _ = self._pending_changes(door)
         key_ids = sorted({ref.key_id for change in changes.values() for ref in change.refs})
         details = {"door_id": door.door_id, "connectivity": door.connectivity}
         self._pipeline.run(
@@ -143,18 +186,22 @@ class DoorService:
 
     def pending_work(self, site_id: str, door_id: str) -> DoorWork:
         door = self._load(site_id, door_id)
-        changes = self._pending_changes(door)
+        changes, _ = self._pending_changes(door)
         return DoorWork(door=door, changes=tuple(changes[v] for v in sorted(changes)))
 
     def door_update(self, site_id: str, door_id: str, *, door: Door | None = None) -> DoorUpdate:
         """What the door must apply now: one entry per key with pending work at the door,
         reflecting the key's latest intent, encoded to take the door from its confirmed
-        version to its desired version (of ``door`` as the caller just read it, if given)."""
+        version to its desired version (of ``door`` as the caller just read it, if given) —
+        or to the last version before one still in flight (docs/data-model.md): a door never
+        gets, so never confirms, a version whose change it did not get."""
         if door is None or (door.site_id, door.door_id) != (site_id, door_id):
             door = self._load(site_id, door_id)
-        changes = self._pending_changes(door)
+        changes, accounted = self._pending_changes(door)
         key_ids = list(
-            dict.fromkeys(ref.key_id for v in sorted(changes) for ref in changes[v].refs)
+            dict.fromkeys(
+                ref.key_id for v in sorted(changes) if v <= accounted for ref in changes[v].refs
+            )
         )
         records = self._store.get_keys(door.site_id, key_ids)
         entries: list[DoorEntry] = []
@@ -171,12 +218,12 @@ class DoorService:
             seen.add((entry.op, subject))
             entries.append(entry)
         payload = self._ports.encoder.encode(
-            door.site_id, door.door_id, door.confirmed_version, door.desired_version, entries
+            door.site_id, door.door_id, door.confirmed_version, accounted, entries
         )
         return DoorUpdate(
             site_id=door.site_id,
             door_id=door.door_id,
-            version=door.desired_version,
+            version=accounted,
             confirmed_version=door.confirmed_version,
             entries=tuple(entries),
             payload=payload,
@@ -187,7 +234,9 @@ class DoorService:
     def door_synced(self, site_id: str, door_id: str, version: int, *, actor: str) -> SyncResult:
         """The door applied ``version``: every pending row whose latest intent a change up to
         that version carries is completed through the core's ``confirm``; then the door's
-        confirmed version rises. A version already confirmed changes nothing."""
+        confirmed version rises. A version already confirmed changes nothing. A version past
+        one still in flight is confirmed only up to the version before it: no update the door
+        got went further, and the change in flight must still reach the door."""
         door = self._load(site_id, door_id)
         version = validation.check_version(version)
         if version <= door.confirmed_version:
@@ -198,7 +247,15 @@ class DoorService:
                 field="version",
             )
         upto = min(version + 1, door.desired_version)
-        changes = self._pending_changes(door, upto=upto)
+        changes, accounted = self._pending_changes(door, upto=upto)
+        if accounted < version:
+            logger.warning(
+                "door confirmed a version past one in flight; confirming up to before it",
+                extra={"site_id": site_id, "door_id": door_id, "v": version, "upto": accounted},
+            )
+            version = accounted
+            if version <= door.confirmed_version:
+                return SyncResult(door=door, completed_key_ids=(), stale=True)
         seqs_by_key: dict[str, set[int]] = {}
         for number, change in changes.items():
             if number <= version:
@@ -215,25 +272,24 @@ class DoorService:
 
     def _confirm_version(self, door: Door, version: int, changes: dict[int, DoorChange]) -> Door:
         # Rows are completed before the door's confirmed version rises: a crash in between
-        # leaves the confirmation to be repeated, and the repeat finds the rows done.
+        # leaves the confirmation to be repeated, and the repeat finds the rows done. The update
+        # names only the versions: allocations racing it never conflict with it unless the door
+        # catches up exactly as a version is allocated (then it reads the door again).
         for _ in range(MAX_ATTEMPTS):
             if door.confirmed_version >= version:
                 return door
-            if version >= door.desired_version:
-                pending_since = None
-            else:
+            pending_since: int | None = None
+            if version < door.desired_version:
                 following = changes.get(version + 1) or self._store.get_changes(
                     door.site_id, door.door_id, [version + 1]
                 ).get(version + 1)
-                if following is None:
-                    raise StoreError(f"door {door.door_id} lacks change {version + 1}")
-                pending_since = following.created_at
-            new = replace(
-                door, confirmed_version=version, pending_since=pending_since, rev=door.rev + 1
-            )
+                # A following version still in flight was allocated just now.
+                now = self._engine.clock.now()
+                pending_since = now if following is None else min(following.created_at, now)
             try:
-                self._store.save_door(new)
-                return new
+                return self._store.confirm_door_version(
+                    door.site_id, door.door_id, version, pending_since=pending_since
+                )
             except ConcurrentUpdate:
                 fresh = self._store.get_door(door.site_id, door.door_id)
                 if fresh is None:

@@ -8,11 +8,13 @@ The write protocol (documented in ``docs/data-model.md``):
    ``next_door_state``, a new ``seq`` per moved row, the audit event embedded as
    ``last_event``) with a condition on the version it read. A lost race re-reads and
    re-decides; an illegal transition raises before anything is written.
-2. **Then the doors.** Each pending row without a ``change_version`` is work for its door: a
-   door change item is put at ``desired_version + 1`` (only if absent), then the door's
-   ``desired_version`` is advanced (only if its revision is unchanged). A writer that finds a
-   change item already there helps advance the door first, so a crash between the two writes
-   never blocks a door.
+2. **Then the doors.** Each door with pending rows without a ``change_version`` gets its next
+   version by one atomic increment of ``desired_version`` (no read-modify-write: concurrent
+   writers of a hot door never conflict), then the change item for that version (only if
+   absent). A version whose change is still missing after ``CHANGE_GRACE_SECONDS`` (its writer
+   crashed in between) is voided by the next reader with a marker item; a writer that loses
+   that race allocates again. A door is only ever given, and only ever confirms, versions up to
+   the last one whose change (or void marker) is there.
 3. **Then the key records the versions** (again conditional), and the audit event is appended
    with a deterministic id. A retried command finds the intent already written and finishes
    steps 2 and 3 instead of repeating step 1.
@@ -48,6 +50,10 @@ logger = logging.getLogger("keyworker.domain")
 # A conditional write that loses is retried with fresh state this many times before the command
 # gives up with ConcurrentUpdate (a client or SQS retry then starts it again).
 MAX_ATTEMPTS = 40
+# A door version whose change item is missing is in flight for this long after its allocation
+# (its writer is between the two writes); after that a reader voids it with a marker, so a
+# writer that stopped there cannot hold the door back for longer (docs/data-model.md).
+CHANGE_GRACE_SECONDS = 60
 
 # How long the writer of a key's intent is trusted to hand its rows to their doors (longer than
 # any function's timeout, 30 s in infra/template.yaml). Within it, a replay of the same command
@@ -313,42 +319,35 @@ class Engine:
         action: str,
         door: Door | None = None,
     ) -> tuple[int, Door]:
-        """Write a door change at the door's next version and advance the door to it."""
-        for attempt in range(MAX_ATTEMPTS):
+        """The door's next version, carrying ``refs``: the version is allocated atomically
+        (concurrent writers of one door each get their own, nobody retries), then its change
+        item is written (only if absent). Returns the version and the door as the allocation
+        left it. ``door``, when the caller has just read it, is only asked for its
+        connectivity (the index partition of a pending door depends on it).
+
+        A writer slower than :data:`CHANGE_GRACE_SECONDS` between the two writes may find its
+        version voided by a reader (docs/data-model.md, the write protocol): it allocates again.
+        """
+        for _ in range(MAX_ATTEMPTS):
             if door is None:
                 door = self.store.get_door(site_id, door_id)
                 if door is None:
                     raise StoreError(f"door {door_id} is missing")
-            version = door.desired_version + 1
-            now = self.clock.now()
-            change = DoorChange(site_id, door_id, version, now, action, refs)
-            if self.store.put_change(change):
-                return version, self.advance(door, version, now)
-            # Another writer's change holds this version: help it reach the door, then retry.
-            self.advance(door, version, now)
-            door = None
-            backoff(attempt)
-        raise ConcurrentUpdate(f"door {door_id} kept changing; try again")
-
-    def advance(self, door: Door, version: int, now: int) -> Door:
-        """Raise the door's desired version to ``version`` unless someone already did."""
-        for attempt in range(MAX_ATTEMPTS):
-            if door.desired_version >= version:
-                return door
-            was_up_to_date = door.pending_changes == 0 or door.pending_since is None
-            new = replace(
-                door,
-                desired_version=version,
-                pending_since=now if was_up_to_date else door.pending_since,
-                rev=door.rev + 1,
-            )
             try:
-                self.store.save_door(new)
-                return new
+                allocated = self.store.allocate_door_version(
+                    site_id, door_id, connectivity=door.connectivity, now=self.clock.now()
+                )
             except ConcurrentUpdate:
-                fresh = self.store.get_door(door.site_id, door.door_id)
-                if fresh is None:
-                    raise StoreError(f"door {door.door_id} is missing") from None
-                door = fresh
-                backoff(attempt)
-        raise ConcurrentUpdate(f"door {door.door_id} kept changing; try again")
+                # The door's connectivity changed since it was read: read it again.
+                door = None
+                continue
+            version = allocated.desired_version
+            change = DoorChange(site_id, door_id, version, self.clock.now(), action, refs)
+            if self.store.put_change(change):
+                return version, allocated
+            logger.warning(
+                "door version voided before its change was written; allocating again",
+                extra={"site_id": site_id, "door_id": door_id, "version": version},
+            )
+            door = allocated
+        raise ConcurrentUpdate(f"door {door_id} kept changing; try again")

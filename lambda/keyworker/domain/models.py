@@ -18,6 +18,8 @@ from keyworker.status import KeyStatus
 
 ACCESS_MEDIUM = "access_medium"
 DIGITAL_KEY = "digital_key"
+# The action of a door change that marks a version whose change was never written.
+VOID_CHANGE = "void"
 DOOR_KINDS = ("common", "unit")
 CONNECTIVITIES = ("online", "offline")
 
@@ -45,8 +47,12 @@ class Door:
     confirmed_version: int = 0
     # When the oldest unconfirmed change was made (None when the door is up to date).
     pending_since: int | None = None
-    # Optimistic-locking revision of the stored item: 0 = not stored yet.
+    # Revision of the door's description (name, kind, connectivity): 0 = not stored yet. The
+    # versions are not under it: they move by their own conditional updates.
     rev: int = 0
+    # When the latest version was allocated (None before the first): bounds the age of a
+    # version whose change item is missing (docs/data-model.md, the write protocol).
+    allocated_at: int | None = None
 
     @property
     def online(self) -> bool:
@@ -195,7 +201,10 @@ class ChangeRef:
 
 @dataclass(frozen=True, slots=True)
 class DoorChange:
-    """Door version ``version`` of a door: made at ``created_at`` for the rows in ``refs``."""
+    """Door version ``version`` of a door: made at ``created_at`` for the rows in ``refs``.
+
+    A void marker (``action`` ``void``, no refs) stands for a version whose change was never
+    written (its writer stopped between allocating the version and writing the change)."""
 
     site_id: str
     door_id: str
@@ -203,6 +212,10 @@ class DoorChange:
     created_at: int
     action: str
     refs: tuple[ChangeRef, ...]
+
+    @property
+    def void(self) -> bool:
+        return self.action == VOID_CHANGE
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,11 @@ class KeyStore(Protocol):
     existing when the given one is 1) and raise :class:`keyworker.errors.ConcurrentUpdate` when
     another writer got there first. Append-only items (changes, events) are written only if
     absent; the methods return False when the item was already there.
+
+    A door's versions are never part of a whole-item write: :meth:`save_door` of a stored door
+    writes only its description (name, kind, connectivity), conditional on its ``rev`` and on
+    its versions being the ones given; versions move by :meth:`allocate_door_version` and
+    :meth:`confirm_door_version`, each one conditional update returning the door as stored.
     """
 
     def get_door(self, site_id: str, door_id: str) -> Door | None: ...
@@ -49,6 +54,24 @@ class KeyStore(Protocol):
     def get_doors(self, site_id: str, door_ids: Iterable[str]) -> dict[str, Door]: ...
 
     def save_door(self, door: Door) -> None: ...
+
+    def allocate_door_version(
+        self, site_id: str, door_id: str, *, connectivity: str, now: int
+    ) -> Door:
+        """The door's next version, atomically (``desired_version`` + 1): the door as it is
+        afterwards, pending since ``now`` if it was up to date. ConcurrentUpdate when the
+        door's connectivity is no longer ``connectivity`` (or the door does not exist)."""
+        ...
+
+    def confirm_door_version(
+        self, site_id: str, door_id: str, version: int, *, pending_since: int | None
+    ) -> Door:
+        """``confirmed_version`` rises to ``version``: with ``pending_since`` None only if that
+        is the desired version (the door leaves the worklist), else only if a later version
+        exists (the oldest unconfirmed work is then as old as ``pending_since``).
+        ConcurrentUpdate when the door has confirmed ``version`` already or that condition
+        does not hold."""
+        ...
 
     def get_key(self, site_id: str, key_id: str) -> KeyRecord | None: ...
 

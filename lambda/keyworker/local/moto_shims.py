@@ -6,7 +6,11 @@ Two kinds of change, both confined to the emulator's process (and to tests that 
   check and write are one step). moto evaluates the condition and stores the item as separate
   Python steps without a lock, so concurrent requests could interleave inside it and both
   "win" a conditional write. :func:`make_dynamodb_atomic` serialises the item operations,
-  which gives moto DynamoDB's per-request atomicity and nothing more.
+  which gives moto DynamoDB's per-request atomicity and nothing more. It also hands
+  UpdateItem's response a copy of the item as that update left it: moto returns the stored
+  item itself and serialises ``ReturnValues`` after the operation, so a concurrent ``ADD`` to
+  the same attribute could show up in this update's ``ALL_NEW`` (two writers allocating a door
+  version would both be told the later one).
 
 - **Speed.** moto answers every call in Python; three of its per-request costs have nothing to
   do with what it emulates, and made the local stack several times slower than it needs to
@@ -29,6 +33,7 @@ Two kinds of change, both confined to the emulator's process (and to tests that 
 from __future__ import annotations
 
 import base64
+import copy
 import functools
 import json
 import threading
@@ -52,11 +57,16 @@ _ATOMIC_OPERATIONS = ("put_item", "update_item", "delete_item", "get_item", "tra
 _emulator_lock = threading.RLock()
 
 
-def _atomic(method: Callable[..., Any]) -> Callable[..., Any]:
+# Operations whose result is the stored item itself, read by moto after the operation returns.
+_SNAPSHOT_OPERATIONS = frozenset({"update_item"})
+
+
+def _atomic(method: Callable[..., Any], *, snapshot: bool = False) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with _emulator_lock:
-            return method(*args, **kwargs)
+            result = method(*args, **kwargs)
+            return copy.deepcopy(result) if snapshot else result
 
     wrapper.__keyworker_atomic__ = True  # type: ignore[attr-defined]
     return wrapper
@@ -68,7 +78,8 @@ def make_dynamodb_atomic(set_attribute: SetAttribute = setattr) -> None:
     for name in _ATOMIC_OPERATIONS:
         method = getattr(DynamoDBBackend, name)
         if not getattr(method, "__keyworker_atomic__", False):
-            set_attribute(DynamoDBBackend, name, _atomic(method))
+            snapshot = name in _SNAPSHOT_OPERATIONS
+            set_attribute(DynamoDBBackend, name, _atomic(method, snapshot=snapshot))
 
 
 # ---------------------------------------------------------------------------------- speed

@@ -1,8 +1,10 @@
 """The DynamoDB adapter of :class:`keyworker.domain.ports.KeyStore`.
 
 One table, items typed by key prefix (the layout is documented in ``docs/data-model.md``).
-Versioned items are written whole with a condition on the revision read, so a lost race is a
-:class:`ConcurrentUpdate` that the services retry with fresh state. Hot paths use only
+Key and phone items are written whole with a condition on the revision read, so a lost race is a
+:class:`ConcurrentUpdate` that the services retry with fresh state; a door item is written by
+updates of named attributes, each with its own condition (an atomic version allocation must
+never be overwritten by a whole-item write of a stale door). Hot paths use only
 GetItem, BatchGetItem and single-item conditional writes: their cost does not depend on how many
 items the table holds. ``ClientError`` codes become domain exceptions here and nowhere else.
 """
@@ -144,14 +146,19 @@ def door_to_item(door: Door) -> dict[str, Any]:
         "confirmed_version": door.confirmed_version,
         "pending_since": door.pending_since,
         "rev": door.rev,
+        "allocated_at": door.allocated_at,
     }
-    # Sparse worklist index: only doors with unconfirmed changes are in it. Offline doors are
-    # filed under their site (the technician's worklist); online doors under a sync shard, so
-    # the scheduled sweeper finds online doors whose sync request got lost (ids never hold '#',
-    # so the two kinds of partition cannot meet).
     if door.pending_changes > 0 and door.pending_since is not None:
-        values["visit_pk"] = sync_shard(door.site_id, door.door_id) if door.online else door.site_id
+        values["visit_pk"] = visit_partition(door.site_id, door.door_id, door.connectivity)
     return _to_item(values)
+
+
+def visit_partition(site_id: str, door_id: str, connectivity: str) -> str:
+    """The door's partition of the sparse ``doors_to_visit`` index while it has unconfirmed
+    changes. Offline doors are filed under their site (the technician's worklist); online doors
+    under a sync shard, so the scheduled sweeper finds online doors whose sync request got lost
+    (ids never hold '#', so the two kinds of partition cannot meet)."""
+    return sync_shard(site_id, door_id) if connectivity == "online" else site_id
 
 
 def door_from_item(item: Mapping[str, Any]) -> Door:
@@ -166,6 +173,7 @@ def door_from_item(item: Mapping[str, Any]) -> Door:
         confirmed_version=int(data["confirmed_version"]),
         pending_since=_opt_int(data.get("pending_since")),
         rev=int(data["rev"]),
+        allocated_at=_opt_int(data.get("allocated_at")),
     )
 
 
@@ -460,8 +468,104 @@ class DynamoStore:
         doors = (door_from_item(item) for item in items)
         return {door.door_id: door for door in doors}
 
+    def _update_door(
+        self,
+        site_id: str,
+        door_id: str,
+        update: str,
+        condition: str,
+        values: Mapping[str, Any],
+        names: Mapping[str, str] | None = None,
+    ) -> Door:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": site_pk(site_id)}, "sk": {"S": door_sk(door_id)}},
+            "UpdateExpression": update,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": {
+                name: _serializer.serialize(value) for name, value in values.items()
+            },
+            "ReturnValues": "ALL_NEW",
+        }
+        if names:
+            kwargs["ExpressionAttributeNames"] = dict(names)
+        response = self._call(self._client.update_item, **kwargs)
+        return door_from_item(response["Attributes"])
+
     def save_door(self, door: Door) -> None:
-        self._put_versioned(door_to_item(door), "rev", door.rev)
+        if door.rev == 1:
+            self._put_versioned(door_to_item(door), "rev", door.rev)
+            return
+        # Only the description and the index partition, which follows the connectivity: the
+        # versions move by their own updates, and the condition that they are the ones read
+        # keeps this write from filing a door under a partition its versions no longer call for.
+        pending = door.pending_changes > 0 and door.pending_since is not None
+        update = "SET #name = :name, #kind = :kind, #connectivity = :connectivity, #rev = :rev"
+        values: dict[str, Any] = {
+            ":name": door.name,
+            ":kind": door.kind,
+            ":connectivity": door.connectivity,
+            ":rev": door.rev,
+            ":read": door.rev - 1,
+            ":desired": door.desired_version,
+            ":confirmed": door.confirmed_version,
+        }
+        if pending:
+            update += ", visit_pk = :visit"
+            values[":visit"] = visit_partition(door.site_id, door.door_id, door.connectivity)
+        else:
+            update += " REMOVE visit_pk"
+        self._update_door(
+            door.site_id,
+            door.door_id,
+            update,
+            "#rev = :read AND desired_version = :desired AND confirmed_version = :confirmed",
+            values,
+            {"#name": "name", "#kind": "kind", "#connectivity": "connectivity", "#rev": "rev"},
+        )
+
+    def allocate_door_version(
+        self, site_id: str, door_id: str, *, connectivity: str, now: int
+    ) -> Door:
+        # One atomic ADD: concurrent writers each get their own version, none waits or retries.
+        # A door that was up to date becomes pending now (if_not_exists keeps the oldest
+        # pending instant of a door that already was). The index partition depends on the
+        # connectivity, hence the condition (a connectivity change races this rarely).
+        return self._update_door(
+            site_id,
+            door_id,
+            "ADD desired_version :one SET allocated_at = :now,"
+            " pending_since = if_not_exists(pending_since, :now),"
+            " visit_pk = if_not_exists(visit_pk, :visit)",
+            "#connectivity = :connectivity",
+            {
+                ":one": 1,
+                ":now": now,
+                ":visit": visit_partition(site_id, door_id, connectivity),
+                ":connectivity": connectivity,
+            },
+            {"#connectivity": "connectivity"},
+        )
+
+    def confirm_door_version(
+        self, site_id: str, door_id: str, version: int, *, pending_since: int | None
+    ) -> Door:
+        if pending_since is None:
+            # Caught up: out of the index, unless a version was allocated meanwhile.
+            return self._update_door(
+                site_id,
+                door_id,
+                "SET confirmed_version = :v REMOVE pending_since, visit_pk",
+                "confirmed_version < :v AND desired_version = :v",
+                {":v": version},
+            )
+        return self._update_door(
+            site_id,
+            door_id,
+            "SET confirmed_version = :v, pending_since = :since",
+            "confirmed_version < :v AND desired_version > :v",
+            {":v": version, ":since": pending_since},
+        )
 
     # -- keys
 
