@@ -28,9 +28,16 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
-from keyworker.errors import IllegalTransition, InvalidBulkInput, InvalidKeyData, InvalidSchedule
+from keyworker.errors import (
+    IllegalTransition,
+    InvalidBulkInput,
+    InvalidKeyData,
+    InvalidModification,
+    InvalidSchedule,
+)
 from keyworker.status import (
     BulkResult,
+    DoorPlan,
     DoorStatus,
     HomeStatus,
     KeyFacts,
@@ -72,7 +79,17 @@ HOME_STATUSES = (
     "blocked",
 )
 HOME_NONE = 255
-DOOR_EVENTS = ("create", "deliver", "revoke", "block", "unblock", "confirm", "complete_revocation")
+DOOR_EVENTS = (
+    "create",
+    "deliver",
+    "revoke",
+    "block",
+    "unblock",
+    "confirm",
+    "complete_revocation",
+    "update",
+)
+DOOR_ACTIONS = ("nothing", "deploy", "revoke", "update")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NO_END = 2**63 - 1  # bulk valid_until meaning "no end"
 I64_MIN, I64_MAX = -(2**63), 2**63 - 1
@@ -150,6 +167,11 @@ TRANSITIONS: dict[tuple[str, str, str], str] = {
     ("access_medium", "deployment_pending", "revoke"): "revocation_pending",
     ("access_medium", "deployed", "revoke"): "revocation_pending",
     ("access_medium", "revocation_pending", "confirm"): "removed",
+    # Modifying a key: a kept door whose entry changed gets it again (also while pending); a
+    # door being removed that is added back wants the entry again (latest intent wins).
+    ("access_medium", "deployed", "update"): "deployment_pending",
+    ("access_medium", "deployment_pending", "update"): "deployment_pending",
+    ("access_medium", "revocation_pending", "create"): "deployment_pending",
     ("digital_key", "none", "deliver"): "deployed",
     ("digital_key", "deployed", "block"): "blocking_pending",
     ("digital_key", "blocking_pending", "confirm"): "blocked",
@@ -213,6 +235,92 @@ def door_status(state: str, online: bool) -> DoorStatus | None:
         mode = "automated" if online else "manual"
         return DoorStatus(code=state, mode=mode, label=f"({mode}) {DOOR_LABELS[state]}")
     return DoorStatus(code=state, mode=None, label=DOOR_LABELS[state])
+
+
+# --- modifying a key ---
+
+
+def _modification_error(field: str, message: str) -> InvalidModification:
+    return InvalidModification(f"{field}: {message}", field)
+
+
+def _plan_row(key_type: str, door_id: str, state: str, kept: bool, entry_changed: bool) -> DoorPlan:
+    """One current row of a modification ("Modifying a key" in docs/status-rules.md)."""
+    if key_type == "digital_key":
+        # Nothing is written to a digital key's doors: rows stay; the credential changes.
+        if not kept:
+            return DoorPlan(door_id, "revoke", state)
+        return DoorPlan(door_id, "update" if entry_changed else "nothing", state)
+    if state == "revocation_pending":
+        # Already leaving (an earlier modification removed it).
+        if kept:
+            return DoorPlan(door_id, "deploy", next_door_state(key_type, state, "create"))
+        return DoorPlan(door_id, "nothing", state)
+    if not kept:
+        return DoorPlan(door_id, "revoke", next_door_state(key_type, state, "revoke"))
+    if entry_changed:
+        return DoorPlan(door_id, "update", next_door_state(key_type, state, "update"))
+    return DoorPlan(door_id, "nothing", state)
+
+
+def plan_modification(
+    key_type: str,
+    rows: Iterable[tuple[str, str]],
+    new_door_ids: Iterable[str],
+    entry_changed: bool,
+) -> tuple[DoorPlan, ...]:
+    """Rows in order, then added doors in order; errors in the documented order."""
+    _check_code(key_type, KEY_TYPES, "key_type")
+    if not isinstance(entry_changed, bool):
+        raise _modification_error("entry_changed", "expected a bool")
+    try:
+        row_list = list(rows)
+    except TypeError:
+        raise _modification_error("rows", "expected a list of (door_id, state) pairs") from None
+    for i, row in enumerate(row_list):
+        if not (isinstance(row, tuple) and len(row) == 2):
+            raise _modification_error(f"rows[{i}]", "expected a (door_id, state) pair")
+        if not isinstance(row[0], str):
+            raise _modification_error(f"rows[{i}].door_id", "expected a str")
+        if not isinstance(row[1], str):
+            raise _modification_error(f"rows[{i}].state", "expected a str")
+        _check_code(row[1], DOOR_STATES, f"rows[{i}].state")
+    if isinstance(new_door_ids, str):
+        raise _modification_error("door_ids", "expected a list of door ids")
+    try:
+        new_ids = list(new_door_ids)
+    except TypeError:
+        raise _modification_error("door_ids", "expected a list of door ids") from None
+    for i, door_id in enumerate(new_ids):
+        if not isinstance(door_id, str):
+            raise _modification_error(f"door_ids[{i}]", "expected a str")
+    if not new_ids:
+        raise _modification_error("door_ids", "no door left: that is a revocation")
+    seen: set[str] = set()
+    for i, door_id in enumerate(new_ids):
+        if door_id in seen:
+            raise _modification_error(f"door_ids[{i}]", f"{door_id!r} listed twice")
+        seen.add(door_id)
+    plan: list[DoorPlan] = []
+    row_doors: set[str] = set()
+    for i, (door_id, state) in enumerate(row_list):
+        if door_id in row_doors:
+            raise _modification_error(f"rows[{i}].door_id", f"two rows for {door_id!r}")
+        row_doors.add(door_id)
+        if state not in STATES_OF_KEY_TYPE[key_type]:
+            raise InvalidKeyData(
+                f"a door row of an {key_type} is never {state!r}", f"rows[{i}].state"
+            )
+        if state == "removed":
+            raise _modification_error(f"rows[{i}].state", "a removed row is not a door of the key")
+        plan.append(_plan_row(key_type, door_id, state, door_id in seen, entry_changed))
+    # An added door: an access medium's row is created; a digital key's row waits at `none`
+    # for the re-signed credential's delivery.
+    added_state = (
+        next_door_state(key_type, "none", "create") if key_type == "access_medium" else "none"
+    )
+    plan.extend(DoorPlan(d, "deploy", added_state) for d in new_ids if d not in row_doors)
+    return tuple(plan)
 
 
 # --- schedules ---
@@ -402,7 +510,8 @@ def _general(
             return "revocation_pending"
         if now < valid_from:
             return "planned"
-        if any(s == "deployment_pending" for s in door_states):
+        # Created or modified: a door to add, change or remove (not revoked as a whole).
+        if any(s in ACCESS_MEDIUM_PENDING for s in door_states):
             return "door_update_pending"
         return "active"
     if revoked:
@@ -426,7 +535,9 @@ def _home(
     digital = key_type == "digital_key"
     if general == "revoked":
         return None
-    if digital and not delivered:
+    # Never delivered: not shown. Being re-delivered after a modification: the rows of the
+    # delivered credential are still there and it still works, so the app keeps showing it.
+    if digital and not delivered and all(s in ("none", "removed") for s, _ in doors):
         return None
     if now < valid_from and not any(s in PENDING_DOOR_STATES for s, _ in doors):
         return None

@@ -1,9 +1,11 @@
 """Hypothesis strategies for the status engine: schedules, instants, key facts, bulk columns.
 
 Facts are generated in the shapes the service can actually reach (docs/status-rules.md: an
-access medium's door rows are created with the key and all revoked together; a digital key's
-rows appear on delivery, follow the phone's block state and end when the app reloads), because
-the Rust engine and the oracle are required to agree on every reachable state.
+access medium's door rows are created with the key and all revoked together, and a modification
+adds, changes or removes single doors of a key that is not revoked; a digital key's rows appear
+on delivery, follow the phone's block state and end when the app reloads, and a modification
+adds rows at `none` next to the delivered ones until the re-signed credential is delivered),
+because the Rust engine and the oracle are required to agree on every reachable state.
 """
 
 from __future__ import annotations
@@ -134,16 +136,22 @@ def reachable_doors(draw: st.DrawFn, key_type: str, flags: KeyFlags) -> tuple[Do
         states: tuple[str, ...] = (
             ("revocation_pending", "removed")
             if flags.revoked
-            else ("deployment_pending", "deployed")
+            # A modification removes single doors of a key that stays in use.
+            else ("deployment_pending", "deployed", "revocation_pending")
         )
-    elif not flags.delivered:
-        states = ("none",)
     elif flags.app_reloaded:
-        states = ("removed",)
-    elif flags.phone_blocked:
-        states = ("blocking_pending", "blocked")
+        # Rows added by a modification whose credential never arrived stay at `none`.
+        states = ("removed",) if flags.delivered else ("none", "removed")
     else:
-        states = ("deployed", "unblocking_pending")
+        states = (
+            ("blocking_pending", "blocked")
+            if flags.phone_blocked
+            else ("deployed", "unblocking_pending")
+        )
+        if not flags.delivered:
+            # Never delivered (every row `none`), or re-delivered after a modification: the
+            # delivered credential's rows beside the added doors' rows at `none`.
+            states = ("none", *states) if draw(st.booleans()) else ("none",)
     n = draw(st.integers(0, 5))
     return tuple(
         DoorFacts(

@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 import oracle
 import pytest
 
-from keyworker.errors import IllegalTransition, InvalidBulkInput, InvalidKeyData, InvalidSchedule
+from keyworker.errors import (
+    IllegalTransition,
+    InvalidBulkInput,
+    InvalidKeyData,
+    InvalidModification,
+    InvalidSchedule,
+)
 from keyworker.status import DoorFacts, KeyFacts, Schedule, Window
 
 DAY = 86_400
@@ -406,3 +412,51 @@ def test_bulk_reads_raw_bytes_and_checks_threads() -> None:
     assert oracle.evaluate_bulk(*raw, NOW).status == bytes([1])
     with pytest.raises(InvalidBulkInput):
         oracle.evaluate_bulk(*raw, NOW, threads=0)
+
+
+# --- modifying a key ---
+
+
+def test_modification_transitions_by_hand() -> None:
+    assert oracle.next_door_state("access_medium", "deployed", "update") == "deployment_pending"
+    assert oracle.next_door_state("access_medium", "deployment_pending", "update") == (
+        "deployment_pending"
+    )
+    assert oracle.next_door_state("access_medium", "revocation_pending", "create") == (
+        "deployment_pending"
+    )
+    for key_type, state in (("access_medium", "revocation_pending"), ("digital_key", "deployed")):
+        with pytest.raises(IllegalTransition):
+            oracle.next_door_state(key_type, state, "update")
+
+
+def test_modification_statuses_by_hand() -> None:
+    # A door removed from a key that stays in use: the door must be updated, the key is not
+    # being revoked.
+    removed_one = key("access_medium", "deployed", "revocation_pending", online=True)
+    assert codes(removed_one) == ("door_update_pending", "updating_common_doors")
+    # A digital key re-delivered after a modification keeps its home status; one never
+    # delivered is not shown.
+    redelivering = key("digital_key", "deployed", "none", delivered=False)
+    assert codes(redelivering) == ("deployment_pending", "always")
+    assert codes(key("digital_key", "none", "none")) == ("deployment_pending", None)
+    assert codes(replace(redelivering, phone_blocked=True)) == ("deployment_pending", "blocked")
+
+
+def test_modification_plans_by_hand() -> None:
+    rows = [("a", "deployed"), ("b", "revocation_pending"), ("c", "deployment_pending")]
+    plan = oracle.plan_modification("access_medium", rows, ["d", "b", "a"], True)
+    assert [(p.door_id, p.action, p.state_after) for p in plan] == [
+        ("a", "update", "deployment_pending"),
+        ("b", "deploy", "deployment_pending"),
+        ("c", "revoke", "revocation_pending"),
+        ("d", "deploy", "deployment_pending"),
+    ]
+    plan = oracle.plan_modification("digital_key", [("a", "blocked")], ["b"], False)
+    assert [(p.door_id, p.action, p.state_after) for p in plan] == [
+        ("a", "revoke", "blocked"),
+        ("b", "deploy", "none"),
+    ]
+    with pytest.raises(InvalidModification) as raised:
+        oracle.plan_modification("access_medium", rows, [], False)
+    assert raised.value.field == "door_ids"

@@ -111,6 +111,7 @@ def test_code_tables_are_the_contracts() -> None:
         "unblock",
         "confirm",
         "complete_revocation",
+        "update",
     )
     assert st.NO_HOME_STATUS == 255
     assert st.NO_END == 2**63 - 1

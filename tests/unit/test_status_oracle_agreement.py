@@ -113,10 +113,14 @@ class SimulatedKey:
     schedule: Schedule | None
     now: int
     doors: list[DoorFacts] = field(default_factory=list)
+    door_ids: list[str] = field(default_factory=list)
+    """The key's doors (``doors[i]`` is the row of door ``door_ids[i]`` while rows last)."""
     revoked: bool = False
     phone_blocked: bool = False
     delivered: bool = False
     app_reloaded: bool = False
+    wanted: list[str] = field(default_factory=list)
+    """The door set the key was last given (a digital key's rows follow it on delivery)."""
 
     def facts(self) -> KeyFacts:
         return KeyFacts(
@@ -140,6 +144,30 @@ class SimulatedKey:
         else:
             assert value is oracle.IllegalTransition
 
+    def drop_rows(self, leaving: Callable[[str, DoorFacts], bool]) -> None:
+        """Rows that are no longer doors of the key leave it (with their door ids)."""
+        kept = [(i, d) for i, d in zip(self.door_ids, self.doors, strict=True) if not leaving(i, d)]
+        self.door_ids = [i for i, _ in kept]
+        self.doors = [d for _, d in kept]
+
+    def modify(self, new_door_ids: list[str], entry_changed: bool, online: list[bool]) -> None:
+        """A modification as the service applies it: planned by the core, agreed by the oracle."""
+        rows = [(i, d.state) for i, d in zip(self.door_ids, self.doors, strict=True)]
+        kind, plan = assert_agree(
+            "plan_modification", self.key_type, rows, new_door_ids, entry_changed
+        )
+        assert kind == "value", plan
+        assert [p.door_id for p in plan[: len(rows)]] == self.door_ids
+        for index, door_plan in enumerate(plan):
+            if index < len(rows):
+                self.doors[index] = replace(self.doors[index], state=door_plan.state_after)
+            else:
+                self.door_ids.append(door_plan.door_id)
+                self.doors.append(DoorFacts(door_plan.state_after, online[index % len(online)]))
+        self.wanted = list(new_door_ids)
+        if self.key_type == "digital_key" and any(p.action != "nothing" for p in plan):
+            self.delivered = False  # the re-signed credential is on its way
+
     def apply_everywhere(self, event: str) -> None:
         for door in range(len(self.doors)):
             self.apply(door, event)
@@ -147,11 +175,17 @@ class SimulatedKey:
     def step(self, action: tuple[Any, ...]) -> None:
         """One thing happening to the key, applied the way docs/status-rules.md describes."""
         match action:
-            case ("confirm", door):
+            case ("confirm", door) if self.doors:
                 # A door reports a version: it completes whatever is pending there; at a door
                 # with nothing pending the confirmation is stale and changes nothing.
                 self.apply(door % len(self.doors), "confirm")
-            case ("connectivity", door):
+                if not self.revoked:
+                    # A door removed by a modification leaves the key once it confirmed.
+                    self.drop_rows(lambda _, d: d.state == "removed")
+            case ("modify", door_ids, entry_changed, online) if not self.revoked:
+                # A revoked key cannot be modified (409 before anything is planned).
+                self.modify(door_ids, entry_changed, online)
+            case ("connectivity", door) if self.doors:
                 index = door % len(self.doors)
                 self.doors[index] = replace(self.doors[index], online=not self.doors[index].online)
             case ("clock", seconds):
@@ -163,7 +197,10 @@ class SimulatedKey:
                 # Revoking a digital key writes nothing to its doors.
             case ("deliver",) if not self.delivered and not self.revoked:
                 self.delivered = True
+                # Rows already holding the delivered credential refuse `deliver` and stay;
+                # rows of doors the new credential no longer lists leave the key.
                 self.apply_everywhere("deliver")
+                self.drop_rows(lambda door_id, _: door_id not in self.wanted)
                 if self.phone_blocked:
                     # A delivery confirmed while the phone is blocked: deliver, then block.
                     self.apply_everywhere("block")
@@ -176,7 +213,7 @@ class SimulatedKey:
             case ("reload",) if self.revoked and not self.app_reloaded:
                 self.app_reloaded = True
                 self.apply_everywhere("complete_revocation")
-            case ("probe", door, event):
+            case ("probe", door, event) if self.doors:
                 # Any event at any door: the two must accept or refuse it alike. Not applied,
                 # because the service never sends it out of turn.
                 assert_agree(
@@ -211,8 +248,22 @@ def _actions(key_type: str) -> st.SearchStrategy[tuple[Any, ...]]:
     if key_type == "digital_key":
         common += [
             st.tuples(st.sampled_from(("deliver", "block", "unblock", "reload"))),
+            # Delivered first and modified after: the re-delivery states need both.
+            st.tuples(st.just("deliver")),
         ]
+    common += [_modifications(), _modifications()]
     return st.one_of(common)
+
+
+DOOR_POOL = tuple(f"door-{i}" for i in range(6))
+
+
+def _modifications() -> st.SearchStrategy[tuple[Any, ...]]:
+    """A modification: a new door set (some kept, some added, some removed), whether the entry
+    (validity, schedule) changed, and the connectivity of the doors it adds."""
+    new_doors = st.lists(st.sampled_from(DOOR_POOL), min_size=1, max_size=5, unique=True)
+    online = st.lists(st.booleans(), min_size=1, max_size=3)
+    return st.tuples(st.just("modify"), new_doors, st.booleans(), online)
 
 
 @given(key_type=st.sampled_from(KEY_TYPES), data=st.data())
@@ -221,7 +272,8 @@ def test_random_event_histories_agree(key_type: str, data: st.DataObject) -> Non
     valid_from, valid_until = data.draw(validity(now), label="validity")
     schedule = data.draw(st.one_of(st.none(), schedules()), label="schedule")
     key = SimulatedKey(key_type, valid_from, valid_until, schedule, now)
-    for _ in range(data.draw(st.integers(1, 4), label="doors")):
+    for i in range(data.draw(st.integers(1, 4), label="doors")):
+        key.door_ids.append(DOOR_POOL[i])
         key.doors.append(
             DoorFacts(
                 state="none",
@@ -229,6 +281,7 @@ def test_random_event_histories_agree(key_type: str, data: st.DataObject) -> Non
                 kind=data.draw(st.sampled_from(("common", "unit"))),
             )
         )
+    key.wanted = list(key.door_ids)
     if key_type == "access_medium":
         key.apply_everywhere("create")  # an access medium's rows start pending at every door
     later = st.lists(instants(), max_size=2)
@@ -638,3 +691,48 @@ def test_buffer_kinds_are_accepted_or_rejected_alike(column: int, make: Callable
     buffers = _one_key_batch()
     buffers[column] = make()
     assert_agree("evaluate_bulk", *buffers, BASE)
+
+
+# --- modifying a key ---
+
+
+def _rows(key_type: str, any_state: bool) -> st.SearchStrategy[list[tuple[str, str]]]:
+    states = oracle.DOOR_STATES if any_state else sorted(STATES_OF_KEY_TYPE[key_type])
+    row = st.tuples(st.sampled_from(DOOR_POOL), st.sampled_from(states))
+    return st.lists(row, max_size=5)
+
+
+@given(key_type=st.sampled_from(KEY_TYPES), data=st.data())
+def test_modification_plans_agree(key_type: str, data: st.DataObject) -> None:
+    # Any rows (doors twice, removed rows, states foreign to the key type) and any door lists
+    # (empty, doors twice): the same plan or the same error class.
+    rows = data.draw(_rows(key_type, any_state=data.draw(st.booleans())), label="rows")
+    new_door_ids = data.draw(st.lists(st.sampled_from(DOOR_POOL), max_size=6), label="new")
+    entry_changed = data.draw(st.booleans(), label="entry_changed")
+    assert_agree("plan_modification", key_type, rows, new_door_ids, entry_changed)
+    assert_agree("plan_modification", key_type, tuple(rows), tuple(new_door_ids), entry_changed)
+
+
+@pytest.mark.parametrize(
+    ("key_type", "rows", "new_door_ids", "entry_changed"),
+    [
+        ("smart_card", [("a", "deployed")], ["a"], False),
+        ("access_medium", [("a", "installed")], ["a"], False),
+        ("access_medium", [["a", "deployed"]], ["a"], False),
+        ("access_medium", [("a", "deployed", "x")], ["a"], False),
+        ("access_medium", [(1, "deployed")], ["a"], False),
+        ("access_medium", [("a", 2)], ["a"], False),
+        ("access_medium", [("a", "deployed")], "a", False),
+        ("access_medium", [("a", "deployed")], [1], False),
+        ("access_medium", [("a", "deployed")], None, False),
+        ("access_medium", [("a", "deployed")], ["a"], 1),
+        ("access_medium", [("a", "deployed")], ["a"], None),
+        ("digital_key", [("a", "deployed")], [], True),
+    ],
+)
+def test_malformed_modifications_are_rejected_alike(
+    key_type: Any, rows: Any, new_door_ids: Any, entry_changed: Any
+) -> None:
+    kind, error = assert_agree("plan_modification", key_type, rows, new_door_ids, entry_changed)
+    assert kind == "error"
+    assert issubclass(error, oracle.InvalidKeyData | oracle.InvalidModification)
