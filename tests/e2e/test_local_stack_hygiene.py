@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +50,7 @@ class Client:
     def __init__(self, stack: RunningStack) -> None:
         self.stack = stack
         self.token = stack.token(SITE)
-        self.http = urllib3.PoolManager(retries=False, timeout=60.0)
+        self.http = urllib3.PoolManager(retries=False, timeout=60.0, maxsize=8)
 
     def send(
         self, method: str, path: str, body: bytes | None, content_type: str = "application/json"
@@ -187,11 +188,44 @@ def test_a_crashed_container_is_a_500_problem_and_the_next_request_is_served(
 # --------------------------------------------------------------------------- lifecycle
 
 
+class Load:
+    """Clients calling the API (through the containers) until the stack goes away."""
+
+    def __init__(self, stack: RunningStack, clients: int = 4) -> None:
+        self.client = Client(stack)
+        self.answered = 0
+        self.threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.client.send("GET", "/doors/nowhere", None)
+            except Exception:  # the stack stopped: connection refused or reset
+                return
+            self.answered += 1
+
+    def busy(self, answers: int = 20, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.answered < answers and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert self.answered >= answers
+
+    def join(self) -> None:
+        for thread in self.threads:
+            thread.join(30)
+
+
 @pytest.mark.parametrize("group", [False, True], ids=["stack-only", "process-group"])
 def test_sigterm_stops_the_stack_as_cleanly_as_ctrl_c(tmp_path: Path, group: bool) -> None:
-    # A service manager or `timeout` sends SIGTERM (systemd and timeout to the whole group).
+    # A service manager or `timeout` sends SIGTERM (systemd and timeout to the whole group),
+    # here while requests are being served.
     stack = start_stack(tmp_path, "--simulate", "none", new_session=True)
+    load = Load(stack)
+    load.busy()
     output = stop_stack(stack, signal.SIGTERM, group=group)
+    load.join()
     assert stack.process.returncode == 0, output
     assert "Traceback" not in output, output
     assert "stopped" in output
@@ -201,7 +235,10 @@ def test_sigterm_stops_the_stack_as_cleanly_as_ctrl_c(tmp_path: Path, group: boo
 def test_ctrl_c_to_the_process_group_is_clean(tmp_path: Path) -> None:
     # What a terminal does: SIGINT to every process of the foreground group.
     stack = start_stack(tmp_path, "--simulate", "none", new_session=True)
+    load = Load(stack)
+    load.busy()
     output = stop_stack(stack, signal.SIGINT, group=True)
+    load.join()
     assert stack.process.returncode == 0, output
     assert "Traceback" not in output, output
 
