@@ -86,7 +86,9 @@ class Api:
         return data
 
 
-def start_stack(tmp_path: Path, *extra: str) -> RunningStack:
+def start_stack(tmp_path: Path, *extra: str, new_session: bool = False) -> RunningStack:
+    """``keyworker local`` on free ports; ``new_session``: in a process group of its own (to
+    signal the group as a terminal or a service manager does)."""
     env = {**os.environ, "KEYWORKER_STATE_DIR": str(tmp_path / ".keyworker")}
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env.pop(name, None)
@@ -107,6 +109,7 @@ def start_stack(tmp_path: Path, *extra: str) -> RunningStack:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=new_session,
     )
     assert process.stdout is not None
     stdout = process.stdout
@@ -131,11 +134,20 @@ def start_stack(tmp_path: Path, *extra: str) -> RunningStack:
     return stack
 
 
-def stop_stack(stack: RunningStack) -> str:
-    """Ctrl-C, as a person would; returns what the stack printed after it started."""
-    stack.process.send_signal(signal.SIGINT)
+def stop_stack(stack: RunningStack, signum: int = signal.SIGINT, *, group: bool = False) -> str:
+    """Ctrl-C, as a person would (or ``signum``, to the whole process group with ``group``);
+    returns what the stack printed after it started."""
+    if group:
+        os.killpg(stack.process.pid, signum)
+    else:
+        stack.process.send_signal(signum)
+    return wait_for_exit(stack)
+
+
+def wait_for_exit(stack: RunningStack, timeout: float = 60) -> str:
+    """What the stack printed after it started, once it has exited (killed after ``timeout``)."""
     try:
-        stack.process.wait(timeout=60)
+        stack.process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         stack.process.kill()
         stack.process.wait()
@@ -144,3 +156,20 @@ def stop_stack(stack: RunningStack) -> str:
     while not stack.output.empty():
         lines.append(stack.output.get())
     return "".join(lines)
+
+
+def child_pids(pid: int) -> dict[int, str]:
+    """The child processes of ``pid`` and their command lines (Linux /proc)."""
+    children: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        # The parent pid is the second field after the command name in parentheses.
+        if int(stat.rpartition(")")[2].split()[1]) == pid:
+            children[int(entry.name)] = cmdline
+    return children

@@ -61,13 +61,12 @@ def _cmd_local(args: argparse.Namespace) -> int:
     after_start = _demo_after_start(args, console) if args.demo else None
     with (directory / "lambda.log").open("a", encoding="utf-8", buffering=1) as lambda_log:
         try:
-            run(config, console=console, lambda_log=lambda_log, after_start=after_start)
+            return run(config, console=console, lambda_log=lambda_log, after_start=after_start)
         except OSError as error:
             print(f"keyworker local: {error}", file=sys.stderr)
             return 1
         finally:
             sys.stdout = console
-    return 0
 
 
 def _demo_after_start(args: argparse.Namespace, console: Any) -> Callable[[Any], None]:
@@ -82,6 +81,8 @@ def _demo_after_start(args: argparse.Namespace, console: Any) -> Callable[[Any],
         token = LocalTokenIssuer.for_state_dir(state_dir()).issue([site])
         client = ApiClient(stack.api_url, token, site)
         code = run_demo(client, DemoSize(), console)
+        if stack.stopping:
+            return  # the stack stopped under the demo: there is nothing to point at
         outcome = "finished" if code == 0 else "failed"
         print(
             f"\ndemo {outcome}; the stack keeps serving at {stack.api_url} (Ctrl-C stops)",

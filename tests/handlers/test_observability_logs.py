@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import threading
 from typing import Any
 
 import pytest
 from handler_harness import PHONE_FORMS, SITE, Stack, cloud_event, iter_json_lines, sqs_event
 
-from keyworker.handlers import events, worker
-from keyworker.local.apigw import LambdaContext
+from keyworker.adapters import observability
+from keyworker.handlers import api, events, worker
+from keyworker.local.apigw import LambdaContext, build_http_api_event
 
 
 def lifecycle(stack: Stack) -> dict[str, Any]:
@@ -127,3 +130,76 @@ def test_last_receive_counts_as_dead_lettered(
         for metric in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
     ]
     assert "MessagesDeadLettered" in names
+
+
+# ------------------------------------------------ log context: one function, one invocation
+
+
+def _worker_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [line for line in lines if line.get("message") in ("job done", "job already done")]
+
+
+def test_log_context_does_not_carry_over_to_the_next_function(
+    stack: Stack, lambda_output: pytest.CaptureFixture[str]
+) -> None:
+    # The api function, then the worker in the same process (as the local stack runs them):
+    # the worker's line about a message it could not read names the worker and that message,
+    # not the API request before it.
+    request = build_http_api_event(
+        "GET", f"/v1/sites/{SITE}/keys", {}, b"", {"sub": "admin-1", "sites": SITE}
+    )
+    api.handler(request, LambdaContext("keyworker-api"))
+    batch = sqs_event(["{not a job"], arn=stack.jobs.arn)
+    worker.handler(batch, LambdaContext("keyworker-worker"))
+    lines = [line for line in iter_json_lines(lambda_output.readouterr()[0]) if "level" in line]
+    (failed,) = [line for line in lines if line["message"].startswith("message failed")]
+    assert failed["function_name"] == "keyworker-worker"
+    assert failed.get("correlation_id") != request["requestContext"]["requestId"]
+    assert failed["correlation_id"] == batch["Records"][0]["messageId"]
+
+
+def test_log_context_stays_with_its_function_across_threads(
+    stack: Stack, lambda_output: pytest.CaptureFixture[str]
+) -> None:
+    # The local stack runs the worker and events functions in threads of one process: while a
+    # job is running (its keys set), an events invocation logs; neither sees the other's keys.
+    inside, release = threading.Event(), threading.Event()
+
+    class HoldTheJob(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.getMessage() == "job done" and not inside.is_set():
+                inside.set()
+                release.wait(30)
+            return True
+
+    hold = HoldTheJob()
+    observability.logger.addFilter(hold)
+    job = {
+        "job_id": "job-in-thread",
+        "kind": "block_phone",
+        "params": {"site_id": SITE, "phone": "+41791234567", "actor": "ops"},
+    }
+    thread = threading.Thread(
+        target=worker.handler,
+        args=(sqs_event([json.dumps(job)], arn=stack.jobs.arn), LambdaContext("keyworker-worker")),
+    )
+    try:
+        thread.start()
+        assert inside.wait(30)
+        bad_event = cloud_event("door.synced", {"site_id": SITE})
+        events.handler(
+            sqs_event([json.dumps(bad_event)], arn=stack.events.arn),
+            LambdaContext("keyworker-events"),
+        )
+    finally:
+        release.set()
+        thread.join(30)
+        observability.logger.removeFilter(hold)
+    lines = [line for line in iter_json_lines(lambda_output.readouterr()[0]) if "level" in line]
+    (failed,) = [line for line in lines if line["message"].startswith("message failed")]
+    assert failed["function_name"] == "keyworker-events"
+    assert not {"job_id", "job_kind"} & set(failed), failed
+    (done,) = _worker_lines(lines)
+    assert done["function_name"] == "keyworker-worker"
+    assert done["job_id"] == "job-in-thread"
+    assert done["correlation_id"] != failed["correlation_id"]

@@ -3,6 +3,9 @@
 - **Logs**: one Powertools JSON logger (service ``keyworker``); the domain's standard-library
   loggers (``keyworker.*``) are its children, so their lines are JSON too. Each line carries
   the correlation id: the API Gateway request id, or the job's / event's own id on a queue.
+  An invocation's keys (the Lambda context, the correlation id, a job's id) are the calling
+  thread's and are dropped when the invocation ends (:func:`lambda_handler`): functions that
+  share a process — the local stack runs them in threads of one — never log each other's.
   Phone numbers appear only masked and credentials never: nothing here logs a request or
   message body, and callers pass ids, not payloads.
 - **Metrics** (CloudWatch EMF, namespace ``keyworker``), each written when it happens (one
@@ -18,15 +21,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, single_metric
+from aws_lambda_powertools.logging.lambda_context import build_lambda_context_model
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities import jmespath_utils
 
 from keyworker.errors import KeyworkerError
 
@@ -48,6 +55,66 @@ class _CurrentStdout:
 logger = Logger(service=SERVICE, logger_handler=logging.StreamHandler(_CurrentStdout()))
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+_started: set[str] = set()
+_started_lock = threading.Lock()
+
+
+def _cold_start(function_name: str) -> bool:
+    """The first invocation of a function in this process (its container)."""
+    with _started_lock:
+        if function_name in _started:
+            return False
+        _started.add(function_name)
+        return True
+
+
+def lambda_handler(correlation_id_path: str | None = None) -> Callable[[Handler], Handler]:
+    """``Logger.inject_lambda_context``'s keys (the Lambda context, ``cold_start``, the
+    correlation id at ``correlation_id_path`` of the event), kept per thread and dropped when
+    the invocation returns. Powertools' own decorator appends them to the logger shared by
+    every thread, where they stay after the invocation."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def invoke(event: Any, context: Any) -> Any:
+            lambda_context = build_lambda_context_model(context)
+            logger.thread_safe_clear_keys()
+            logger.thread_safe_append_keys(
+                cold_start=_cold_start(lambda_context.function_name),
+                **lambda_context.__dict__,
+            )
+            if correlation_id_path:
+                set_correlation_id(jmespath_utils.query(envelope=correlation_id_path, data=event))
+            try:
+                return handler(event, context)
+            finally:
+                logger.thread_safe_clear_keys()
+
+        return invoke  # type: ignore[return-value]
+
+    return decorate
+
+
+def set_correlation_id(value: str | None) -> None:
+    """The correlation id of this thread's invocation (None: none)."""
+    logger.thread_safe_append_keys(correlation_id=value)
+
+
+def correlation_id() -> str | None:
+    value = logger.thread_safe_get_current_keys().get("correlation_id")
+    return None if value is None else str(value)
+
+
+@contextlib.contextmanager
+def log_keys(**keys: Any) -> Iterator[None]:
+    """Keys on this thread's log lines while the block runs (a job's id, say)."""
+    logger.thread_safe_append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger.thread_safe_remove_keys(keys)
 
 
 def _tracing_on() -> bool:

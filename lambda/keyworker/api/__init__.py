@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from keyworker.api import auth, doors, events, keys, phones, problems, revocations
+from keyworker.api import auth, body, doors, events, keys, phones, problems, revocations
 from keyworker.api.deps import ApiDeps
 from keyworker.errors import (
     BlocklistFull,
@@ -56,7 +56,9 @@ ROUTERS: tuple[APIGatewayHttpRouter, ...] = (
 
 class KeyworkerApi(APIGatewayHttpResolver):
     """The resolver with the site check first: a refused caller gets 401/403 before routing
-    and validation, so a request's validity reveals nothing about a site it may not use."""
+    and validation, so a request's validity reveals nothing about a site it may not use.
+    Then the body gate (:mod:`keyworker.api.body`): a body no route can read is answered
+    413/415/400 here, once for every route."""
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         try:
@@ -67,8 +69,12 @@ class KeyworkerApi(APIGatewayHttpResolver):
         except SiteForbidden as error:
             self.clear_context()  # type: ignore[no-untyped-call]
             return problems.proxy_response(problems.forbidden(error))
+        refused = body.refusal(event)
+        if refused is not None:
+            self.clear_context()  # type: ignore[no-untyped-call]
+            return problems.proxy_response(refused)
         self.append_context(actor=caller or "anonymous")  # type: ignore[no-untyped-call]
-        return super().resolve(event, context)
+        return super().resolve(body.as_read(event), context)
 
     def with_deps(self, deps: ApiDeps) -> None:
         """Hand the routes their dependencies for the next request."""

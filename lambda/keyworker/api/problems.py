@@ -1,6 +1,9 @@
 """Errors as RFC 9457 problem details (``application/problem+json``), chosen by exception
 type — never by message text.
 
+- a request body the API does not read (:mod:`keyworker.api.body`): 413
+  ``/problems/payload-too-large``, 415 ``/problems/unsupported-media-type``, 400
+  ``/problems/invalid-request`` (not UTF-8, nested too deeply);
 - request validation (pydantic) and ``InvalidInput`` with its kinds: 400
   ``/problems/invalid-request`` (or the kind's own: ``invalid-phone-number``,
   ``invalid-schedule``, ``unknown-event-type``), naming the field;
@@ -44,6 +47,14 @@ from keyworker.errors import (
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = "2"
 
+#: Input a problem echoes (a value in a message, a field name the caller chose) is cut to this
+#: many characters: a 1 MB value must not come back as a 2 MB answer.
+ECHO_LIMIT = 100
+#: A whole ``detail`` or message is cut to this many characters (values with spaces in them).
+TEXT_LIMIT = 1000
+_LONG_RUN = re.compile(rf"\S{{{ECHO_LIMIT + 1},}}")
+_INDEX = re.compile(r"\[(\d+)\]")
+
 
 class FieldError(BaseModel):
     field: str
@@ -65,6 +76,31 @@ class Problem(BaseModel):
     )
 
 
+def clip(text: str) -> str:
+    """``text`` with every run of more than ``ECHO_LIMIT`` non-blank characters cut to that
+    many (and ``…``), and at most ``TEXT_LIMIT`` characters in all."""
+    # Cut first: what lies past the limit is dropped anyway, and the search stays short.
+    head = text[: 2 * TEXT_LIMIT]
+    clipped = _LONG_RUN.sub(lambda run: run.group()[:ECHO_LIMIT] + "…", head)
+    if len(clipped) > TEXT_LIMIT or len(head) < len(text):
+        clipped = clipped[:TEXT_LIMIT].removesuffix("…") + "…"
+    return clipped
+
+
+def field_path(name: str) -> str:
+    """A field in the API's one spelling: a dotted path, list positions as segments
+    (``schedule.windows.0.start``). The core and the services say ``windows[0]``; pydantic's
+    locations already come dotted."""
+    return _INDEX.sub(r".\1", name)
+
+
+def _named(text: str, raw_field: str | None) -> str:
+    """``text`` with the field it names spelled as the API spells it, then clipped."""
+    if raw_field:
+        text = text.replace(raw_field, field_path(raw_field))
+    return clip(text)
+
+
 def problem(
     status: int,
     kind: str,
@@ -75,16 +111,20 @@ def problem(
     errors: Sequence[FieldError] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response[str]:
+    """The one way a problem is written: field names dotted, echoed input clipped."""
     body: dict[str, Any] = {
         "type": f"/problems/{kind}",
         "title": title,
         "status": status,
-        "detail": detail,
+        "detail": _named(detail, field),
     }
     if field is not None:
-        body["field"] = field
+        body["field"] = clip(field_path(field))
     if errors:
-        body["errors"] = [e.model_dump() for e in errors]
+        body["errors"] = [
+            {"field": clip(field_path(e.field)), "message": _named(e.message, e.field)}
+            for e in errors
+        ]
     return Response(
         status_code=status,
         content_type=PROBLEM_JSON,
@@ -126,7 +166,10 @@ def validation_problem(errors: Sequence[Mapping[str, Any]]) -> Response[str]:
         if loc and loc[0] == "body":
             # A body that is not JSON is reported at the parser's position: name the body.
             loc = ["body"] if error.get("type") == "json_invalid" else loc[1:] or ["body"]
-        elif loc and loc[0] in ("query", "path", "header"):
+        elif loc and loc[0] == "header" and len(loc) > 1:
+            # Headers are named as the API documents them (``Idempotency-Key``).
+            loc = ["-".join(part.capitalize() for part in loc[1].split("-")), *loc[2:]]
+        elif loc and loc[0] in ("query", "path"):
             loc = loc[1:] or loc
         # Messages only: pydantic's echo of the input may hold a phone number.
         field_errors.append(
@@ -157,7 +200,31 @@ def invalid_input(error: InvalidInput) -> Response[str]:
     return problem(400, kind, title, str(error), field=field, errors=errors)
 
 
-def not_authenticated(_error: NotAuthenticated) -> Response[str]:
+def payload_too_large(limit: int) -> Response[str]:
+    return problem(
+        413,
+        "payload-too-large",
+        "Request body too large",
+        f"The request body is larger than {limit} bytes.",
+        field="body",
+    )
+
+
+def unsupported_media_type(content_type: str) -> Response[str]:
+    return problem(
+        415,
+        "unsupported-media-type",
+        "Unsupported media type",
+        f"The request body must be application/json (UTF-8), not {content_type}.",
+        field="Content-Type",
+    )
+
+
+def invalid_body(detail: str) -> Response[str]:
+    return problem(400, "invalid-request", "Invalid request", detail, field="body")
+
+
+def not_authenticated(_error: NotAuthenticated | None = None) -> Response[str]:
     return problem(
         401,
         "unauthenticated",
@@ -221,6 +288,8 @@ COMMON_RESPONSES: dict[int, dict[str, Any]] = {
     403: _doc("The token does not grant this site."),
     404: _doc("No such key or door at this site."),
     409: _doc("Conflict: illegal transition, reused idempotency key, concurrent update."),
+    413: _doc("The request body is larger than the API reads."),
+    415: _doc("The request body is not application/json."),
     500: _doc("Internal error (no details)."),
     503: _doc("A backing service is unavailable; retry with the same idempotency key."),
 }

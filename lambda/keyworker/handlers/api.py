@@ -6,14 +6,14 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from keyworker.adapters.observability import logger, traced
+from keyworker.adapters.observability import lambda_handler, traced
 from keyworker.api import build_app
 from keyworker.handlers import wiring
 
 app = build_app()
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@lambda_handler(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @traced
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = wiring.api()

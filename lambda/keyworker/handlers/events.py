@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from keyworker.adapters.observability import logger, traced
+from keyworker.adapters.observability import lambda_handler, logger, set_correlation_id, traced
 from keyworker.adapters.sqs_batch import ObservedSqsBatch
 from keyworker.handlers import wiring
 
@@ -20,16 +20,16 @@ QUEUE = "events"
 
 
 def _apply(record: SQSRecord) -> None:
-    logger.set_correlation_id(record.message_id)
+    set_correlation_id(record.message_id)
     applied = wiring.events().feedback.apply(record.body)
-    logger.set_correlation_id(applied.event_id)
+    set_correlation_id(applied.event_id)
     logger.info(
         "duplicate event ignored" if applied.duplicate else "event applied",
         extra={"event_id": applied.event_id, "event_type": applied.type},
     )
 
 
-@logger.inject_lambda_context
+@lambda_handler()
 @traced
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = wiring.events()

@@ -9,18 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 from keyworker.adapters import observability
-from keyworker.adapters.observability import logger, traced
+from keyworker.adapters.observability import lambda_handler, logger, traced
 from keyworker.handlers import wiring
 
 # Leave this much of the invocation for the door sweep and the reply.
 _RESERVE_MS = 10_000
 
 
-@logger.inject_lambda_context
+@lambda_handler()
 @traced
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = wiring.expiry()
-    logger.set_correlation_id(str(event.get("id") or getattr(context, "aws_request_id", "")))
+    observability.set_correlation_id(str(event.get("id") or getattr(context, "aws_request_id", "")))
     refreshed: list[str] = []
     while True:
         changed = deps.services.time.process_due()

@@ -189,9 +189,9 @@ def _ports(common: _Common, **gateways: Any) -> Ports:
 
 
 def _correlation_id() -> str | None:
-    from keyworker.adapters.observability import logger
+    from keyworker.adapters.observability import correlation_id
 
-    return logger.get_correlation_id()
+    return correlation_id()
 
 
 def _queued_ports(common: _Common) -> Ports:

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from keyworker.adapters import observability
-from keyworker.adapters.observability import logger, traced
+from keyworker.adapters.observability import lambda_handler, log_keys, logger, traced
 from keyworker.adapters.sqs_batch import ObservedSqsBatch
 from keyworker.handlers import wiring
 from keyworker.jobs.registry import parse_job
@@ -31,10 +31,12 @@ def _count_outcome(job: Job, outcome: Any) -> None:
 
 def _run(record: SQSRecord) -> None:
     deps = wiring.worker()
+    # The message's id until the job's own is known: a message that is not a job is logged
+    # under it, not under whatever this thread logged before.
+    observability.set_correlation_id(record.message_id)
     job, kind, params = parse_job(record.body)
-    logger.set_correlation_id(job.correlation_id or record.message_id)
-    logger.append_keys(job_id=job.job_id, job_kind=job.kind, message_id=record.message_id)
-    try:
+    observability.set_correlation_id(job.correlation_id or record.message_id)
+    with log_keys(job_id=job.job_id, job_kind=job.kind, message_id=record.message_id):
         if kind.dedupe:
             outcome, ran = deps.dedupe.run(job.job_id, lambda: kind.run(deps.context, params, job))
         else:
@@ -42,11 +44,9 @@ def _run(record: SQSRecord) -> None:
         if ran:
             _count_outcome(job, outcome)
         logger.info("job done" if ran else "job already done", extra={"outcome": dict(outcome)})
-    finally:
-        logger.remove_keys(["job_id", "job_kind", "message_id"])
 
 
-@logger.inject_lambda_context
+@lambda_handler()
 @traced
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = wiring.worker()

@@ -3,12 +3,18 @@
 It turns each request into the proxy event the api Lambda receives on AWS, runs the JWT
 check of the authorizer first (401 without calling the handler, as API Gateway does), calls the
 handler in-process and writes its proxy response back.
+
+What it answers itself (a malformed request, no valid token, a body over Lambda's payload
+limit, the function failing) is a problem document like the function's own answers (see
+``docs/http-api.md``); on AWS, API Gateway answers those with bodies of its own.
 """
 
 from __future__ import annotations
 
 import base64
+import http
 import json
+import logging
 import threading
 import time
 import uuid
@@ -17,11 +23,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from keyworker.api import problems
 from keyworker.local.tokens import InvalidToken, LocalTokenIssuer
 
 LambdaHandler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
 
-_MAX_BODY = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+logger = logging.getLogger(__name__)
+
+#: Lambda's synchronous payload limit: a larger body never reaches the function on AWS. The
+#: API's own, lower limit is the function's to enforce (``keyworker.api.body``).
+GATEWAY_MAX_BODY = 6 * 1024 * 1024
 _TEXT_TYPES = ("application/json", "application/problem+json", "text/")
 
 
@@ -61,7 +72,7 @@ def build_http_api_event(
         # API Gateway joins repeated query parameters with commas.
         query_params[name] = f"{query_params[name]},{value}" if name in query_params else value
     content_type = lowered.get("content-type", "")
-    is_text = not body or content_type.startswith(_TEXT_TYPES)
+    is_text = not body or (content_type.startswith(_TEXT_TYPES) and _is_utf8(body))
     now = time.time()
     event: dict[str, Any] = {
         "version": "2.0",
@@ -101,6 +112,28 @@ def build_http_api_event(
     return event
 
 
+def _is_utf8(body: bytes) -> bool:
+    # Bytes that are not text go to the function base64-encoded, as they are: the function
+    # answers them (400), the gateway does not drop the connection.
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _gateway_problem(status: int, detail: str) -> dict[str, Any]:
+    """A problem the gateway answers itself, as a proxy response."""
+    if status == 401:
+        return problems.proxy_response(problems.not_authenticated())
+    if status == 413:
+        return problems.proxy_response(problems.payload_too_large(GATEWAY_MAX_BODY))
+    kinds = {400: "invalid-request", 500: "internal", 503: "unavailable"}
+    phrase = http.HTTPStatus(status).phrase
+    kind = kinds.get(status, phrase.lower().replace(" ", "-"))
+    return problems.proxy_response(problems.problem(status, kind, phrase, detail))
+
+
 class ApiGatewayServer:
     """Serves the api Lambda over HTTP on one port, in a background thread."""
 
@@ -120,6 +153,7 @@ class ApiGatewayServer:
         self._httpd = ThreadingHTTPServer((host, port), self._request_handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._stopping = False
 
     @property
     def url(self) -> str:
@@ -131,6 +165,8 @@ class ApiGatewayServer:
         self._thread.start()
 
     def stop(self) -> None:
+        # Connections kept alive outlive the listener: their next request is refused.
+        self._stopping = True
         self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:
@@ -150,19 +186,35 @@ class ApiGatewayServer:
             def _serve(self) -> None:
                 server._serve(self)
 
+            def send_error(
+                self, code: int, message: str | None = None, explain: str | None = None
+            ) -> None:
+                # http.server's own refusals (request line or headers too long, a method it
+                # has no handler for, ...) are HTML by default; they are problems here too.
+                self.close_connection = True
+                detail = message or http.HTTPStatus(code).description
+                server._write_proxy_response(self, _gateway_problem(code, detail))
+
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
         return Handler
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
-        length = int(request.headers.get("content-length") or 0)
-        if length > _MAX_BODY:
-            self._write(
-                request,
-                413,
-                {"content-type": "application/json"},
-                b'{"message":"Request too large"}',
-            )
+        if self._stopping:
+            request.close_connection = True
+            self._write_proxy_response(request, _gateway_problem(503, "The stack is stopping."))
+            return
+        try:
+            length = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            request.send_error(400, "Content-Length is not a number of bytes")
+            return
+        if length > GATEWAY_MAX_BODY:
+            # The body is not read: the connection cannot be used for another request.
+            request.close_connection = True
+            self._write_proxy_response(request, _gateway_problem(413, ""))
             return
         body = request.rfile.read(length) if length else b""
         path = urlsplit(request.path).path
@@ -175,13 +227,8 @@ class ApiGatewayServer:
                     raise InvalidToken("no bearer token")
                 claims = self._tokens.verify(token.strip())
             except InvalidToken:
-                # What API Gateway's JWT authorizer answers: no detail, the handler never runs.
-                self._write(
-                    request,
-                    401,
-                    {"content-type": "application/json", "www-authenticate": "Bearer"},
-                    b'{"message":"Unauthorized"}',
-                )
+                # The authorizer refuses: the handler never runs (see docs/http-api.md).
+                self._write_proxy_response(request, _gateway_problem(401, ""))
                 return
         event = build_http_api_event(
             request.command,
@@ -193,15 +240,16 @@ class ApiGatewayServer:
         )
         try:
             response = self._handler(event, LambdaContext(self._function_name))
-        except Exception:
-            # An unhandled error in the function: API Gateway answers 500 with no detail.
-            self._write(
-                request,
-                500,
-                {"content-type": "application/json"},
-                b'{"message":"Internal Server Error"}',
+        except Exception as error:
+            # The function failed or its container died: API Gateway answers 500 without
+            # detail; the reason goes to the log.
+            logger.error("%s failed: %s", self._function_name, error)
+            detail = (
+                f"The function {self._function_name} failed or its container exited; "
+                "the reason is in the Lambda log."
             )
-            raise
+            self._write_proxy_response(request, _gateway_problem(500, detail))
+            return
         self._write_proxy_response(request, response)
 
     def _write_proxy_response(

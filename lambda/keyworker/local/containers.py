@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import queue
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -31,20 +32,28 @@ def load_handler(path: str) -> Handler:
 
 
 def _container_main(handler_path: str, function_name: str, log_path: str, conn: Connection) -> None:
+    # The stack ends its containers by closing their pipes; a signal to the whole process
+    # group (Ctrl-C, a service manager's SIGTERM) is the stack's to handle.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # The function's output goes where the stack's Lambda log is, as it would to CloudWatch.
     sys.stdout = open(log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
     handler = load_handler(handler_path)
     while True:
         try:
             event = conn.recv()
-        except EOFError:
-            return
+        except (EOFError, OSError):
+            return  # the stack closed the pipe (or is gone): this container ends
         try:
             response = handler(event, LambdaContext(function_name))
         except Exception as error:
-            conn.send(("error", f"{type(error).__name__}: {error}"))
+            answer: tuple[str, Any] = ("error", f"{type(error).__name__}: {error}")
         else:
-            conn.send(("ok", response))
+            answer = ("ok", response)
+        try:
+            conn.send(answer)
+        except OSError:
+            return
 
 
 class FunctionError(RuntimeError):
@@ -62,9 +71,11 @@ class ProcessContainers:
         self._count = count
         self._log_path = log_path
         self._context = multiprocessing.get_context("spawn")
-        self._idle: queue.Queue[tuple[Any, Connection]] = queue.Queue()
+        # None: the containers are stopped (callers waiting for one fail instead of waiting).
+        self._idle: queue.Queue[tuple[Any, Connection] | None] = queue.Queue()
         self._all: list[tuple[Any, Connection]] = []
         self._lock = threading.Lock()
+        self._stopped = False
 
     def start(self) -> None:
         for _ in range(self._count):
@@ -86,14 +97,20 @@ class ProcessContainers:
         return container
 
     def __call__(self, event: dict[str, Any], context: Any) -> Any:
-        process, conn = self._idle.get()
+        container = self._idle.get()
+        if container is None:
+            self._idle.put(None)  # for the next caller
+            raise FunctionError(f"{self._function_name} is stopping")
+        process, conn = container
         try:
             conn.send(event)
             status, result = conn.recv()
-        except (EOFError, OSError, BrokenPipeError) as error:
-            # The container died mid-invocation: replace it, fail this request.
+        except (EOFError, OSError) as error:
+            # The container died mid-invocation (or the stack is stopping): replace it unless
+            # the stack stops, fail this request.
             conn.close()
-            self._idle.put(self._spawn())
+            if not self._stopped:
+                self._idle.put(self._spawn())
             raise FunctionError(f"{self._function_name} container exited") from error
         self._idle.put((process, conn))
         if status == "error":
@@ -102,7 +119,9 @@ class ProcessContainers:
 
     def stop(self) -> None:
         with self._lock:
+            self._stopped = True
             containers, self._all = self._all, []
+        self._idle.put(None)
         for _process, conn in containers:
             conn.close()
         for process, _ in containers:

@@ -86,7 +86,8 @@ class Demo:
         print(text, file=self.out, flush=True)
 
     def _parallel(self, label: str, items: list[T], work: Callable[[T], Any]) -> list[Any]:
-        with ThreadPoolExecutor(self.size.workers) as pool:
+        pool = ThreadPoolExecutor(self.size.workers)
+        try:
             results = pool.map(work, items)
             bar: Iterable[Any] = tqdm(
                 results,
@@ -98,6 +99,10 @@ class Demo:
                 leave=False,
             )
             return list(bar)
+        finally:
+            # A failed request ends the step: the requests still queued are dropped rather than
+            # sent, each with its retries, to a stack that may be gone.
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _timed(self, name: str, action: Callable[[], T]) -> T:
         start, requests = time.monotonic(), self.client.requests

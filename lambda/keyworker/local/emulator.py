@@ -6,6 +6,7 @@ State lives in the server's memory and is gone when the process ends.
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import sys
 import threading
@@ -103,7 +104,9 @@ class Emulator:
 class EmulatorProcess:
     """The emulator in a child process, so it has a core of its own: the stack's handlers and
     the emulator both spend their time in Python, and one process would share one interpreter
-    lock between them. The child exits when this process closes its stdin (or dies)."""
+    lock between them. The child exits when this process closes its stdin (or dies); it
+    ignores SIGINT and SIGTERM, which a terminal or a service manager sends to the whole
+    process group, so that the stack stops it in order."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
@@ -151,6 +154,15 @@ class EmulatorProcess:
             raise RuntimeError("the emulator is not running")
         return self._endpoint
 
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def wait(self) -> int | None:
+        """Block until the child exits; its exit code (None: it was never started)."""
+        process = self._process
+        return None if process is None else process.wait()
+
     def client(self, service: str) -> Any:
         return client_for(self.endpoint, service)
 
@@ -179,6 +191,10 @@ def environment_for(endpoint: str) -> dict[str, str]:
 
 
 def _serve_until_stdin_closes(host: str, port: int) -> None:
+    # The parent decides when this process ends (it closes the pipe); a signal sent to the
+    # whole group (Ctrl-C, a service manager's SIGTERM) is the parent's to handle.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     emulator = Emulator(host=host, port=port)
     try:
         endpoint = emulator.start()

@@ -43,6 +43,8 @@ from keyworker.local.tokens import AUDIENCE, ISSUER, SITES_CLAIM, LocalTokenIssu
 logger = logging.getLogger(__name__)
 
 STACK_NAME = "keyworker-local"
+#: ``keyworker local``'s exit code when the emulator died under it (its state is gone).
+EXIT_EMULATOR_DIED = 3
 _SITE_PATH = re.compile(r"^/v1/sites/([^/]+)(?:/|$)")
 
 
@@ -82,12 +84,15 @@ class LocalStack:
         self._sites_lock = threading.Lock()
         self._stop = threading.Event()
         self._timers: list[threading.Thread] = []
+        #: Why the stack stopped by itself (None: it was asked to stop).
+        self.failure: str | None = None
 
     # ------------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         config = self.config
         aws_endpoint = self.emulator.start()
+        threading.Thread(target=self._watch_emulator, name="emulator-watch", daemon=True).start()
         # Every boto3 client of this process (the handlers' included) talks to the emulator.
         os.environ.update(environment_for(aws_endpoint))
 
@@ -183,8 +188,33 @@ class LocalStack:
         clear_stack_state(self.config.state_dir, os.getpid())
 
     def wait(self) -> None:
-        """Block until ``stop`` is called (from a signal handler, say)."""
+        """Block until ``stop`` is called (from a signal handler, say), or a part the stack
+        cannot do without has failed (``failure`` says which)."""
         self._stop.wait()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """Ask ``wait`` to return (safe from a signal handler)."""
+        self._stop.set()
+
+    def _watch_emulator(self) -> None:
+        # Every table, queue and secret lives in the emulator's memory: a new one would serve
+        # none of them (and the functions' clients point at the old port). The stack stops
+        # and says so rather than answer 503 for ever.
+        pid = self.emulator.pid
+        code = self.emulator.wait()
+        if code is None or self._stop.is_set():
+            return
+        how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+        self.failure = (
+            f"the AWS emulator (pid {pid}) {how}; the stack's state (tables, queues, secrets) "
+            "is gone with it. The stack stops: start `keyworker local` again."
+        )
+        logger.error(self.failure)
+        self._stop.set()
 
     # ----------------------------------------------------------------------------- parts
 
@@ -268,10 +298,13 @@ def run(
     console: TextIO,
     lambda_log: TextIO,
     after_start: Callable[[LocalStack], None] | None = None,
-) -> None:
-    """Run the stack until SIGINT/SIGTERM. Lambda output (logs, EMF metrics) goes to
-    ``lambda_log``, as it would to CloudWatch; the console gets the endpoints.
-    ``after_start`` (e.g. the demo) runs in a thread once the stack serves."""
+    errors: TextIO | None = None,
+) -> int:
+    """Run the stack until SIGINT/SIGTERM (exit code 0), or until the emulator dies
+    (:data:`EXIT_EMULATOR_DIED`, with the reason on ``errors``). Lambda output (logs, EMF
+    metrics) goes to ``lambda_log``, as it would to CloudWatch; the console gets the
+    endpoints. ``after_start`` (e.g. the demo) runs in a thread once the stack serves."""
+    errors = errors or sys.stderr
     # The handlers' loggers bind the stream they find at import: point them at the log
     # before the stack imports them.
     sys.stdout = lambda_log
@@ -283,7 +316,7 @@ def run(
         raise
 
     def shutdown(signum: int, _frame: Any) -> None:
-        stack._stop.set()
+        stack.request_stop()
 
     signal.signal(signal.SIGINT, shutdown)
     signal.signal(signal.SIGTERM, shutdown)
@@ -304,6 +337,9 @@ def run(
     if after_start is not None:
         threading.Thread(target=after_start, args=(stack,), name="after-start", daemon=True).start()
     stack.wait()
+    if stack.failure is not None:
+        print(f"keyworker local: {stack.failure}", file=errors, flush=True)
     print("stopping...", file=console, flush=True)
     stack.stop()
     print("stopped", file=console, flush=True)
+    return 0 if stack.failure is None else EXIT_EMULATOR_DIED
