@@ -162,7 +162,10 @@ def test_a_revoke_retried_after_a_crash_finishes_the_job(site: World) -> None:
     view = crashing.keys.revoke(SITE, key_id, actor="admin")
     rows = {row.door_id: row for row in view.record.rows}
     assert rows["entrance"].change_version == 3
-    assert rows["flat-1"].change_version == 2
+    # The flat's door was handed its change beside the entrance's (doors in parallel): if the
+    # crashed try got to it, that change stays (it names the same intent; a door applies it
+    # once) and the retry adds the one the key records.
+    assert rows["flat-1"].change_version in (2, 3)
     # Within the grace period the missing version 2 is in flight: the entrance is given (and
     # confirms) nothing past version 1 yet.
     assert site.services.doors.door_update(SITE, "entrance").version == 1
