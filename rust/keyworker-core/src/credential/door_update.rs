@@ -267,7 +267,12 @@ impl DoorChange {
             _ => return Err(bad()),
         };
         let schedule = match items.get(4) {
-            Some(v) if with_schedule => Some(schedule_from(v.clone())?),
+            Some(v) if with_schedule => Some(schedule_from(v.clone()).map_err(|_| {
+                CredentialError::malformed(
+                    "door update",
+                    "schedule must be [time_zone, [[mask, start, end], ...]]",
+                )
+            })?),
             _ => None,
         };
         let change = Self::from_parts(op, subject, valid_from, valid_until, schedule)
