@@ -108,6 +108,8 @@ class PlainPythonIssuer:
 
 
 def plain_python_door_update(secret: bytes, kid: bytes, update: cr.DoorUpdate) -> bytes:
+    # The benchmark's changes carry no schedules (an add entry's optional fifth item).
+    assert all(c.schedule is None for c in update.changes)
     entries = [
         [int(c.op), c.subject, c.valid_from, c.valid_until]
         if c.op is cr.ChangeOp.ADD_CREDENTIAL
@@ -115,7 +117,7 @@ def plain_python_door_update(secret: bytes, kid: bytes, update: cr.DoorUpdate) -
         for c in update.changes
     ]
     payload = cbor2.dumps(
-        {1: update.door_id, 2: update.from_version, 3: update.to_version, 4: entries},
+        {0: 2, 1: update.door_id, 2: update.from_version, 3: update.to_version, 4: entries},
         canonical=True,
     )
     protected = cbor2.dumps({1: 5, 4: kid}, canonical=True)

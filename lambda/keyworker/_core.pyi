@@ -98,11 +98,13 @@ __all__ += [
     "DOOR_CHANGE_BLOCK",
     "DOOR_CHANGE_REMOVE",
     "DOOR_CHANGE_UNBLOCK",
+    "DOOR_UPDATE_FORMAT",
     "PHONE_HASH_LEN",
     "DoorKey",
     "SigningKey",
     "VerificationKey",
     "derive_door_secret",
+    "door_decision",
     "encode_door_update",
     "encode_door_updates",
     "generate_signing_key",
@@ -119,6 +121,7 @@ DOOR_CHANGE_ADD: int
 DOOR_CHANGE_REMOVE: int
 DOOR_CHANGE_BLOCK: int
 DOOR_CHANGE_UNBLOCK: int
+DOOR_UPDATE_FORMAT: int
 
 @type_check_only
 class _ScheduleWindowLike(Protocol):
@@ -168,7 +171,9 @@ class _DoorUpdateLike(Protocol):
     @property
     def to_version(self) -> int: ...
     @property
-    def changes(self) -> Iterable[tuple[int, bytes, int | None, int | None]]: ...
+    def changes(
+        self,
+    ) -> Iterable[tuple[int, bytes, int | None, int | None, _ScheduleLike | None]]: ...
 
 @final
 class SigningKey:
@@ -225,8 +230,26 @@ def encode_door_updates(
     jobs: Iterable[tuple[DoorKey, _DoorUpdateLike, int]], parallel: bool = True
 ) -> list[bytes]: ...
 def open_door_update(
-    message: bytes, keys: Sequence[DoorKey]
-) -> tuple[str, str, int, int, list[tuple[int, bytes, int | None, int | None]]]: ...
+    message: bytes, keys: Sequence[DoorKey], newest_format: int = ...
+) -> tuple[
+    str,
+    int,
+    str,
+    int,
+    int,
+    list[
+        tuple[
+            int,
+            bytes,
+            int | None,
+            int | None,
+            tuple[str, list[tuple[list[str], int, int]]] | None,
+        ]
+    ],
+]: ...
+def door_decision(
+    valid_from: int, valid_until: int | None, schedule: _ScheduleLike | None, instant: int
+) -> str: ...
 
 # --- revocation runs (keyworker_core::revocation) ---
 

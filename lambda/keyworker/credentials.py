@@ -9,8 +9,8 @@ types. The format is documented in ``docs/credential-format.md``.
 Failures raise the classes of :mod:`keyworker.errors`: ``InvalidInput`` (naming the field) for
 bad caller input, and for tokens that must not be trusted ``InvalidCredential``,
 ``BadSignature``, ``UnexpectedAlgorithm``, ``UnknownCriticalHeader``, ``UnknownKeyId``,
-``CredentialExpired``, ``CredentialNotYetValid``; ``BlocklistFull`` when a door's blocklist
-would overflow.
+``CredentialExpired``, ``CredentialNotYetValid``, ``UnsupportedFormat`` (a door update newer
+than the reader knows); ``BlocklistFull`` when a door's blocklist would overflow.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from keyworker import _core
 from keyworker._core import (
     BLOCKLIST_LIMIT,
     CREDENTIAL_ID_LEN,
+    DOOR_UPDATE_FORMAT,
     PHONE_HASH_LEN,
     DoorKey,
     SigningKey,
@@ -36,12 +37,14 @@ from keyworker._core import (
 __all__ = [
     "BLOCKLIST_LIMIT",
     "CREDENTIAL_ID_LEN",
+    "DOOR_UPDATE_FORMAT",
     "PHONE_HASH_LEN",
     "Algorithm",
     "ChangeOp",
     "CredentialClaims",
     "CredentialSchedule",
     "DoorChange",
+    "DoorDecision",
     "DoorKey",
     "DoorUpdate",
     "KeyType",
@@ -51,6 +54,7 @@ __all__ = [
     "VerificationKey",
     "VerifiedCredential",
     "derive_door_secret",
+    "door_decision",
     "encode_door_update",
     "encode_door_updates",
     "generate_signing_key",
@@ -174,15 +178,23 @@ def verify(
             door_ids=tuple(door_ids),
             key_type=KeyType(key_type),
             holder_ref=holder_ref,
-            schedule=None
-            if schedule is None
-            else CredentialSchedule(
-                time_zone=schedule[0],
-                windows=tuple(
-                    ScheduleWindow(days=tuple(days), start_minute=start, end_minute=end)
-                    for days, start, end in schedule[1]
-                ),
-            ),
+            schedule=_schedule(schedule),
+        ),
+    )
+
+
+def _schedule(
+    schedule: tuple[str, list[tuple[list[str], int, int]]] | None,
+) -> CredentialSchedule | None:
+    """The core's ``(time_zone, [(days, start, end), ...])`` as a ``CredentialSchedule``."""
+    if schedule is None:
+        return None
+    time_zone, windows = schedule
+    return CredentialSchedule(
+        time_zone=time_zone,
+        windows=tuple(
+            ScheduleWindow(days=tuple(days), start_minute=start, end_minute=end)
+            for days, start, end in windows
         ),
     )
 
@@ -198,18 +210,24 @@ class ChangeOp(IntEnum):
 
 class DoorChange(NamedTuple):
     """One change a door must apply. ``subject`` is a credential id (16 bytes) or a phone hash
-    (the site's 32-byte keyed hash, or its first 16 bytes, which is what the door keeps)."""
+    (the site's 32-byte keyed hash, or its first 16 bytes, which is what the door keeps). An
+    added credential has a validity and, when it is time-limited, a weekly ``schedule``."""
 
     op: ChangeOp
     subject: bytes
     valid_from: int | None = None
     valid_until: int | None = None
+    schedule: CredentialSchedule | None = None
 
     @classmethod
     def add_credential(
-        cls, credential_id: bytes, valid_from: int, valid_until: int | None
+        cls,
+        credential_id: bytes,
+        valid_from: int,
+        valid_until: int | None,
+        schedule: CredentialSchedule | None = None,
     ) -> DoorChange:
-        return cls(ChangeOp.ADD_CREDENTIAL, credential_id, valid_from, valid_until)
+        return cls(ChangeOp.ADD_CREDENTIAL, credential_id, valid_from, valid_until, schedule)
 
     @classmethod
     def remove_credential(cls, credential_id: bytes) -> DoorChange:
@@ -236,10 +254,12 @@ class DoorUpdate:
 
 @dataclass(frozen=True, slots=True)
 class OpenedDoorUpdate:
-    """A door update whose MAC verified, with the kid of the door key that verified it."""
+    """A door update whose MAC verified, with the kid of the door key that verified it and the
+    format it was written in (``DOOR_UPDATE_FORMAT`` for every update keyworker encodes)."""
 
     kid: str
     update: DoorUpdate
+    format: int = DOOR_UPDATE_FORMAT
 
 
 def encode_door_update(key: DoorKey, update: DoorUpdate, *, blocklist_len: int) -> bytes:
@@ -259,18 +279,46 @@ def encode_door_updates(
     return _core.encode_door_updates(jobs, parallel)
 
 
-def open_door_update(message: bytes, keys: Sequence[DoorKey]) -> OpenedDoorUpdate:
-    """Verify a door update's MAC with the door's keys and decode it (what a door does)."""
-    kid, door_id, from_version, to_version, changes = _core.open_door_update(message, keys)
+def open_door_update(
+    message: bytes, keys: Sequence[DoorKey], *, newest_format: int = DOOR_UPDATE_FORMAT
+) -> OpenedDoorUpdate:
+    """Verify a door update's MAC with the door's keys and decode it (what a door does).
+
+    ``newest_format`` is the newest door-update format the reader knows (a door's firmware); a
+    newer update raises ``UnsupportedFormat`` and nothing of it is read.
+    """
+    kid, format_, door_id, from_version, to_version, changes = _core.open_door_update(
+        message, keys, newest_format
+    )
     return OpenedDoorUpdate(
         kid=kid,
+        format=format_,
         update=DoorUpdate(
             door_id=door_id,
             from_version=from_version,
             to_version=to_version,
             changes=tuple(
-                DoorChange(ChangeOp(op), subject, valid_from, valid_until)
-                for op, subject, valid_from, valid_until in changes
+                DoorChange(ChangeOp(op), subject, valid_from, valid_until, _schedule(schedule))
+                for op, subject, valid_from, valid_until, schedule in changes
             ),
         ),
     )
+
+
+class DoorDecision(StrEnum):
+    """What a door decides when a card it holds is presented (the core's codes)."""
+
+    ADMIT = "admit"
+    NOT_YET_VALID = "not_yet_valid"
+    EXPIRED = "expired"
+    OUTSIDE_SCHEDULE = "outside_schedule"
+
+
+def door_decision(
+    valid_from: int, valid_until: int | None, schedule: CredentialSchedule | None, instant: int
+) -> DoorDecision:
+    """The door's rule for a credential it holds (from its add entry), at ``instant`` (UTC
+    seconds): open inside ``[valid_from, valid_until)`` and, with a schedule, only inside one of
+    its windows in the schedule's time zone (daylight-saving time applied). Decided by the core,
+    with the status engine's schedule rule."""
+    return DoorDecision(_core.door_decision(valid_from, valid_until, schedule, instant))

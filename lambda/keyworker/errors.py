@@ -137,6 +137,11 @@ class CredentialNotYetValid(CredentialError):
     """The credential's validity window has not started (``nbf`` after now)."""
 
 
+class UnsupportedFormat(CredentialError):
+    """A door update in a format newer than the reader (a door's firmware) knows; refused whole,
+    never applied in part."""
+
+
 class BlocklistFull(KeyworkerError):
     """The door update would take a door's blocklist past its limit; nothing was encoded."""
 

@@ -13,6 +13,7 @@ from keyworker.domain.credential_adapters import (
     CoreDoorUpdateEncoder,
     credential_id,
 )
+from keyworker.domain.doors import door_entry
 from keyworker.domain.models import DoorEntry, DoorRow, KeyRecord
 from keyworker.errors import InvalidInput
 
@@ -81,6 +82,48 @@ def test_door_update_carries_every_entry_under_the_door_key() -> None:
     assert opened.changes[0].subject == uuid.UUID(KEY_ID).bytes
     assert opened.changes[1].subject == uuid.UUID(other).bytes
     assert opened.changes[2].subject == bytes.fromhex(PHONE_HASH)[:16]
+
+
+def test_an_access_medium_entry_carries_the_cards_schedule_and_validity() -> None:
+    door_key = credentials.DoorKey("door-kid", b"k" * 32)
+    card = KeyRecord(
+        site_id="site-1",
+        key_id=KEY_ID,
+        key_type="access_medium",
+        holder_id="holder-7",
+        rows=(DoorRow("flat-1", "none"),),
+        valid_from=1_000,
+        valid_until=90_000,
+        schedule={
+            "time_zone": "Europe/Zurich",
+            "windows": [
+                {"days": ["sat"], "start": "09:00", "end": "10:00"},
+                {"days": ["mon", "wed", "fri"], "start": "18:30", "end": "24:00"},
+            ],
+        },
+        created_at=1,
+        updated_at=1,
+        card_uid="04a1b2c3",
+    )
+    payload = CoreDoorUpdateEncoder(lambda site, door: door_key).encode(
+        "site-1", "flat-1", 0, 1, [door_entry(card)]
+    )
+    opened = credentials.open_door_update(payload, [door_key])
+    assert opened.format == credentials.DOOR_UPDATE_FORMAT == 2
+    assert opened.update.changes == (
+        credentials.DoorChange.add_credential(
+            uuid.UUID(KEY_ID).bytes,
+            1_000,
+            90_000,
+            credentials.CredentialSchedule(
+                "Europe/Zurich",
+                (
+                    credentials.ScheduleWindow(("sat",), 540, 600),
+                    credentials.ScheduleWindow(("mon", "wed", "fri"), 1110, 1440),
+                ),
+            ),
+        ),
+    )
 
 
 def test_a_key_id_that_is_not_a_uuid_is_refused() -> None:

@@ -22,6 +22,11 @@ NOW = 1_767_225_600
 SECRET = bytes(range(32))
 
 
+SATURDAY_NINE_TO_TEN = cr.CredentialSchedule(
+    "Europe/Zurich", (cr.ScheduleWindow(("sat",), 540, 600),)
+)
+
+
 def cid(n: int) -> bytes:
     return bytes([n]) * 16
 
@@ -33,6 +38,7 @@ def all_kinds() -> tuple[cr.DoorChange, ...]:
         cr.DoorChange.remove_credential(cid(3)),
         cr.DoorChange.block_phone(cid(4)),
         cr.DoorChange.unblock_phone(cid(5)),
+        cr.DoorChange.add_credential(cid(6), NOW, None, SATURDAY_NINE_TO_TEN),
     )
 
 
@@ -71,6 +77,7 @@ def test_payload_is_the_documented_cbor() -> None:
     assert len(tag) == 32
     assert cbor2.dumps(cbor2.loads(payload), canonical=True) == payload
     assert cbor2.loads(payload) == {
+        0: 2,
         1: "door-unit-12",
         2: 3,
         3: 9,
@@ -80,8 +87,31 @@ def test_payload_is_the_documented_cbor() -> None:
             [1, cid(3)],
             [2, cid(4)],
             [3, cid(5)],
+            [0, cid(6), NOW, None, ["Europe/Zurich", [[32, 540, 600]]]],
         ],
     }
+
+
+def test_a_door_that_reads_only_format_1_refuses_a_format_2_update() -> None:
+    key = cr.DoorKey("doors-1", SECRET)
+    message = cr.encode_door_update(key, update(*all_kinds()), blocklist_len=0)
+    assert cr.open_door_update(message, [key]).format == cr.DOOR_UPDATE_FORMAT == 2
+    with pytest.raises(errors.UnsupportedFormat, match="format 2 is newer than format 1"):
+        cr.open_door_update(message, [key], newest_format=1)
+
+
+def test_the_door_decision_is_the_cores() -> None:
+    # 2026-01-03 is a Saturday; 09:00 in Zurich (UTC+1 in January) is 08:00Z.
+    nine = NOW + 2 * 86_400 + 8 * 3600
+    decide = cr.door_decision
+    assert decide(NOW, None, SATURDAY_NINE_TO_TEN, nine) == cr.DoorDecision.ADMIT
+    assert decide(NOW, None, SATURDAY_NINE_TO_TEN, nine + 3600) == "outside_schedule"
+    assert decide(NOW, nine, SATURDAY_NINE_TO_TEN, nine) == cr.DoorDecision.EXPIRED
+    assert decide(nine + 1, None, None, nine) == cr.DoorDecision.NOT_YET_VALID
+    assert decide(NOW, None, None, nine + 3600) == cr.DoorDecision.ADMIT
+    with pytest.raises(errors.InvalidInput) as raised:
+        decide(NOW, None, cr.CredentialSchedule("Mars/Base", SATURDAY_NINE_TO_TEN.windows), nine)
+    assert raised.value.field == "schedule.time_zone"
 
 
 def test_a_full_phone_hash_is_cut_to_the_16_bytes_the_door_keeps() -> None:
@@ -148,6 +178,42 @@ def test_blocklist_limit_counts_entries_in_order() -> None:
             "changes[1].op",
         ),  # type: ignore[arg-type]
         (update(("not", "a", "change")), "changes[0]"),  # type: ignore[arg-type]
+        (
+            update(
+                cr.DoorChange(cr.ChangeOp.REMOVE_CREDENTIAL, cid(1), schedule=SATURDAY_NINE_TO_TEN)
+            ),
+            "changes[0].schedule",
+        ),
+        (
+            update(
+                cr.DoorChange.add_credential(
+                    cid(1), NOW, None, cr.CredentialSchedule("Europe/Atlantis", ())
+                )
+            ),
+            "changes[0].schedule.windows",
+        ),
+        (
+            update(
+                cr.DoorChange.add_credential(
+                    cid(1),
+                    NOW,
+                    None,
+                    cr.CredentialSchedule("Europe/Atlantis", SATURDAY_NINE_TO_TEN.windows),
+                )
+            ),
+            "changes[0].schedule.time_zone",
+        ),
+        (
+            update(
+                cr.DoorChange.add_credential(
+                    cid(1),
+                    NOW,
+                    None,
+                    cr.CredentialSchedule("UTC", (cr.ScheduleWindow(("sunday",), 0, 60),)),
+                )
+            ),
+            "changes[0].schedule.windows[0].days",
+        ),
     ],
 )
 def test_bad_updates_raise_invalid_input_naming_the_field(u: cr.DoorUpdate, field: str) -> None:
@@ -206,6 +272,18 @@ def test_pycose_verifies_keyworker_door_updates_and_back() -> None:
         cr.open_door_update(produced.encode(), [cr.DoorKey("doors-1", bytes(32))])
 
 
+def schedule_from_json(s: dict[str, Any] | None) -> cr.CredentialSchedule | None:
+    if s is None:
+        return None
+    return cr.CredentialSchedule(
+        s["time_zone"],
+        tuple(
+            cr.ScheduleWindow(tuple(w["days"]), w["start_minute"], w["end_minute"])
+            for w in s["windows"]
+        ),
+    )
+
+
 def door_update_from_json(u: dict[str, Any]) -> cr.DoorUpdate:
     return cr.DoorUpdate(
         door_id=u["door_id"],
@@ -213,7 +291,11 @@ def door_update_from_json(u: dict[str, Any]) -> cr.DoorUpdate:
         to_version=u["to_version"],
         changes=tuple(
             cr.DoorChange(
-                cr.ChangeOp(c["op"]), bytes.fromhex(c["subject"]), c["valid_from"], c["valid_until"]
+                cr.ChangeOp(c["op"]),
+                bytes.fromhex(c["subject"]),
+                c["valid_from"],
+                c["valid_until"],
+                schedule_from_json(c["schedule"]),
             )
             for c in u["changes"]
         ),
@@ -245,12 +327,27 @@ def test_encode_vectors(case: dict[str, Any]) -> None:
 @pytest.mark.parametrize("case", VECTORS["open"], ids=lambda c: c["name"])
 def test_open_vectors(case: dict[str, Any]) -> None:
     message = bytes.fromhex(case["message"])
+    newest = case.get("newest_format", cr.DOOR_UPDATE_FORMAT)
     if case["expect"] == "valid":
-        opened = cr.open_door_update(message, [vector_key()])
-        assert opened.update == door_update_from_json(VECTORS["encode"][0]["update"])
+        opened = cr.open_door_update(message, [vector_key()], newest_format=newest)
+        expected = case.get("update", VECTORS["encode"][0]["update"])
+        assert opened.update == door_update_from_json(expected)
+        assert opened.format == case["format"]
     else:
         with pytest.raises(getattr(errors, case["expect"])):
-            cr.open_door_update(message, [vector_key()])
+            cr.open_door_update(message, [vector_key()], newest_format=newest)
+
+
+@pytest.mark.parametrize("case", VECTORS["decisions"], ids=lambda c: str(c["instant"]))
+def test_door_decision_vectors(case: dict[str, Any]) -> None:
+    """The generator decides with Python's zoneinfo; the core must agree."""
+    decision = cr.door_decision(
+        case["valid_from"],
+        case["valid_until"],
+        schedule_from_json(case["schedule"]),
+        case["instant"],
+    )
+    assert decision == case["expect"]
 
 
 def test_documented_entry_sizes() -> None:
@@ -273,3 +370,8 @@ def test_documented_entry_sizes() -> None:
     per_entry = {kind: (size - empty - 2) / n for kind, size in sizes.items()}
     assert per_entry == {"add_with_exp": 29, "add_open_ended": 25, "remove": 19, "block": 19}
     assert VECTORS["entry_sizes"]["add_with_exp"] == 29
+    # A schedule adds its claim -65538 form: 3 + the time zone's length, and 4 to 9 bytes per
+    # window ([32, 540, 600] takes 9: head 1, mask 2, minutes 3 each).
+    one_window = payload_len(cr.DoorChange.add_credential(cid(1), NOW, None, SATURDAY_NINE_TO_TEN))
+    assert one_window - empty == 25 + 3 + len("Europe/Zurich") + 9
+    assert VECTORS["entry_sizes"]["add_with_schedule_two_windows"] == 29 + 3 + 13 + 9 + 9

@@ -1,8 +1,9 @@
 """Write the credential and door-update test vectors, independently of keyworker.
 
 Everything here is built with cbor2 (deterministic mode), cryptography (Ed25519, ECDSA P-256
-with RFC 6979 deterministic nonces, HKDF) and the standard library's hmac, following RFC 8392,
-RFC 9052 and docs/credential-format.md, never with keyworker's own code. So when the Rust and
+with RFC 6979 deterministic nonces, HKDF) and the standard library's hmac and zoneinfo (the
+door decisions), following RFC 8392, RFC 9052 and docs/credential-format.md, never with
+keyworker's own code. So when the Rust and
 Python tests check keyworker against these files, two implementations of the format meet.
 
 Run from the repository root: ``.venv/bin/python tests/vectors/generate.py``. The output is
@@ -14,8 +15,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import cbor2
 from cryptography.hazmat.primitives import hashes, serialization
@@ -31,6 +34,9 @@ ISS, SUB, EXP, NBF, IAT, CTI = 1, 2, 4, 5, 6, 7
 DOOR_IDS, SCHEDULE, KEY_TYPE, HOLDER_REF = -65537, -65538, -65539, -65540
 ES256, EDDSA, ES384, HMAC_256_64, HMAC_256_256 = -7, -8, -35, 4, 5
 TAG_SIGN1, TAG_MAC0 = 18, 17
+# Door-update payload: field 0 is the format; format 1 is a payload without it.
+DOOR_FORMAT, DOOR_ID, FROM_VERSION, TO_VERSION, ENTRIES = 0, 1, 2, 3, 4
+DOOR_UPDATE_FORMAT = 2
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 KEY_TYPES = {"access_medium": 0, "digital_key": 1}
 
@@ -90,12 +96,17 @@ def claims_map(c: dict[str, Any]) -> dict[int, Any]:
     if c["valid_until"] is not None:
         m[EXP] = c["valid_until"]
     if c["schedule"] is not None:
-        windows = [
-            [sum(1 << WEEKDAYS.index(d) for d in w["days"]), w["start_minute"], w["end_minute"]]
-            for w in c["schedule"]["windows"]
-        ]
-        m[SCHEDULE] = [c["schedule"]["time_zone"], windows]
+        m[SCHEDULE] = schedule_value(c["schedule"])
     return m
+
+
+def schedule_value(schedule: dict[str, Any]) -> list[Any]:
+    """``[time_zone, [[weekday_mask, start, end], ...]]``, Monday = bit 0."""
+    windows = [
+        [sum(1 << WEEKDAYS.index(d) for d in w["days"]), w["start_minute"], w["end_minute"]]
+        for w in schedule["windows"]
+    ]
+    return [schedule["time_zone"], windows]
 
 
 def sign1(
@@ -311,8 +322,42 @@ def entry_value(change: dict[str, Any]) -> list[Any]:
     op = change["op"]
     subject = bytes.fromhex(change["subject"])
     if op == 0:
-        return [op, subject, change["valid_from"], change["valid_until"]]
+        entry = [op, subject, change["valid_from"], change["valid_until"]]
+        if change["schedule"] is not None:
+            entry.append(schedule_value(change["schedule"]))
+        return entry
     return [op, subject]
+
+
+def door_payload(update: dict[str, Any], *, door_format: int | None = DOOR_UPDATE_FORMAT) -> bytes:
+    """The payload map; ``door_format=None`` writes format 1 (no field 0)."""
+    m: dict[int, Any] = {
+        DOOR_ID: update["door_id"],
+        FROM_VERSION: update["from_version"],
+        TO_VERSION: update["to_version"],
+        ENTRIES: [entry_value(c) for c in update["changes"]],
+    }
+    if door_format is not None:
+        m[DOOR_FORMAT] = door_format
+    return enc(m)
+
+
+def door_decision(held: dict[str, Any], instant: int) -> str:
+    """The door rule of docs/credential-format.md, on the standard library's zoneinfo."""
+    if instant < held["valid_from"]:
+        return "not_yet_valid"
+    if held["valid_until"] is not None and instant >= held["valid_until"]:
+        return "expired"
+    schedule = held["schedule"]
+    if schedule is None:
+        return "admit"
+    local = datetime.fromtimestamp(instant, ZoneInfo(schedule["time_zone"]))
+    day, minute = WEEKDAYS[local.weekday()], local.hour * 60 + local.minute
+    inside = any(
+        day in w["days"] and w["start_minute"] <= minute < w["end_minute"]
+        for w in schedule["windows"]
+    )
+    return "admit" if inside else "outside_schedule"
 
 
 def door_update_vectors() -> dict[str, Any]:
@@ -320,20 +365,42 @@ def door_update_vectors() -> dict[str, Any]:
     site_id, door_id = "site-zurich-1", "door-unit-12"
     secret = door_secret(master, site_id, door_id)
     kid = "doors-2026-01"
+    saturday_nine_to_ten = {
+        "time_zone": "Europe/Zurich",
+        "windows": [
+            {"days": ["sat"], "start_minute": 540, "end_minute": 600},
+            {"days": ["mon", "tue", "wed", "thu", "fri"], "start_minute": 1110, "end_minute": 1440},
+        ],
+    }
+    none = {"valid_from": None, "valid_until": None, "schedule": None}
     changes = [
         {
             "op": 0,
             "subject": "00112233445566778899aabbccddeeff",
             "valid_from": 1767225600,
             "valid_until": 1798761600,
+            "schedule": None,
         },
-        {"op": 0, "subject": "10" * 16, "valid_from": 1767225600, "valid_until": None},
-        {"op": 1, "subject": "20" * 16, "valid_from": None, "valid_until": None},
-        {"op": 2, "subject": "30" * 16, "valid_from": None, "valid_until": None},
-        {"op": 3, "subject": "40" * 16, "valid_from": None, "valid_until": None},
+        {
+            "op": 0,
+            "subject": "10" * 16,
+            "valid_from": 1767225600,
+            "valid_until": None,
+            "schedule": None,
+        },
+        {"op": 1, "subject": "20" * 16, **none},
+        {"op": 2, "subject": "30" * 16, **none},
+        {"op": 3, "subject": "40" * 16, **none},
+        {
+            "op": 0,
+            "subject": "50" * 16,
+            "valid_from": 1767225600,
+            "valid_until": 1798761600,
+            "schedule": saturday_nine_to_ten,
+        },
     ]
     update = {"door_id": door_id, "from_version": 4, "to_version": 7, "changes": changes}
-    payload = enc({1: door_id, 2: 4, 3: 7, 4: [entry_value(c) for c in changes]})
+    payload = door_payload(update)
     header = {ALG: HMAC_256_256, KID: kid.encode()}
     message = mac0(payload, secret, header)
     tampered = bytearray(message)
@@ -344,14 +411,61 @@ def door_update_vectors() -> dict[str, Any]:
         "remove": len(enc(entry_value(changes[2]))),
         "block": len(enc(entry_value(changes[3]))),
         "unblock": len(enc(entry_value(changes[4]))),
+        "add_with_schedule_two_windows": len(enc(entry_value(changes[5]))),
     }
+    # Format 1: what doors read before schedules existed (no field 0, no schedule slot).
+    format_1_update = {**update, "changes": changes[:5]}
+    format_1 = door_payload(format_1_update, door_format=None)
+    unknown_zone = {
+        **changes[5],
+        "schedule": {**saturday_nine_to_ten, "time_zone": "Europe/Atlantis"},
+    }
+
+    # The door's decision on the scheduled card: Saturday 2026-01-03 (Zurich at UTC+1),
+    # Saturday 2026-07-04 (UTC+2, summer time) and the edges of the validity.
+    held = changes[5]
+    saturday_nine = 1767427200  # 2026-01-03T08:00:00Z = 09:00 in Zurich
+    summer_saturday_nine = 1783148400  # 2026-07-04T07:00:00Z = 09:00 in Zurich
+    instants = [
+        saturday_nine - 1,
+        saturday_nine,
+        saturday_nine + 3599,
+        saturday_nine + 3600,
+        saturday_nine + 86400,  # Sunday 09:00
+        saturday_nine + 86400 * 2 + 3600 * 9 + 1800,  # Monday 18:30
+        saturday_nine + 86400 * 2 + 3600 * 9 + 1799,  # Monday 18:29:59
+        saturday_nine + 86400 * 2 + 3600 * 14 + 3599,  # Monday 23:59:59
+        summer_saturday_nine - 3600,  # 08:00 local in summer: the winter offset would admit
+        summer_saturday_nine,
+        1767225600 - 7 * 86400 + 3600 * 8 + 1800 - 86400 * 4,  # a Saturday before validity
+        1798761600,  # validity ended (exclusive)
+        1798761600 - 1,
+    ]
+    decisions = [
+        {
+            "valid_from": held["valid_from"],
+            "valid_until": held["valid_until"],
+            "schedule": held["schedule"],
+            "instant": t,
+            "expect": door_decision(held, t),
+        }
+        for t in instants
+    ] + [
+        {**changes[1], "instant": t, "expect": door_decision(changes[1], t)}
+        for t in (1767225600 - 1, 1767225600, saturday_nine - 1, 4102444800)
+    ]
+    for d in decisions:
+        d.pop("op", None)
+        d.pop("subject", None)
     return {
         "description": "Door updates (CBOR in COSE_Mac0, HMAC 256/256), written by"
-        " tests/vectors/generate.py with cbor2, hmac and cryptography's HKDF.",
+        " tests/vectors/generate.py with cbor2, hmac and cryptography's HKDF; door decisions"
+        " with zoneinfo.",
         "door_master": {"kid": kid, "secret": master.hex()},
         "site_id": site_id,
         "door_id": door_id,
         "door_secret": secret.hex(),
+        "format": DOOR_UPDATE_FORMAT,
         "entry_sizes": sizes,
         "encode": [
             {
@@ -368,9 +482,85 @@ def door_update_vectors() -> dict[str, Any]:
                 "blocklist_len": 65534,
                 "expect": "BlocklistFull",
             },
+            {
+                "name": "schedule_in_an_unknown_time_zone",
+                "update": {**update, "changes": [unknown_zone]},
+                "blocklist_len": 0,
+                "expect": "InvalidInput",
+            },
         ],
         "open": [
-            {"name": "valid", "message": message.hex(), "expect": "valid"},
+            {"name": "valid", "message": message.hex(), "expect": "valid", "format": 2},
+            {
+                "name": "format_1_without_schedules",
+                "message": mac0(format_1, secret, header).hex(),
+                "expect": "valid",
+                "format": 1,
+                "update": format_1_update,
+            },
+            {
+                "name": "read_by_a_door_that_knows_only_format_1",
+                "message": message.hex(),
+                "newest_format": 1,
+                "expect": "UnsupportedFormat",
+            },
+            {
+                "name": "format_3",
+                "message": mac0(
+                    enc({**cbor2.loads(payload), DOOR_FORMAT: 3}), secret, header
+                ).hex(),
+                "expect": "UnsupportedFormat",
+            },
+            {
+                "name": "format_3_with_an_unknown_entry",
+                "message": mac0(
+                    enc({**cbor2.loads(payload), DOOR_FORMAT: 3, ENTRIES: [[9, b"x"]]}),
+                    secret,
+                    header,
+                ).hex(),
+                "expect": "UnsupportedFormat",
+            },
+            {
+                "name": "format_1_entry_with_a_schedule",
+                "message": mac0(door_payload(update, door_format=None), secret, header).hex(),
+                "expect": "InvalidCredential",
+            },
+            {
+                "name": "format_1_written_as_field_0",
+                "message": mac0(door_payload(format_1_update, door_format=1), secret, header).hex(),
+                "expect": "InvalidCredential",
+            },
+            {
+                "name": "schedule_in_an_unknown_time_zone",
+                "message": mac0(
+                    door_payload({**update, "changes": [unknown_zone]}), secret, header
+                ).hex(),
+                "expect": "InvalidCredential",
+            },
+            {
+                "name": "schedule_window_ends_after_midnight",
+                "message": mac0(
+                    door_payload(
+                        {
+                            **update,
+                            "changes": [
+                                {
+                                    **changes[5],
+                                    "schedule": {
+                                        "time_zone": "UTC",
+                                        "windows": [
+                                            {"days": ["sat"], "start_minute": 0, "end_minute": 1441}
+                                        ],
+                                    },
+                                }
+                            ],
+                        }
+                    ),
+                    secret,
+                    header,
+                ).hex(),
+                "expect": "InvalidCredential",
+            },
             {
                 "name": "tampered_payload",
                 "message": bytes(tampered).hex(),
@@ -408,6 +598,7 @@ def door_update_vectors() -> dict[str, Any]:
                 "expect": "InvalidCredential",
             },
         ],
+        "decisions": decisions,
     }
 
 

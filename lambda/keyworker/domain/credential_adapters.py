@@ -75,8 +75,14 @@ class CoreCredentialSigner:
 
 def door_change(entry: DoorEntry) -> credentials.DoorChange:
     if entry.op == "add_credential":
+        # The card's schedule goes to the door with its validity: the door enforces what the
+        # API and the home status say about it.
+        schedule = None if entry.schedule is None else Schedule.from_json(entry.schedule)
         return credentials.DoorChange.add_credential(
-            credential_id(entry.key_id), entry.valid_from, entry.valid_until
+            credential_id(entry.key_id),
+            entry.valid_from,
+            entry.valid_until,
+            credential_schedule(schedule),
         )
     if entry.op == "remove_credential":
         return credentials.DoorChange.remove_credential(credential_id(entry.key_id))

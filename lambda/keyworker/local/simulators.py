@@ -2,9 +2,11 @@
 
 They speak to keyworker only the way the real ones do: doors take their updates from the
 door-commands queue, check the MAC with their own key, apply them and report ``door.synced``
-on the events queue; the mobile-access cloud takes digital keys over HTTP (PUT/DELETE, as
-``keyworker.adapters.mobile_access`` calls it), checks each credential's signature, and
-reports ``key.delivered`` and, when a key is taken back, the app's ``app.key_list_reloaded``.
+on the events queue, and decide on a swiped card with the core's door rule (validity and
+weekly schedule, ``credentials.door_decision``); the mobile-access cloud takes digital keys
+over HTTP (PUT/DELETE, as ``keyworker.adapters.mobile_access`` calls it), checks each
+credential's signature, and reports ``key.delivered`` and, when a key is taken back, the app's
+``app.key_list_reloaded``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from keyworker.adapters.secrets_keyring import verify_for_site
-from keyworker.credentials import ChangeOp, open_door_update
+from keyworker.credentials import (
+    DOOR_UPDATE_FORMAT,
+    ChangeOp,
+    CredentialSchedule,
+    DoorDecision,
+    door_decision,
+    open_door_update,
+)
 from keyworker.domain.ports import Keyring
 from keyworker.errors import KeyworkerError
 
@@ -107,23 +116,52 @@ class DelayedSender:
                 logger.exception("could not send simulated field feedback")
 
 
+@dataclass(frozen=True, slots=True)
+class HeldCredential:
+    """A card as a door holds it after its add entry: validity and weekly schedule."""
+
+    valid_from: int
+    valid_until: int | None
+    schedule: CredentialSchedule | None
+
+
 @dataclass
 class DoorContent:
-    """What one simulated door holds: the version applied, credentials and blocklist."""
+    """What one simulated door holds: the version applied, credentials (by credential id) and
+    blocklist."""
 
     version: int = 0
-    credentials: dict[bytes, tuple[int | None, int | None]] = field(default_factory=dict)
+    credentials: dict[bytes, HeldCredential] = field(default_factory=dict)
     blocklist: set[bytes] = field(default_factory=set)
 
 
 class DoorSimulator:
-    """Online doors: a handler for the door-commands queue (run by a QueuePoller)."""
+    """Online doors: a handler for the door-commands queue (run by a QueuePoller).
 
-    def __init__(self, keyring: Keyring, feedback: DelayedSender) -> None:
+    ``newest_format`` is the newest door-update format the doors' firmware reads; a door with
+    older firmware refuses a newer update whole (the command fails and is retried)."""
+
+    def __init__(
+        self, keyring: Keyring, feedback: DelayedSender, *, newest_format: int = DOOR_UPDATE_FORMAT
+    ) -> None:
         self._keyring = keyring
         self._feedback = feedback
+        self._newest_format = newest_format
         self._lock = threading.Lock()
         self.doors: dict[tuple[str, str], DoorContent] = {}
+
+    def swipe(
+        self, site_id: str, door_id: str, credential_id: bytes, instant: int
+    ) -> DoorDecision | None:
+        """A card presented at the door at ``instant`` (UTC seconds): ``None`` if the door does
+        not hold it (never added, or removed), else the core's decision; only
+        ``DoorDecision.ADMIT`` opens."""
+        with self._lock:
+            door = self.doors.get((site_id, door_id))
+            held = None if door is None else door.credentials.get(credential_id)
+        if held is None:
+            return None
+        return door_decision(held.valid_from, held.valid_until, held.schedule, instant)
 
     def __call__(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         failures = []
@@ -141,7 +179,9 @@ class DoorSimulator:
             command["payload"] + "=" * (-len(command["payload"]) % 4)
         )
         # A real door accepts only updates MAC'd with its own key.
-        opened = open_door_update(payload, self._keyring.door_keys(site_id, door_id)).update
+        opened = open_door_update(
+            payload, self._keyring.door_keys(site_id, door_id), newest_format=self._newest_format
+        ).update
         if opened.door_id != door_id:
             raise ValueError(f"update for door {opened.door_id} sent to door {door_id}")
         with self._lock:
@@ -150,7 +190,11 @@ class DoorSimulator:
                 return  # already applied: a door applies a version once
             for change in opened.changes:
                 if change.op == ChangeOp.ADD_CREDENTIAL:
-                    door.credentials[change.subject] = (change.valid_from, change.valid_until)
+                    if change.valid_from is None:  # the core never decodes such an entry
+                        raise ValueError("an added credential without validity")
+                    door.credentials[change.subject] = HeldCredential(
+                        change.valid_from, change.valid_until, change.schedule
+                    )
                 elif change.op == ChangeOp.REMOVE_CREDENTIAL:
                     door.credentials.pop(change.subject, None)
                 elif change.op == ChangeOp.BLOCK_PHONE:

@@ -143,6 +143,7 @@ fn changes(n: usize, seed: u32) -> Vec<DoorChange> {
                     credential_id: id,
                     valid_from: 1_767_225_600,
                     valid_until: Some(1_798_761_600),
+                    schedule: None,
                 },
                 6..=7 => DoorChange::RemoveCredential { credential_id: id },
                 8 => DoorChange::BlockPhone { phone_hash: id },

@@ -2,9 +2,9 @@
 //! generator) checked against the core. The Python tests check the same files.
 
 use keyworker_core::credential::{
-    encode_door_update, issue, open_door_update, to_be_signed, verify, Algorithm, CredentialClaims,
-    CredentialError, CredentialSchedule, DoorChange, DoorKey, DoorUpdate, KeyType, ScheduleWindow,
-    SigningKey, VerificationKey,
+    door_decision, encode_door_update, issue, open_door_update_up_to, to_be_signed, verify,
+    Algorithm, CredentialClaims, CredentialError, CredentialSchedule, DoorChange, DoorKey,
+    DoorUpdate, KeyType, ScheduleWindow, SigningKey, VerificationKey, DOOR_UPDATE_FORMAT,
 };
 use serde_json::Value;
 
@@ -35,17 +35,37 @@ fn outcome<T>(r: &Result<T, CredentialError>) -> &'static str {
         Err(CredentialError::Expired { .. }) => "CredentialExpired",
         Err(CredentialError::NotYetValid { .. }) => "CredentialNotYetValid",
         Err(CredentialError::BlocklistFull { .. }) => "BlocklistFull",
+        Err(CredentialError::UnsupportedFormat { .. }) => "UnsupportedFormat",
     }
 }
 
-fn claims(c: &Value) -> CredentialClaims {
-    let strings = |v: &Value| -> Vec<String> {
-        v.as_array()
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A schedule as the vectors write it (`null` or `{time_zone, windows: [{days, ...}]}`).
+fn schedule(v: &Value) -> Option<CredentialSchedule> {
+    v.as_object().map(|s| CredentialSchedule {
+        time_zone: s["time_zone"].as_str().unwrap().into(),
+        windows: s["windows"]
+            .as_array()
             .unwrap()
             .iter()
-            .map(|s| s.as_str().unwrap().to_string())
-            .collect()
-    };
+            .map(|w| ScheduleWindow {
+                weekday_mask: keyworker_core::credential::weekday_mask(&strings(&w["days"]))
+                    .unwrap(),
+                start_minute: w["start_minute"].as_u64().unwrap() as u16,
+                end_minute: w["end_minute"].as_u64().unwrap() as u16,
+            })
+            .collect(),
+    })
+}
+
+fn claims(c: &Value) -> CredentialClaims {
     CredentialClaims {
         site_id: c["site_id"].as_str().unwrap().into(),
         key_id: c["key_id"].as_str().unwrap().into(),
@@ -54,20 +74,7 @@ fn claims(c: &Value) -> CredentialClaims {
         valid_from: c["valid_from"].as_i64().unwrap(),
         valid_until: opt_i64(&c["valid_until"]),
         door_ids: strings(&c["door_ids"]),
-        schedule: c["schedule"].as_object().map(|s| CredentialSchedule {
-            time_zone: s["time_zone"].as_str().unwrap().into(),
-            windows: s["windows"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|w| ScheduleWindow {
-                    weekday_mask: keyworker_core::credential::weekday_mask(&strings(&w["days"]))
-                        .unwrap(),
-                    start_minute: w["start_minute"].as_u64().unwrap() as u16,
-                    end_minute: w["end_minute"].as_u64().unwrap() as u16,
-                })
-                .collect(),
-        }),
+        schedule: schedule(&c["schedule"]),
         key_type: KeyType::from_name(c["key_type"].as_str().unwrap()).unwrap(),
         holder_ref: c["holder_ref"].as_str().unwrap().into(),
     }
@@ -130,6 +137,7 @@ fn change(c: &Value) -> DoorChange {
         &hex(&c["subject"]),
         opt_i64(&c["valid_from"]),
         opt_i64(&c["valid_until"]),
+        schedule(&c["schedule"]),
     )
     .unwrap()
 }
@@ -170,20 +178,45 @@ fn door_update_vectors() {
             assert_eq!(result.unwrap(), hex(message), "{name}");
         }
     }
-    let expected = update(&v["encode"][0]["update"]);
+    assert_eq!(v["format"].as_u64(), Some(DOOR_UPDATE_FORMAT));
     for case in v["open"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
-        let result = open_door_update(&hex(&case["message"]), std::slice::from_ref(&key));
+        let newest = case
+            .get("newest_format")
+            .map_or(DOOR_UPDATE_FORMAT, |n| n.as_u64().unwrap());
+        let result =
+            open_door_update_up_to(&hex(&case["message"]), std::slice::from_ref(&key), newest);
         assert_eq!(
             outcome(&result),
             case["expect"].as_str().unwrap(),
             "{name}: {result:?}"
         );
         if let Ok(opened) = result {
-            assert_eq!(opened.update, expected, "{name}");
+            let expected = case.get("update").unwrap_or(&v["encode"][0]["update"]);
+            assert_eq!(opened.update, update(expected), "{name}");
+            assert_eq!(Some(opened.format), case["format"].as_u64(), "{name}");
         }
     }
     for (kind, size) in v["entry_sizes"].as_object().unwrap() {
-        assert!(size.as_u64().unwrap() <= 29, "{kind}");
+        let limit = if kind.contains("schedule") { 80 } else { 29 };
+        assert!(size.as_u64().unwrap() <= limit, "{kind}");
+    }
+}
+
+/// The door's decisions, computed by the generator with Python's zoneinfo.
+#[test]
+fn door_decision_vectors() {
+    let v = load("door_updates.json");
+    let cases = v["decisions"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for case in cases {
+        let decision = door_decision(
+            case["valid_from"].as_i64().unwrap(),
+            opt_i64(&case["valid_until"]),
+            schedule(&case["schedule"]).as_ref(),
+            case["instant"].as_i64().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(decision.name(), case["expect"].as_str().unwrap(), "{case}");
     }
 }

@@ -28,6 +28,7 @@ fn to_py(py: Python<'_>, error: CredentialError) -> PyErr {
         CredentialError::Expired { .. } => "CredentialExpired",
         CredentialError::NotYetValid { .. } => "CredentialNotYetValid",
         CredentialError::BlocklistFull { .. } => "BlocklistFull",
+        CredentialError::UnsupportedFormat { .. } => "UnsupportedFormat",
     };
     errors::raise(py, class, message)
 }
@@ -138,24 +139,38 @@ fn claims(obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<CredentialClaims>
     })
 }
 
-fn door_update(obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<core::DoorUpdate> {
+/// One door change as Python gives it: `(op, subject, valid_from, valid_until, schedule)`.
+type ChangeIn<'a, 'py> = (
+    u8,
+    Cow<'a, [u8]>,
+    Option<i64>,
+    Option<i64>,
+    Option<Bound<'py, PyAny>>,
+);
+
+fn door_update<'py>(obj: &Bound<'py, PyAny>, path: &Path<'_>) -> PyResult<core::DoorUpdate> {
     let py = obj.py();
     let changes_obj: Bound<'_, PyAny> = attr(obj, "changes", path)?;
     let mut changes = Vec::with_capacity(changes_obj.len().unwrap_or(0));
     for (i, item) in changes_obj.try_iter()?.enumerate() {
         let item = item?;
         let cpath = Path::Item(path, "changes", i);
-        let (op, subject, valid_from, valid_until): (u8, Cow<'_, [u8]>, Option<i64>, Option<i64>) =
+        let (op, subject, valid_from, valid_until, schedule_obj): ChangeIn<'_, 'py> =
             item.extract().map_err(|e| {
                 let field = cpath.render();
                 invalid_input(
                     py,
                     &field,
-                    format!("{field}: must be (op, subject, valid_from, valid_until): {e}"),
+                    format!(
+                        "{field}: must be (op, subject, valid_from, valid_until, schedule): {e}"
+                    ),
                 )
             })?;
+        let schedule = schedule_obj
+            .map(|s| schedule(&s, &Path::Field(&cpath, "schedule")))
+            .transpose()?;
         changes.push(
-            DoorChange::from_parts(op, &subject, valid_from, valid_until)
+            DoorChange::from_parts(op, &subject, valid_from, valid_until, schedule)
                 .map_err(|e| to_py(py, e.in_field_public(&cpath.render())))?,
         );
     }
@@ -327,6 +342,24 @@ fn issue_credentials<'py>(
 }
 
 type ScheduleTuple = (String, Vec<(Vec<&'static str>, u16, u16)>);
+
+/// `(time_zone, [(days, start_minute, end_minute), ...])`, the form Python rebuilds its
+/// `CredentialSchedule` from.
+fn schedule_tuple(s: &CredentialSchedule) -> ScheduleTuple {
+    (
+        s.time_zone.clone(),
+        s.windows
+            .iter()
+            .map(|w| {
+                (
+                    core::weekday_names(w.weekday_mask),
+                    w.start_minute,
+                    w.end_minute,
+                )
+            })
+            .collect(),
+    )
+}
 type VerifiedTuple = (
     String,
     &'static str,
@@ -359,21 +392,7 @@ fn verify_credential(
         .detach(move || core::verify(&token, &keys, now))
         .map_err(|e| to_py(py, e))?;
     let c = v.claims;
-    let schedule = c.schedule.map(|s| {
-        (
-            s.time_zone,
-            s.windows
-                .iter()
-                .map(|w| {
-                    (
-                        core::weekday_names(w.weekday_mask),
-                        w.start_minute,
-                        w.end_minute,
-                    )
-                })
-                .collect(),
-        )
-    });
+    let schedule = c.schedule.as_ref().map(schedule_tuple);
     Ok((
         v.kid,
         v.algorithm.name(),
@@ -456,31 +475,66 @@ fn encode_door_updates<'py>(
     PyList::new(py, messages.iter().map(|m| PyBytes::new(py, m)))
 }
 
-type ChangeTuple = (u8, Vec<u8>, Option<i64>, Option<i64>);
+type ChangeTuple = (u8, Vec<u8>, Option<i64>, Option<i64>, Option<ScheduleTuple>);
+type OpenedTuple = (String, u64, String, u64, u64, Vec<ChangeTuple>);
 
-/// Verify and decode a door update; returns `(kid, door_id, from_version, to_version,
-/// [(op, subject, valid_from, valid_until), ...])`.
+/// Verify and decode a door update as a door that reads formats up to `newest_format`;
+/// returns `(kid, format, door_id, from_version, to_version,
+/// [(op, subject, valid_from, valid_until, schedule), ...])`.
 #[pyfunction]
+#[pyo3(signature = (message, keys, newest_format = core::DOOR_UPDATE_FORMAT))]
 fn open_door_update(
     py: Python<'_>,
     message: &[u8],
     keys: Vec<PyRef<'_, DoorKey>>,
-) -> PyResult<(String, String, u64, u64, Vec<ChangeTuple>)> {
+    newest_format: u64,
+) -> PyResult<OpenedTuple> {
     let keys: Vec<core::DoorKey> = keys.iter().map(|k| k.0.clone()).collect();
     let message = message.to_vec();
     let opened = py
-        .detach(move || core::open_door_update(&message, &keys))
+        .detach(move || core::open_door_update_up_to(&message, &keys, newest_format))
         .map_err(|e| to_py(py, e))?;
     let u = opened.update;
     let changes = u
         .changes
         .iter()
         .map(|c| {
-            let (op, subject, from, until) = c.parts();
-            (op, subject.to_vec(), from, until)
+            let (op, subject, from, until, schedule) = c.parts();
+            (
+                op,
+                subject.to_vec(),
+                from,
+                until,
+                schedule.map(schedule_tuple),
+            )
         })
         .collect();
-    Ok((opened.kid, u.door_id, u.from_version, u.to_version, changes))
+    Ok((
+        opened.kid,
+        opened.format,
+        u.door_id,
+        u.from_version,
+        u.to_version,
+        changes,
+    ))
+}
+
+/// The door's decision for a credential it holds, presented at `instant`: `admit`,
+/// `not_yet_valid`, `expired` or `outside_schedule` (the core's `door_decision`).
+#[pyfunction]
+fn door_decision(
+    py: Python<'_>,
+    valid_from: i64,
+    valid_until: Option<i64>,
+    schedule: Option<Bound<'_, PyAny>>,
+    instant: i64,
+) -> PyResult<&'static str> {
+    let schedule = schedule
+        .map(|s| self::schedule(&s, &Path::Field(&Path::Root, "schedule")))
+        .transpose()?;
+    core::door_decision(valid_from, valid_until, schedule.as_ref(), instant)
+        .map(core::DoorDecision::name)
+        .map_err(|e| to_py(py, e))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -495,6 +549,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_door_update, m)?)?;
     m.add_function(wrap_pyfunction!(encode_door_updates, m)?)?;
     m.add_function(wrap_pyfunction!(open_door_update, m)?)?;
+    m.add_function(wrap_pyfunction!(door_decision, m)?)?;
+    m.add("DOOR_UPDATE_FORMAT", core::DOOR_UPDATE_FORMAT)?;
     m.add("BLOCKLIST_LIMIT", core::BLOCKLIST_LIMIT)?;
     m.add("CREDENTIAL_ID_LEN", core::CREDENTIAL_ID_LEN)?;
     m.add("PHONE_HASH_LEN", core::PHONE_HASH_LEN)?;

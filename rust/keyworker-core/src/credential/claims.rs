@@ -12,6 +12,7 @@ use coset::cwt::{ClaimName, ClaimsSet, Timestamp};
 use coset::CborSerializable;
 
 use super::error::CredentialError;
+use crate::status::{Schedule, StatusError, Weekdays, Window};
 
 /// Private claim: the door ids the key opens (array of text).
 pub const CLAIM_DOOR_IDS: i64 = -65537;
@@ -200,6 +201,50 @@ impl CredentialSchedule {
         }
         Ok(())
     }
+
+    /// The status engine's schedule of these windows (`status::Schedule`), checked: the wire
+    /// rules above, and a time zone the bundled tz database knows under exactly this name.
+    /// Errors name `schedule.<field>`.
+    pub fn to_schedule(&self) -> Result<Schedule, CredentialError> {
+        self.validate().map_err(|e| e.in_field("schedule"))?;
+        let windows = self
+            .windows
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                // validate() keeps the mask within Monday..=Sunday.
+                let days = Weekdays::from_bits(w.weekday_mask).unwrap_or_default();
+                Window::new(
+                    days,
+                    w.start_minute.into(),
+                    w.end_minute.into(),
+                    format_args!("schedule.windows[{i}]"),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(from_status)?;
+        Schedule::new(&self.time_zone, windows).map_err(from_status)
+    }
+
+    /// Whether the local time at `instant` (UTC seconds, daylight-saving time applied) is in
+    /// one of the windows. The rule is the status engine's (`status::Schedule::contains`), so
+    /// a door, a phone and the home app's time/day status all read a schedule the same way.
+    pub fn contains(&self, instant: i64) -> Result<bool, CredentialError> {
+        self.to_schedule()?
+            .contains(instant, "instant")
+            .map_err(from_status)
+    }
+}
+
+/// A status-engine error as caller input: same field, same reason.
+fn from_status(error: StatusError) -> CredentialError {
+    let field = error.field().unwrap_or("schedule").to_string();
+    let message = error.to_string();
+    let reason = message
+        .strip_prefix(&format!("{field}: "))
+        .unwrap_or(&message)
+        .to_string();
+    CredentialError::invalid(field, reason)
 }
 
 impl CredentialClaims {
@@ -400,7 +445,10 @@ fn text_array(value: Value) -> Result<Vec<String>, CredentialError> {
     }
 }
 
-fn schedule_from(value: Value) -> Result<CredentialSchedule, CredentialError> {
+/// Read a schedule in its wire form `[time_zone, [[mask, start, end], ...]]` (the same in a
+/// credential's claim -65538 and a door-update entry). Only the shape is checked here; the
+/// caller applies the rules.
+pub(crate) fn schedule_from(value: Value) -> Result<CredentialSchedule, CredentialError> {
     let bad = || {
         CredentialError::malformed(
             "credential claims",

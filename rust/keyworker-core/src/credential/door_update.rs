@@ -2,20 +2,27 @@
 //! as deterministic CBOR inside a tagged COSE_Mac0 (HMAC 256/256) under the door's own key.
 //!
 //! `from_version < to_version`, or both equal with no entries (the empty update of a door that
-//! is up to date). Payload (CDDL):
+//! is up to date). Payload (CDDL), format 2:
 //! ```text
 //! door-update = {
+//!   0 => 2,               ; format (absent = format 1, which has no schedules)
 //!   1 => tstr,            ; door id
 //!   2 => uint,            ; from version (the door must be at it)
 //!   3 => uint,            ; to version (the door's version once applied)
 //!   4 => [* entry],       ; applied in order
 //! }
-//! entry = [0, cid, nbf: int, exp: int / null]   ; add credential
-//!       / [1, cid]                               ; remove credential
-//!       / [2, phone-hash]                        ; block phone
-//!       / [3, phone-hash]                        ; unblock phone
+//! entry = [0, cid, nbf: int, exp: int / null]             ; add credential, any hour
+//!       / [0, cid, nbf: int, exp: int / null, schedule]   ; add credential, only in schedule
+//!       / [1, cid]                                         ; remove credential
+//!       / [2, phone-hash]                                  ; block phone
+//!       / [3, phone-hash]                                  ; unblock phone
+//! schedule = [time_zone: tstr, [+ [weekday_mask, start, end]]]   ; as credential claim -65538
 //! cid = bstr .size 16, phone-hash = bstr .size 16
 //! ```
+//!
+//! A reader refuses a payload whose format is newer than the newest it knows
+//! ([`CredentialError::UnsupportedFormat`]) and every field or entry shape its format does not
+//! define, so a door never applies a card while dropping a restriction it cannot read.
 
 use ciborium::value::Value;
 use coset::{
@@ -24,10 +31,17 @@ use coset::{
 };
 use rayon::prelude::*;
 
-use super::claims::{CREDENTIAL_ID_LEN, MAX_TEXT_LEN};
+use super::claims::{schedule_from, CredentialSchedule, CREDENTIAL_ID_LEN, MAX_TEXT_LEN};
 use super::cose::{alg_text, checked_headers};
 use super::error::CredentialError;
 use super::keys::DoorKey;
+use super::wire::ScheduleWire;
+
+/// The door-update format this encoder writes (field 0 of the payload). Format 1 (no field 0)
+/// had no schedules; format 2 adds the optional schedule of an added credential.
+pub const DOOR_UPDATE_FORMAT: u64 = 2;
+/// The format of a payload without field 0.
+pub const DOOR_UPDATE_FORMAT_1: u64 = 1;
 
 /// Most entries a door's blocklist may hold. SALTO's own limit is 65,535 (a 16-bit count);
 /// keyworker refuses, before anything is sent, any update that would take a door past it.
@@ -50,19 +64,22 @@ const OP_REMOVE: u8 = DOOR_CHANGE_REMOVE;
 const OP_BLOCK: u8 = DOOR_CHANGE_BLOCK;
 const OP_UNBLOCK: u8 = DOOR_CHANGE_UNBLOCK;
 
+const KEY_FORMAT: u8 = 0;
 const KEY_DOOR_ID: u8 = 1;
 const KEY_FROM_VERSION: u8 = 2;
 const KEY_TO_VERSION: u8 = 3;
 const KEY_ENTRIES: u8 = 4;
 
 /// One change a door must apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum DoorChange {
-    /// Accept the credential `credential_id` from `valid_from` until `valid_until` (exclusive).
+    /// Accept the credential `credential_id` from `valid_from` until `valid_until` (exclusive),
+    /// and, when it has a `schedule`, only inside its weekly windows.
     AddCredential {
         credential_id: [u8; CREDENTIAL_ID_LEN],
         valid_from: i64,
         valid_until: Option<i64>,
+        schedule: Option<CredentialSchedule>,
     },
     /// Stop accepting the credential `credential_id`.
     RemoveCredential {
@@ -86,12 +103,14 @@ impl DoorChange {
     }
 
     /// Build a change from its parts as they cross the Python boundary: `op` code, the 16-byte
-    /// subject (credential id or phone hash), and the validity of an added credential.
+    /// subject (credential id or phone hash), and the validity and schedule of an added
+    /// credential.
     pub fn from_parts(
         op: u8,
         subject: &[u8],
         valid_from: Option<i64>,
         valid_until: Option<i64>,
+        schedule: Option<CredentialSchedule>,
     ) -> Result<Self, CredentialError> {
         // A phone may come as the site's full keyed hash (HMAC-SHA256, 32 bytes); the door
         // keeps its first 16 bytes, and only this function decides that.
@@ -114,6 +133,11 @@ impl DoorChange {
                     "valid_from",
                     "only an added credential has a validity",
                 ))
+            } else if schedule.is_some() {
+                Err(CredentialError::invalid(
+                    "schedule",
+                    "only an added credential has a schedule",
+                ))
             } else {
                 Ok(())
             }
@@ -127,6 +151,7 @@ impl DoorChange {
                     credential_id: id,
                     valid_from,
                     valid_until,
+                    schedule,
                 })
             }
             OP_REMOVE => no_validity().map(|_| Self::RemoveCredential { credential_id: id }),
@@ -139,17 +164,27 @@ impl DoorChange {
         }
     }
 
-    /// `(op, subject, valid_from, valid_until)`, the inverse of [`DoorChange::from_parts`].
-    pub fn parts(&self) -> (u8, [u8; 16], Option<i64>, Option<i64>) {
-        match *self {
+    /// `(op, subject, valid_from, valid_until, schedule)`, the inverse of
+    /// [`DoorChange::from_parts`].
+    pub fn parts(&self) -> ChangeParts<'_> {
+        match self {
             Self::AddCredential {
                 credential_id,
                 valid_from,
                 valid_until,
-            } => (OP_ADD, credential_id, Some(valid_from), valid_until),
-            Self::RemoveCredential { credential_id } => (OP_REMOVE, credential_id, None, None),
-            Self::BlockPhone { phone_hash } => (OP_BLOCK, phone_hash, None, None),
-            Self::UnblockPhone { phone_hash } => (OP_UNBLOCK, phone_hash, None, None),
+                schedule,
+            } => (
+                OP_ADD,
+                *credential_id,
+                Some(*valid_from),
+                *valid_until,
+                schedule.as_ref(),
+            ),
+            Self::RemoveCredential { credential_id } => {
+                (OP_REMOVE, *credential_id, None, None, None)
+            }
+            Self::BlockPhone { phone_hash } => (OP_BLOCK, *phone_hash, None, None, None),
+            Self::UnblockPhone { phone_hash } => (OP_UNBLOCK, *phone_hash, None, None, None),
         }
     }
 
@@ -157,9 +192,16 @@ impl DoorChange {
         if let Self::AddCredential {
             valid_from,
             valid_until,
+            schedule,
             ..
-        } = *self
+        } = self
         {
+            let (valid_from, valid_until) = (*valid_from, *valid_until);
+            // The door must be able to evaluate the schedule, so its time zone must be one
+            // the tz database knows (the same check as the status engine's).
+            if let Some(schedule) = schedule {
+                schedule.to_schedule()?;
+            }
             if valid_from < 0 {
                 return Err(CredentialError::invalid(
                     "valid_from",
@@ -176,19 +218,27 @@ impl DoorChange {
         Ok(())
     }
 
-    fn to_value(self) -> Value {
-        let (op, subject, valid_from, valid_until) = self.parts();
-        let mut items = Vec::with_capacity(if op == OP_ADD { 4 } else { 2 });
+    fn to_value(&self) -> Result<Value, CredentialError> {
+        let (op, subject, valid_from, valid_until, schedule) = self.parts();
+        let mut items = Vec::with_capacity(if op == OP_ADD { 5 } else { 2 });
         items.push(Value::Integer(op.into()));
         items.push(Value::Bytes(subject.to_vec()));
         if let Some(from) = valid_from {
             items.push(Value::Integer(from.into()));
             items.push(valid_until.map_or(Value::Null, |u| Value::Integer(u.into())));
         }
-        Value::Array(items)
+        if let Some(schedule) = schedule {
+            items.push(
+                Value::serialized(&ScheduleWire(schedule))
+                    .map_err(|e| CredentialError::malformed("door update", e.to_string()))?,
+            );
+        }
+        Ok(Value::Array(items))
     }
 
-    fn from_value(value: Value) -> Result<Self, CredentialError> {
+    /// Read one entry of a payload in `format`: format 1 has no schedule slot, so a reader
+    /// of format 1 refuses a 5-item add entry instead of dropping its schedule.
+    fn from_value(value: Value, format: u64) -> Result<Self, CredentialError> {
         let bad = || CredentialError::malformed("door update", "entry is not [op, id16, ...]");
         let Value::Array(items) = value else {
             return Err(bad());
@@ -204,8 +254,9 @@ impl DoorChange {
             Value::Integer(i) => i64::try_from(*i).map_err(|_| bad()),
             _ => Err(bad()),
         };
+        let with_schedule = format >= 2 && op == OP_ADD && items.len() == 5;
         let (valid_from, valid_until) = match (op, items.len()) {
-            (OP_ADD, 4) => (
+            (OP_ADD, len) if len == 4 || with_schedule => (
                 Some(int(&items[2])?),
                 match &items[3] {
                     Value::Null => None,
@@ -215,7 +266,16 @@ impl DoorChange {
             (OP_REMOVE | OP_BLOCK | OP_UNBLOCK, 2) => (None, None),
             _ => return Err(bad()),
         };
-        let change = Self::from_parts(op, subject, valid_from, valid_until)
+        let schedule = match items.get(4) {
+            Some(v) if with_schedule => Some(schedule_from(v.clone()).map_err(|_| {
+                CredentialError::malformed(
+                    "door update",
+                    "schedule must be [time_zone, [[mask, start, end], ...]]",
+                )
+            })?),
+            _ => None,
+        };
+        let change = Self::from_parts(op, subject, valid_from, valid_until, schedule)
             .map_err(|e| CredentialError::malformed("door update", e.to_string()))?;
         change
             .validate()
@@ -223,6 +283,15 @@ impl DoorChange {
         Ok(change)
     }
 }
+
+/// [`DoorChange::parts`]: `(op, subject, valid_from, valid_until, schedule)`.
+pub type ChangeParts<'a> = (
+    u8,
+    [u8; 16],
+    Option<i64>,
+    Option<i64>,
+    Option<&'a CredentialSchedule>,
+);
 
 /// The changes that take one door from `from_version` to `to_version`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -233,10 +302,12 @@ pub struct DoorUpdate {
     pub changes: Vec<DoorChange>,
 }
 
-/// A door update whose MAC verified, with the kid of the door key that verified it.
+/// A door update whose MAC verified, with the kid of the door key that verified it and the
+/// format it was written in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenedDoorUpdate {
     pub kid: String,
+    pub format: u64,
     pub update: DoorUpdate,
 }
 
@@ -287,10 +358,19 @@ impl DoorUpdate {
         Ok(())
     }
 
-    /// The deterministic CBOR payload (map keys 1..4 in order, shortest integer forms).
+    /// The deterministic CBOR payload in [`DOOR_UPDATE_FORMAT`] (map keys 0..4 in order,
+    /// shortest integer forms).
     pub fn to_cbor(&self) -> Result<Vec<u8>, CredentialError> {
-        let entries = self.changes.iter().map(|c| c.to_value()).collect();
+        let entries = self
+            .changes
+            .iter()
+            .map(DoorChange::to_value)
+            .collect::<Result<_, _>>()?;
         let map = Value::Map(vec![
+            (
+                Value::Integer(KEY_FORMAT.into()),
+                Value::Integer(DOOR_UPDATE_FORMAT.into()),
+            ),
             (
                 Value::Integer(KEY_DOOR_ID.into()),
                 Value::Text(self.door_id.clone()),
@@ -312,7 +392,15 @@ impl DoorUpdate {
         Ok(out)
     }
 
+    /// Decode a payload of any format up to [`DOOR_UPDATE_FORMAT`].
     pub fn from_cbor(payload: &[u8]) -> Result<Self, CredentialError> {
+        Self::read(payload, DOOR_UPDATE_FORMAT).map(|(_, update)| update)
+    }
+
+    /// Decode a payload as a reader that knows formats 1..=`newest_format` does: a newer
+    /// format is `UnsupportedFormat`, whatever else the payload holds. Returns the payload's
+    /// format and the update.
+    pub fn read(payload: &[u8], newest_format: u64) -> Result<(u64, Self), CredentialError> {
         let bad = |reason: &str| CredentialError::malformed("door update", reason);
         let mut rest = payload;
         let value: Value =
@@ -323,13 +411,17 @@ impl DoorUpdate {
         let Value::Map(fields) = value else {
             return Err(bad("payload is not a map"));
         };
-        let (mut door_id, mut from, mut to, mut entries) = (None, None, None, None);
+        let (mut format, mut door_id, mut from, mut to, mut entries) =
+            (None, None, None, None, None);
         for (k, v) in fields {
             let key = match k {
                 Value::Integer(i) => u8::try_from(i).map_err(|_| bad("unknown field"))?,
                 _ => return Err(bad("field keys must be integers")),
             };
             let slot_taken = match (key, v) {
+                (KEY_FORMAT, Value::Integer(i)) => format
+                    .replace(u64::try_from(i).map_err(|_| bad("format out of range"))?)
+                    .is_some(),
                 (KEY_DOOR_ID, Value::Text(t)) => door_id.replace(t).is_some(),
                 (KEY_FROM_VERSION, Value::Integer(i)) => from
                     .replace(u64::try_from(i).map_err(|_| bad("version out of range"))?)
@@ -344,6 +436,19 @@ impl DoorUpdate {
                 return Err(bad("duplicate field"));
             }
         }
+        // Format 1 is written by leaving field 0 out, so each payload has one encoding.
+        let format = match format {
+            None => DOOR_UPDATE_FORMAT_1,
+            Some(f) if f > DOOR_UPDATE_FORMAT_1 => f,
+            Some(_) => return Err(bad("format field present with a value below 2")),
+        };
+        if format > newest_format {
+            return Err(CredentialError::UnsupportedFormat {
+                what: "door update",
+                found: format,
+                newest: newest_format,
+            });
+        }
         let update = Self {
             door_id: door_id.ok_or_else(|| bad("door id missing"))?,
             from_version: from.ok_or_else(|| bad("from version missing"))?,
@@ -351,13 +456,13 @@ impl DoorUpdate {
             changes: entries
                 .ok_or_else(|| bad("entries missing"))?
                 .into_iter()
-                .map(DoorChange::from_value)
+                .map(|entry| DoorChange::from_value(entry, format))
                 .collect::<Result<_, _>>()?,
         };
         if !update.version_range_ok() || update.door_id.is_empty() {
             return Err(bad("version range or door id out of rule"));
         }
-        Ok(update)
+        Ok((format, update))
     }
 }
 
@@ -412,6 +517,16 @@ pub fn open_door_update(
     message: &[u8],
     keys: &[DoorKey],
 ) -> Result<OpenedDoorUpdate, CredentialError> {
+    open_door_update_up_to(message, keys, DOOR_UPDATE_FORMAT)
+}
+
+/// [`open_door_update`] as a door whose firmware reads formats up to `newest_format`: a newer
+/// payload is refused as a whole (`UnsupportedFormat`), never applied in part.
+pub fn open_door_update_up_to(
+    message: &[u8],
+    keys: &[DoorKey],
+    newest_format: u64,
+) -> Result<OpenedDoorUpdate, CredentialError> {
     let mac0 = CoseMac0::from_tagged_slice(message)
         .map_err(|e| CredentialError::malformed("door update", e.to_string()))?;
     let (kid, alg) = checked_headers("door update", &mac0.protected.header, &mac0.unprotected)?;
@@ -442,8 +557,56 @@ pub fn open_door_update(
             })
         }
     })?;
+    let (format, update) = DoorUpdate::read(payload, newest_format)?;
     Ok(OpenedDoorUpdate {
         kid,
-        update: DoorUpdate::from_cbor(payload)?,
+        format,
+        update,
     })
+}
+
+/// What a door decides when a credential it holds is presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DoorDecision {
+    /// Inside the validity and, if the credential has one, inside its schedule: open.
+    Admit,
+    /// Before `valid_from`.
+    NotYetValid,
+    /// At or after `valid_until`.
+    Expired,
+    /// Within the validity, but outside every window of the schedule.
+    OutsideSchedule,
+}
+
+impl DoorDecision {
+    /// The code used in Python (`admit`, `not_yet_valid`, `expired`, `outside_schedule`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Admit => "admit",
+            Self::NotYetValid => "not_yet_valid",
+            Self::Expired => "expired",
+            Self::OutsideSchedule => "outside_schedule",
+        }
+    }
+}
+
+/// The door's rule for a credential it holds (what an add entry gave it), presented at
+/// `instant` (UTC seconds): open only within `[valid_from, valid_until)` and, when the entry
+/// carried a schedule, inside one of its windows in the schedule's time zone.
+pub fn door_decision(
+    valid_from: i64,
+    valid_until: Option<i64>,
+    schedule: Option<&CredentialSchedule>,
+    instant: i64,
+) -> Result<DoorDecision, CredentialError> {
+    if instant < valid_from {
+        return Ok(DoorDecision::NotYetValid);
+    }
+    if valid_until.is_some_and(|until| instant >= until) {
+        return Ok(DoorDecision::Expired);
+    }
+    match schedule {
+        Some(s) if !s.contains(instant)? => Ok(DoorDecision::OutsideSchedule),
+        _ => Ok(DoorDecision::Admit),
+    }
 }

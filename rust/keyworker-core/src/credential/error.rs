@@ -42,6 +42,14 @@ pub enum CredentialError {
     /// The credential's validity window starts at `nbf`, after `now`.
     #[error("credential not valid before {nbf} (now {now})")]
     NotYetValid { nbf: i64, now: i64 },
+    /// A door update (or other versioned message) written in a format newer than the newest
+    /// this reader knows; it is refused as a whole rather than read in part.
+    #[error("{what} format {found} is newer than format {newest}, the newest this reader knows")]
+    UnsupportedFormat {
+        what: &'static str,
+        found: u64,
+        newest: u64,
+    },
     /// Applying the update would grow the door's blocklist past the limit.
     #[error("blocklist of door {door_id:?} would hold {would_hold} entries, limit is {limit}")]
     BlocklistFull {

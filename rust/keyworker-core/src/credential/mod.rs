@@ -23,9 +23,10 @@ pub use claims::{
     MAX_TEXT_LEN, MAX_TIME_ZONE_LEN, MAX_WINDOWS, MINUTES_PER_DAY, WEEKDAY_NAMES,
 };
 pub use door_update::{
-    encode_door_update, encode_door_updates, open_door_update, DoorChange, DoorUpdate,
-    OpenedDoorUpdate, BLOCKLIST_LIMIT, DOOR_CHANGE_ADD, DOOR_CHANGE_BLOCK, DOOR_CHANGE_REMOVE,
-    DOOR_CHANGE_UNBLOCK, PHONE_HASH_LEN,
+    door_decision, encode_door_update, encode_door_updates, open_door_update,
+    open_door_update_up_to, ChangeParts, DoorChange, DoorDecision, DoorUpdate, OpenedDoorUpdate,
+    BLOCKLIST_LIMIT, DOOR_CHANGE_ADD, DOOR_CHANGE_BLOCK, DOOR_CHANGE_REMOVE, DOOR_CHANGE_UNBLOCK,
+    DOOR_UPDATE_FORMAT, DOOR_UPDATE_FORMAT_1, PHONE_HASH_LEN,
 };
 pub use error::CredentialError;
 pub use keys::{Algorithm, DoorKey, SigningKey, VerificationKey, DOOR_KEY_MIN_LEN};

@@ -245,11 +245,19 @@ fn all_changes() -> Vec<DoorChange> {
             credential_id: [1; 16],
             valid_from: 1_767_225_600,
             valid_until: Some(1_798_761_600),
+            schedule: None,
         },
         DoorChange::AddCredential {
             credential_id: [2; 16],
             valid_from: 1_767_225_600,
             valid_until: None,
+            schedule: None,
+        },
+        DoorChange::AddCredential {
+            credential_id: [6; 16],
+            valid_from: 1_767_225_600,
+            valid_until: None,
+            schedule: Some(saturday_nine_to_ten()),
         },
         DoorChange::RemoveCredential {
             credential_id: [3; 16],
@@ -261,6 +269,106 @@ fn all_changes() -> Vec<DoorChange> {
             phone_hash: [5; 16],
         },
     ]
+}
+
+/// Saturdays 09:00–10:00 in Zurich.
+fn saturday_nine_to_ten() -> CredentialSchedule {
+    CredentialSchedule {
+        time_zone: "Europe/Zurich".into(),
+        windows: vec![ScheduleWindow {
+            weekday_mask: 1 << 5,
+            start_minute: 540,
+            end_minute: 600,
+        }],
+    }
+}
+
+#[test]
+fn door_updates_carry_schedules_in_format_2() {
+    let k = door_key("d1");
+    let u = update(all_changes());
+    let opened = open_door_update(&encode_door_update(&k, &u, 0).unwrap(), &[k]).unwrap();
+    assert_eq!(opened.format, DOOR_UPDATE_FORMAT);
+    assert_eq!(DOOR_UPDATE_FORMAT, 2);
+    assert_eq!(opened.update, u);
+    let payload = u.to_cbor().unwrap();
+    // {0: 2, 1: ...}: the format is the payload's first field.
+    assert_eq!(&payload[..3], &[0xa5, 0x00, 0x02]);
+    // The scheduled entry ends with the credential's claim -65538 form.
+    let tail = [
+        0x82, 0x6d, b'E', b'u', b'r', b'o', b'p', b'e', b'/', b'Z', b'u', b'r', b'i', b'c', b'h',
+        0x81, 0x83, 0x18, 0x20, 0x19, 0x02, 0x1c, 0x19, 0x02, 0x58,
+    ];
+    assert!(payload.windows(tail.len()).any(|w| w == tail));
+}
+
+#[test]
+fn a_reader_refuses_a_newer_format_whole() {
+    let k = door_key("d1");
+    let msg = encode_door_update(&k, &update(all_changes()), 0).unwrap();
+    match open_door_update_up_to(&msg, std::slice::from_ref(&k), DOOR_UPDATE_FORMAT_1) {
+        Err(CredentialError::UnsupportedFormat { found, newest, .. }) => {
+            assert_eq!((found, newest), (2, 1));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Even an update without schedules: the reader cannot know what a newer format means.
+    let plain = encode_door_update(&k, &update(all_changes()[2..5].to_vec()), 0).unwrap();
+    assert!(matches!(
+        open_door_update_up_to(&plain, &[k], DOOR_UPDATE_FORMAT_1),
+        Err(CredentialError::UnsupportedFormat { .. })
+    ));
+}
+
+#[test]
+fn scheduled_entries_are_checked_like_credential_schedules() {
+    let k = door_key("d1");
+    let with = |schedule: CredentialSchedule| {
+        update(vec![DoorChange::AddCredential {
+            credential_id: [1; 16],
+            valid_from: 0,
+            valid_until: None,
+            schedule: Some(schedule),
+        }])
+    };
+    let field = |u: &DoorUpdate| match encode_door_update(&k, u, 0) {
+        Err(CredentialError::InvalidInput { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    let mut unknown_zone = saturday_nine_to_ten();
+    unknown_zone.time_zone = "Europe/Atlantis".into();
+    assert_eq!(field(&with(unknown_zone)), "changes[0].schedule.time_zone");
+    let mut backwards = saturday_nine_to_ten();
+    backwards.windows[0].end_minute = 500;
+    assert_eq!(
+        field(&with(backwards)),
+        "changes[0].schedule.windows[0].start_minute"
+    );
+    assert!(matches!(
+        DoorChange::from_parts(1, &[1; 16], None, None, Some(saturday_nine_to_ten())),
+        Err(CredentialError::InvalidInput { field, .. }) if field == "schedule"
+    ));
+}
+
+#[test]
+fn the_door_admits_only_inside_validity_and_schedule() {
+    let s = saturday_nine_to_ten();
+    // 2026-01-03 is a Saturday; Zurich is at UTC+1, so 09:00 local is 08:00Z.
+    let nine = 1_767_427_200;
+    let from = 1_767_225_600;
+    let decide = |t| door_decision(from, Some(from + 30 * 86_400), Some(&s), t).unwrap();
+    assert_eq!(decide(nine), DoorDecision::Admit);
+    assert_eq!(decide(nine + 3599), DoorDecision::Admit);
+    assert_eq!(decide(nine - 1), DoorDecision::OutsideSchedule);
+    assert_eq!(decide(nine + 3600), DoorDecision::OutsideSchedule);
+    assert_eq!(decide(nine + 86_400), DoorDecision::OutsideSchedule);
+    assert_eq!(decide(from - 1), DoorDecision::NotYetValid);
+    assert_eq!(decide(from + 30 * 86_400), DoorDecision::Expired);
+    assert_eq!(
+        door_decision(from, None, None, nine - 1).unwrap(),
+        DoorDecision::Admit
+    );
+    assert_eq!(DoorDecision::OutsideSchedule.name(), "outside_schedule");
 }
 
 #[test]

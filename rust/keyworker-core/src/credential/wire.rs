@@ -8,7 +8,8 @@ use serde::ser::{SerializeMap, SerializeSeq, SerializeTuple};
 use serde::{Serialize, Serializer};
 
 use super::claims::{
-    CredentialClaims, CLAIM_DOOR_IDS, CLAIM_HOLDER_REF, CLAIM_KEY_TYPE, CLAIM_SCHEDULE,
+    CredentialClaims, CredentialSchedule, CLAIM_DOOR_IDS, CLAIM_HOLDER_REF, CLAIM_KEY_TYPE,
+    CLAIM_SCHEDULE,
 };
 use super::error::CredentialError;
 
@@ -43,6 +44,29 @@ impl Serialize for Texts<'_> {
     }
 }
 
+/// A schedule's wire form, `[time_zone, [[weekday_mask, start, end], ...]]`: the one encoder
+/// of both a credential's claim -65538 and a door-update entry's schedule.
+pub(crate) struct ScheduleWire<'a>(pub(crate) &'a CredentialSchedule);
+
+impl Serialize for ScheduleWire<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Windows<'a>(&'a CredentialSchedule);
+        impl Serialize for Windows<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(Some(self.0.windows.len()))?;
+                for w in &self.0.windows {
+                    seq.serialize_element(&(w.weekday_mask, w.start_minute, w.end_minute))?;
+                }
+                seq.end()
+            }
+        }
+        let mut t = s.serialize_tuple(2)?;
+        t.serialize_element(self.0.time_zone.as_str())?;
+        t.serialize_element(&Windows(self.0))?;
+        t.end()
+    }
+}
+
 struct Claims<'a>(&'a CredentialClaims);
 
 impl Serialize for Claims<'_> {
@@ -62,12 +86,7 @@ impl Serialize for Claims<'_> {
         map.serialize_entry(&CTI, &Bytes(&c.credential_id))?;
         map.serialize_entry(&CLAIM_DOOR_IDS, &Texts(&c.door_ids))?;
         if let Some(schedule) = &c.schedule {
-            let windows: Vec<(u8, u16, u16)> = schedule
-                .windows
-                .iter()
-                .map(|w| (w.weekday_mask, w.start_minute, w.end_minute))
-                .collect();
-            map.serialize_entry(&CLAIM_SCHEDULE, &(schedule.time_zone.as_str(), windows))?;
+            map.serialize_entry(&CLAIM_SCHEDULE, &ScheduleWire(schedule))?;
         }
         map.serialize_entry(&CLAIM_KEY_TYPE, &c.key_type.wire_code())?;
         map.serialize_entry(&CLAIM_HOLDER_REF, c.holder_ref.as_str())?;
