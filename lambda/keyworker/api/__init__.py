@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from keyworker.api import auth, doors, events, keys, phones, problems, revocations
+from keyworker.api._routing import body_refusal, decoded_path
 from keyworker.api.deps import ApiDeps
 from keyworker.errors import (
     BlocklistFull,
@@ -58,6 +59,10 @@ class KeyworkerApi(APIGatewayHttpResolver):
     and validation, so a request's validity reveals nothing about a site it may not use."""
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        # One view of the path for the site check and the routes: decoded.
+        raw_path = event.get("rawPath")
+        if isinstance(raw_path, str):
+            event = {**event, "rawPath": decoded_path(raw_path)}
         try:
             caller = auth.authorize(event)
         except NotAuthenticated as error:
@@ -66,6 +71,10 @@ class KeyworkerApi(APIGatewayHttpResolver):
         except SiteForbidden as error:
             self.clear_context()  # type: ignore[no-untyped-call]
             return problems.proxy_response(problems.forbidden(error))
+        refusal = body_refusal(event)
+        if refusal is not None:
+            self.clear_context()  # type: ignore[no-untyped-call]
+            return problems.proxy_response(problems.invalid_input(InvalidInput(refusal, "body")))
         self.append_context(actor=caller or "anonymous")  # type: ignore[no-untyped-call]
         return super().resolve(event, context)
 

@@ -3,17 +3,29 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
-from typing import Any
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
+from keyworker import limits
 from keyworker.api.problems import COMMON_RESPONSES
 from keyworker.errors import InvalidInput
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+# A door, key or run id in a path: the document states the id rule (limits.ID_PATTERN).
+IdInPath = Annotated[
+    str, Path(min_length=1, max_length=limits.MAX_ID_LEN, pattern=limits.ID_PATTERN)
+]
 
 
 def new_router() -> APIGatewayHttpRouter:
@@ -60,3 +72,40 @@ def responses(status: int, model: type[BaseModel], description: str) -> dict[int
     }
     documented.update(COMMON_RESPONSES)
     return documented
+
+
+def body_refusal(event: Mapping[str, Any]) -> str | None:
+    """Why the request's body cannot be a body of this API, or None. Every body of this API
+    is a JSON object (``null``: an absent optional body). Powertools would hand a route the
+    first element of an array sent instead (``[{}]`` would revoke a key) and fails on bytes
+    that are no UTF-8, so both are refused before routing. Text that is not JSON is left to
+    the request validation, which names the body too."""
+    raw = event.get("body")
+    if not raw:
+        return None
+    try:
+        data = base64.b64decode(raw, validate=True) if event.get("isBase64Encoded") else raw
+        text = data.decode() if isinstance(data, bytes) else data
+    except (binascii.Error, UnicodeDecodeError):
+        return "the body must be JSON (UTF-8)"
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    if parsed is not None and not isinstance(parsed, dict):
+        return "the body must be a JSON object"
+    return None
+
+
+def decoded_path(raw_path: str) -> str:
+    """The request path with each segment percent-decoded: API Gateway passes the path as
+    sent and Powertools matches routes on it undecoded, so ``/doors/a%2Bb`` must name door
+    ``a+b`` as ``/doors/a+b`` does. A segment that decodes to a ``/`` stays as sent (it is
+    no route's and no id's)."""
+    if "%" not in raw_path:
+        return raw_path
+    segments = []
+    for segment in raw_path.split("/"):
+        decoded = unquote(segment)
+        segments.append(segment if "/" in decoded else decoded)
+    return "/".join(segments)
