@@ -296,3 +296,19 @@ def revoke_chunk(
     door_count: int,
     now: int,
 ) -> tuple[bytes, bytes, bytes, bytes, bytes, bytes, bytes, bytes]: ...
+
+# --- limits on a key (keyworker_core::limits) ---
+
+__all__ += [
+    "MAX_DOORS",
+    "MAX_ID_LEN",
+    "MAX_TIME_ZONE_LEN",
+    "MAX_WEEKDAYS",
+    "MAX_WINDOWS",
+]
+
+MAX_ID_LEN: int
+MAX_DOORS: int
+MAX_WINDOWS: int
+MAX_TIME_ZONE_LEN: int
+MAX_WEEKDAYS: int

@@ -14,6 +14,7 @@ import hmac
 
 import phonenumbers
 
+from keyworker import limits
 from keyworker.errors import InvalidPhoneNumber
 
 PHONE_FIELD = "phone"
@@ -25,16 +26,29 @@ def normalize(raw: str, *, default_region: str | None = None, field: str = PHONE
     """The E.164 form of ``raw`` (``+41791234567``); raises :class:`InvalidPhoneNumber`.
 
     Without ``default_region`` (ISO 3166 code of the site's country) only international
-    numbers (starting with ``+``) are accepted.
+    numbers (starting with ``+``) are accepted. Arabic-Indic digits are the same digits
+    (``phonenumbers`` normalises them); letters and extensions are refused.
     """
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidPhoneNumber("a phone number is required", field=field)
+    # phonenumbers also reads letters (vanity numbers, "ext. 12"); keyworker takes only the
+    # characters of limits.PHONE_PATTERN, the same as the API documents.
+    if len(raw) > limits.MAX_PHONE_LEN or not limits.matches(limits.PHONE_RE, raw):
+        raise InvalidPhoneNumber(
+            f"must be {limits.PHONE_RULE}, at most {limits.MAX_PHONE_LEN} characters",
+            field=field,
+        )
     try:
         parsed = phonenumbers.parse(raw, default_region)
     except phonenumbers.NumberParseException as error:
         raise InvalidPhoneNumber(f"not a phone number: {error}", field=field) from error
     if not phonenumbers.is_valid_number(parsed):
         raise InvalidPhoneNumber("not a valid phone number", field=field) from None
+    # E.164 has no extension: a key delivered to the bare number would reach the wrong phone.
+    if parsed.extension:
+        raise InvalidPhoneNumber(
+            "a phone number with an extension is not a mobile number", field=field
+        )
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from keyworker.api import auth, body, doors, events, keys, phones, problems, revocations
+from keyworker.api._routing import decoded_path
 from keyworker.api.deps import ApiDeps
 from keyworker.errors import (
     BlocklistFull,
@@ -61,6 +62,10 @@ class KeyworkerApi(APIGatewayHttpResolver):
     413/415/400 here, once for every route."""
 
     def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        # One view of the path for the site check and the routes: decoded.
+        raw_path = event.get("rawPath")
+        if isinstance(raw_path, str):
+            event = {**event, "rawPath": decoded_path(raw_path)}
         try:
             caller = auth.authorize(event)
         except NotAuthenticated as error:

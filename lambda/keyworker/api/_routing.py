@@ -4,16 +4,24 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
 
+from keyworker import limits
 from keyworker.api.problems import COMMON_RESPONSES
 from keyworker.errors import InvalidInput
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+# A door, key or run id in a path: the document states the id rule (limits.ID_PATTERN).
+IdInPath = Annotated[
+    str, Path(min_length=1, max_length=limits.MAX_ID_LEN, pattern=limits.ID_PATTERN)
+]
 
 
 def new_router() -> APIGatewayHttpRouter:
@@ -60,3 +68,17 @@ def responses(status: int, model: type[BaseModel], description: str) -> dict[int
     }
     documented.update(COMMON_RESPONSES)
     return documented
+
+
+def decoded_path(raw_path: str) -> str:
+    """The request path with each segment percent-decoded: API Gateway passes the path as
+    sent and Powertools matches routes on it undecoded, so ``/doors/a%2Bb`` must name door
+    ``a+b`` as ``/doors/a+b`` does. A segment that decodes to a ``/`` stays as sent (it is
+    no route's and no id's)."""
+    if "%" not in raw_path:
+        return raw_path
+    segments = []
+    for segment in raw_path.split("/"):
+        decoded = unquote(segment)
+        segments.append(segment if "/" in decoded else decoded)
+    return "/".join(segments)

@@ -76,7 +76,13 @@ def refusal(event: Mapping[str, Any]) -> Response[str] | None:
         return None
     except RecursionError:
         return _too_deep()
-    return _too_deep() if _deeper_than(document, MAX_DEPTH) else None
+    if _deeper_than(document, MAX_DEPTH):
+        return _too_deep()
+    # Every body of this API is a JSON object (null: an absent optional body). Powertools
+    # would hand a route the first element of an array sent instead ([{}] would revoke a key).
+    if document is not None and not isinstance(document, dict):
+        return problems.invalid_body("The request body must be a JSON object.")
+    return None
 
 
 def _too_deep() -> Response[str]:

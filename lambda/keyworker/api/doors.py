@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
-from keyworker.api._routing import json_response, new_router, responses
+from keyworker.api._routing import IdInPath, json_response, new_router, responses
 from keyworker.api.deps import actor, deps
 from keyworker.api.models import (
     DoorIn,
@@ -36,7 +36,7 @@ def _door_out(site_id: str, door_id: str) -> DoorOut:
     tags=TAGS,
     responses=responses(200, DoorOut, "The door as stored."),
 )
-def put_door(site_id: str, door_id: str, door: Annotated[DoorIn, Body()]) -> Response[str]:
+def put_door(site_id: str, door_id: IdInPath, door: Annotated[DoorIn, Body()]) -> Response[str]:
     deps(router).services.doors.put_door(
         site_id,
         door_id,
@@ -54,7 +54,7 @@ def put_door(site_id: str, door_id: str, door: Annotated[DoorIn, Body()]) -> Res
     tags=TAGS,
     responses=responses(200, DoorOut, "The door."),
 )
-def get_door(site_id: str, door_id: str) -> Response[str]:
+def get_door(site_id: str, door_id: IdInPath) -> Response[str]:
     return json_response(200, _door_out(site_id, door_id))
 
 
@@ -64,7 +64,7 @@ def get_door(site_id: str, door_id: str) -> Response[str]:
     tags=TAGS,
     responses=responses(200, DoorUpdateOut, "The update from the confirmed version on."),
 )
-def get_door_update(site_id: str, door_id: str) -> Response[str]:
+def get_door_update(site_id: str, door_id: IdInPath) -> Response[str]:
     update = deps(router).services.doors.door_update(site_id, door_id)
     return json_response(
         200,
@@ -84,7 +84,9 @@ def get_door_update(site_id: str, door_id: str) -> Response[str]:
     tags=TAGS,
     responses=responses(200, DoorSyncOut, "Pending work up to that version is complete."),
 )
-def sync_door(site_id: str, door_id: str, sync: Annotated[DoorSyncIn, Body()]) -> Response[str]:
+def sync_door(
+    site_id: str, door_id: IdInPath, sync: Annotated[DoorSyncIn, Body()]
+) -> Response[str]:
     result = deps(router).services.doors.door_synced(
         site_id, door_id, sync.version, actor=actor(router)
     )

@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Que
 
 from keyworker.adapters import observability
 from keyworker.api._routing import (
+    IdInPath,
     epoch,
     header_named,
     json_response,
@@ -35,8 +36,8 @@ from keyworker.api.wire import audit_event_out, key_out
 from keyworker.domain.commands import CreateAccessMedium, CreateDigitalKey, NewKeyCommand
 from keyworker.domain.models import KeyView
 from keyworker.domain.pipeline import ModificationPlan
-from keyworker.domain.queries import DEFAULT_PAGE, MAX_PAGE
 from keyworker.errors import InvalidInput
+from keyworker.limits import DEFAULT_PAGE, MAX_CURSOR_LEN, MAX_PAGE
 from keyworker.status import GENERAL_STATUSES, door_status
 
 router = new_router()
@@ -121,7 +122,7 @@ def create_digital_key(
     tags=TAGS,
     responses=responses(200, KeyOut, "The key, evaluated now."),
 )
-def get_key(site_id: str, key_id: str) -> Response[str]:
+def get_key(site_id: str, key_id: IdInPath) -> Response[str]:
     view = deps(router).services.queries.get_key(site_id, key_id)
     return json_response(200, key_out(view))
 
@@ -139,7 +140,7 @@ def list_keys(
         Query(description="A general status code: " + ", ".join(GENERAL_STATUSES)),
     ] = None,
     type: Annotated[Literal["access_medium", "digital_key"] | None, Query()] = None,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LEN)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
 ) -> Response[str]:
     page = deps(router).services.queries.list_keys(
@@ -157,7 +158,7 @@ def list_keys(
     tags=TAGS,
     responses=responses(200, KeyHistoryOut, "Every change of the key."),
 )
-def key_history(site_id: str, key_id: str) -> Response[str]:
+def key_history(site_id: str, key_id: IdInPath) -> Response[str]:
     events = deps(router).services.queries.history(site_id, key_id)
     return json_response(
         200,
@@ -239,7 +240,7 @@ def modify_key(
     responses=responses(202, KeyOut, "Accepted: the doors / the app complete the revocation."),
 )
 def revoke_key(
-    site_id: str, key_id: str, revoke: Annotated[RevokeIn | None, Body()] = None
+    site_id: str, key_id: IdInPath, revoke: Annotated[RevokeIn | None, Body()] = None
 ) -> Response[str]:
     view = deps(router).services.keys.revoke(
         site_id, key_id, actor=actor(router), reason=None if revoke is None else revoke.reason

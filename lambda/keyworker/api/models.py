@@ -1,18 +1,69 @@
 """Request and response bodies of the HTTP API (pydantic v2); the OpenAPI document is
 generated from these (``docs/openapi.json``).
 
-Request models check shape only (types, lengths, required fields); the rules (ids, validity,
-schedules, phone numbers) are the services' and the core's, which name the field they refuse.
-Instants are ISO 8601 with a time zone (UTC ``Z`` in responses).
+Request models check shape (types, lengths, characters, required fields) with the limits of
+``keyworker.limits`` (the core's, exported by the binding, and keyworker's own), so the
+document states them and whatever passes is a key the worker can sign and store; the rules
+(validity, schedules, whether a phone number exists) are the services' and the core's, which
+name the field they refuse. Instants are ISO 8601 text with a time zone (UTC ``Z`` in
+responses), never epoch numbers.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+)
 
-Id = Annotated[StrictStr, Field(min_length=1, max_length=128)]
+from keyworker import limits
+
+Id = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=limits.MAX_ID_LEN, pattern=limits.ID_PATTERN),
+]
+Phone = Annotated[
+    StrictStr,
+    Field(
+        min_length=limits.MIN_PHONE_LEN,
+        max_length=limits.MAX_PHONE_LEN,
+        pattern=limits.PHONE_PATTERN,
+    ),
+]
+Clock = Annotated[StrictStr, Field(min_length=5, max_length=5, pattern=limits.CLOCK_PATTERN)]
+
+# RFC 3339 date-time (OpenAPI's `format: date-time`), the offset required; pydantic alone
+# would also take epoch numbers and digit strings as instants.
+_INSTANT = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+
+
+def _instant_text(value: object) -> object:
+    if not isinstance(value, str) or not _INSTANT.fullmatch(value):
+        raise ValueError(
+            "must be an RFC 3339 date-time with a time zone, e.g. 2026-01-05T08:00:00Z"
+        )
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_instant_text)]
+
+
+def _each_once(days: list[str]) -> list[str]:
+    if len(set(days)) != len(days):
+        raise ValueError("names a weekday twice")
+    return days
 
 
 class _In(BaseModel):
@@ -27,7 +78,10 @@ class _Out(BaseModel):
 
 
 class DoorIn(_In):
-    name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    name: Annotated[
+        StrictStr,
+        Field(min_length=1, max_length=limits.MAX_NAME_LEN, pattern=limits.NAME_PATTERN),
+    ] = Field(description=limits.NAME_RULE)
     kind: Literal["common", "unit"]
     connectivity: Literal["online", "offline"]
 
@@ -37,21 +91,35 @@ class DoorSyncIn(_In):
 
 
 class ScheduleWindowIn(_In):
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
-    start: StrictStr = Field(description="HH:MM, local time", examples=["07:00"])
-    end: StrictStr = Field(description="HH:MM (24:00 for the end of the day)")
+    days: Annotated[
+        list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]],
+        AfterValidator(_each_once),
+    ] = Field(
+        min_length=1,
+        max_length=limits.MAX_WEEKDAYS,
+        json_schema_extra={"uniqueItems": True},
+        description="Weekdays, each at most once.",
+    )
+    start: Clock = Field(description="HH:MM, local time", examples=["07:00"])
+    end: Clock = Field(description="HH:MM (24:00 for the end of the day)")
 
 
 class ScheduleIn(_In):
-    time_zone: StrictStr = Field(description="IANA time zone of the site, e.g. Europe/Zurich")
-    windows: list[ScheduleWindowIn] = Field(min_length=1)
+    time_zone: Annotated[StrictStr, Field(min_length=1, max_length=limits.MAX_TIME_ZONE_LEN)] = (
+        Field(description="IANA time zone of the site, e.g. Europe/Zurich")
+    )
+    windows: list[ScheduleWindowIn] = Field(min_length=1, max_length=limits.MAX_WINDOWS)
 
 
 class _NewKeyIn(_In):
     holder_id: Id
-    door_ids: list[Id] = Field(min_length=1, max_length=100)
-    valid_from: AwareDatetime = Field(description="Move-in: ISO 8601 with time zone.")
-    valid_until: AwareDatetime | None = None
+    door_ids: list[Id] = Field(
+        min_length=1,
+        max_length=limits.MAX_DOORS_PER_KEY,
+        json_schema_extra={"uniqueItems": True},
+    )
+    valid_from: Instant = Field(description="Move-in: ISO 8601 with time zone.")
+    valid_until: Instant | None = None
     schedule: ScheduleIn | None = None
 
 
@@ -60,8 +128,9 @@ class AccessMediumIn(_NewKeyIn):
 
 
 class DigitalKeyIn(_NewKeyIn):
-    phone: Annotated[StrictStr, Field(min_length=3, max_length=32)] = Field(
+    phone: Phone = Field(
         description="The keyholder's phone number (E.164, or national with the site's region)."
+        " Arabic-Indic digits are read as digits; letters and extensions are refused."
     )
 
 
@@ -81,7 +150,7 @@ class KeyModificationIn(_In):
 
 
 class RevokeIn(_In):
-    reason: Annotated[StrictStr, Field(max_length=500)] | None = None
+    reason: Annotated[StrictStr, Field(max_length=limits.MAX_REASON)] | None = None
 
 
 # -------------------------------------------------------------------------------- responses

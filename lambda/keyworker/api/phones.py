@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote
-
 from aws_lambda_powertools.event_handler import Response
 
 from keyworker.api._routing import json_response, new_router, responses
@@ -34,8 +32,8 @@ def _out(result: PhoneResult) -> Response[str]:
     responses=responses(202, PhoneOut, "Accepted: doors are updated (blocking pending)."),
 )
 def block_phone(site_id: str, phone: str) -> Response[str]:
-    # The number may arrive percent-encoded (%2B41...).
-    return _out(deps(router).services.phones.block(site_id, unquote(phone), actor=actor(router)))
+    # A number sent percent-encoded (%2B41...) arrives decoded (api._routing.decoded_path).
+    return _out(deps(router).services.phones.block(site_id, phone, actor=actor(router)))
 
 
 @router.post(
@@ -45,4 +43,4 @@ def block_phone(site_id: str, phone: str) -> Response[str]:
     responses=responses(202, PhoneOut, "Accepted: doors are updated (unblocking pending)."),
 )
 def unblock_phone(site_id: str, phone: str) -> Response[str]:
-    return _out(deps(router).services.phones.unblock(site_id, unquote(phone), actor=actor(router)))
+    return _out(deps(router).services.phones.unblock(site_id, phone, actor=actor(router)))

@@ -9,7 +9,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
+from keyworker import limits
 from keyworker.api._routing import (
+    IdInPath,
     header_named,
     json_response,
     new_router,
@@ -17,9 +19,9 @@ from keyworker.api._routing import (
     responses,
 )
 from keyworker.api.deps import actor, deps
+from keyworker.api.models import Id, Phone
 from keyworker.errors import ConfigurationError, InvalidInput
-from keyworker.revocation.models import MAX_REASON
-from keyworker.revocation.selectors import MAX_SELECTOR_IDS
+from keyworker.revocation.selectors import TARGETS
 
 if TYPE_CHECKING:
     # Typing only: the service pulls in boto3, which the api Lambda imports on its first
@@ -29,10 +31,8 @@ if TYPE_CHECKING:
 router = new_router()
 TAGS = ["revocation runs"]
 
-Id = Annotated[StrictStr, Field(min_length=1, max_length=128)]
-Ids = Annotated[list[Id], Field(min_length=1, max_length=MAX_SELECTOR_IDS)]
-Phone = Annotated[StrictStr, Field(min_length=3, max_length=32)]
-Phones = Annotated[list[Phone], Field(min_length=1, max_length=MAX_SELECTOR_IDS)]
+Ids = Annotated[list[Id], Field(min_length=1, max_length=limits.MAX_SELECTOR_IDS)]
+Phones = Annotated[list[Phone], Field(min_length=1, max_length=limits.MAX_SELECTOR_IDS)]
 
 
 class _In(BaseModel):
@@ -43,9 +43,20 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _exactly_one_target(schema: dict[str, Any]) -> None:
+    # The selector's rule (keyworker.revocation.selectors) stated in the document: one
+    # target present and not null; a null target counts as absent.
+    schema["oneOf"] = [
+        {"required": [target], "properties": {target: {"not": {"type": "null"}}}}
+        for target in TARGETS
+    ]
+
+
 class SelectorIn(_In):
     """Exactly one of ``all``, ``door_ids``, ``holder_ids``, ``phones``, ``key_ids``;
     optionally narrowed by ``type`` and by current general ``status``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_target)
 
     all: Literal[True] | None = Field(default=None, description="Every key of the site.")
     door_ids: Ids | None = Field(default=None, description="Keys with a row at these doors.")
@@ -63,7 +74,7 @@ class RevocationIn(_In):
     dry_run: StrictBool = Field(
         default=False, description="Plan only: show what the run would do, change nothing."
     )
-    reason: Annotated[StrictStr, Field(max_length=MAX_REASON)] | None = None
+    reason: Annotated[StrictStr, Field(max_length=limits.MAX_REASON)] | None = None
 
 
 class ProgressOut(_Out):
@@ -199,7 +210,7 @@ def start_revocation(
     tags=TAGS,
     responses=responses(200, RevocationRunOut, "The run now."),
 )
-def get_revocation(site_id: str, run_id: str) -> Response[str]:
+def get_revocation(site_id: str, run_id: IdInPath) -> Response[str]:
     return _run_out(200, _service().get(site_id, run_id), site_id)
 
 
@@ -209,7 +220,7 @@ def get_revocation(site_id: str, run_id: str) -> Response[str]:
     tags=TAGS,
     responses=responses(202, RevocationRunOut, "Accepted: cancelling (or cancelled)."),
 )
-def cancel_revocation(site_id: str, run_id: str) -> Response[str]:
+def cancel_revocation(site_id: str, run_id: IdInPath) -> Response[str]:
     service = _service()
     service.cancel(site_id, run_id)
     return _run_out(202, service.get(site_id, run_id), site_id)

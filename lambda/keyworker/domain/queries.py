@@ -13,10 +13,9 @@ from keyworker.domain import validation
 from keyworker.domain.engine import Engine
 from keyworker.domain.models import AuditEvent, KeyView, Page
 from keyworker.errors import InvalidInput, KeyNotFound
+from keyworker.limits import DEFAULT_PAGE, MAX_PAGE
 from keyworker.status import GENERAL_STATUSES
 
-MAX_PAGE = 100
-DEFAULT_PAGE = 50
 _CURSOR_FIELDS = frozenset({"pk", "sk", "status_pk", "status_sk"})
 
 

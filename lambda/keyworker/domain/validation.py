@@ -6,33 +6,28 @@ name to its error and checks the shape of the rest.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from keyworker import limits
 from keyworker.domain.models import CONNECTIVITIES, DOOR_KINDS
 from keyworker.errors import InvalidInput, InvalidSchedule
 from keyworker.status import KEY_TYPES, Schedule
 
-# Ids become parts of DynamoDB keys joined by '#', so '#' (and anything unprintable) is out.
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}")
-# A key's door rows live in its item and its doors are read in one BatchGetItem (100 keys).
-MAX_DOORS_PER_KEY = 100
-MAX_TEXT = 200
-
 
 def check_id(value: object, field: str) -> str:
-    if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise InvalidInput(
-            f"{field} must be 1-128 letters, digits or . _ : @ + - (not starting with a sign)",
-            field=field,
-        )
+    if not isinstance(value, str) or not limits.matches(limits.ID_RE, value):
+        raise InvalidInput(f"{field} must be {limits.ID_RULE}", field=field)
     return value
 
 
 def check_text(value: object, field: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
-        raise InvalidInput(f"{field} must be a non-empty text of at most {MAX_TEXT}", field=field)
+    if (
+        not isinstance(value, str)
+        or len(value) > limits.MAX_NAME_LEN
+        or not limits.matches(limits.NAME_RE, value)
+    ):
+        raise InvalidInput(f"{field} must be {limits.NAME_RULE}", field=field)
     return value
 
 
@@ -59,8 +54,8 @@ def check_door_ids(value: object, field: str = "door_ids") -> tuple[str, ...]:
         raise InvalidInput(f"{field} must be a list of door ids", field=field)
     if not value:
         raise InvalidInput(f"{field} must name at least one door", field=field)
-    if len(value) > MAX_DOORS_PER_KEY:
-        raise InvalidInput(f"{field} names more than {MAX_DOORS_PER_KEY} doors", field=field)
+    if len(value) > limits.MAX_DOORS_PER_KEY:
+        raise InvalidInput(f"{field} names more than {limits.MAX_DOORS_PER_KEY} doors", field=field)
     door_ids = tuple(check_id(door_id, field) for door_id in value)
     duplicates = sorted({d for d in door_ids if door_ids.count(d) > 1})
     if duplicates:
@@ -71,7 +66,10 @@ def check_door_ids(value: object, field: str = "door_ids") -> tuple[str, ...]:
 def check_instant(value: object, field: str) -> int:
     # bool is an int in Python; True is not an instant.
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInput(f"{field} must be a UTC instant in epoch seconds", field=field)
+        raise InvalidInput(
+            f"{field} must be a UTC instant in epoch seconds, not before 1970-01-01T00:00:00Z",
+            field=field,
+        )
     return value
 
 

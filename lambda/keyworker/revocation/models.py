@@ -11,9 +11,6 @@ from typing import Any
 from keyworker.domain.models import iso
 from keyworker.revocation.selectors import Selector
 
-# The longest reason a run accepts (it goes into every revoked key's audit event).
-MAX_REASON = 500
-
 PLANNING = "planning"
 PLANNED = "planned"  # a dry run's final state: planned, never executed
 RUNNING = "running"

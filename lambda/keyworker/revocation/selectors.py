@@ -24,15 +24,13 @@ from typing import Any, Literal, cast
 from keyworker import phones
 from keyworker.domain import validation
 from keyworker.errors import InvalidInput, InvalidPhoneNumber, InvalidSelector
+from keyworker.limits import MAX_SELECTOR_IDS
 from keyworker.phones import PhoneHasher
 from keyworker.status import GENERAL_STATUSES, KEY_TYPES
 
 Target = Literal["all", "door_ids", "holder_ids", "phones", "key_ids"]
 TARGETS: tuple[Target, ...] = ("all", "door_ids", "holder_ids", "phones", "key_ids")
 FILTERS = ("type", "status")
-# A selector naming more than this is a mistake or belongs in several runs ("all" with a
-# filter covers whole sites); it also keeps the run item small.
-MAX_SELECTOR_IDS = 1000
 FIELD = "selector"
 
 

@@ -34,6 +34,7 @@ from keyworker.errors import (
     RunStateConflict,
     StoreError,
 )
+from keyworker.limits import MAX_REASON
 from keyworker.revocation import planner
 from keyworker.revocation.executor import DEFAULT_PARALLEL_WRITES, ChunkExecutor
 from keyworker.revocation.models import (
@@ -43,7 +44,6 @@ from keyworker.revocation.models import (
     CANCELLING,
     DONE,
     FAILED,
-    MAX_REASON,
     PLANNED,
     PLANNING,
     RUNNING,

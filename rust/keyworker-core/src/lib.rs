@@ -4,5 +4,6 @@
 //! benchmarked with `cargo bench`. `keyworker-py` binds it for Python.
 
 pub mod credential;
+pub mod limits;
 pub mod revocation;
 pub mod status;

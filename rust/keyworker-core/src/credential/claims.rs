@@ -26,14 +26,9 @@ pub const CLAIM_HOLDER_REF: i64 = -65540;
 /// Length of a credential id (`cti`): 16 bytes, the size of a UUID. Fixed so that a door's
 /// credential table has fixed-size rows (see `docs/credential-format.md`).
 pub const CREDENTIAL_ID_LEN: usize = 16;
-/// Longest site id, key id, door id or keyholder reference, in UTF-8 bytes.
-pub const MAX_TEXT_LEN: usize = 128;
-/// Most doors one credential may name.
-pub const MAX_DOORS: usize = 256;
-/// Most windows one schedule may hold.
-pub const MAX_WINDOWS: usize = 16;
-/// Longest time-zone name (IANA names are far shorter).
-pub const MAX_TIME_ZONE_LEN: usize = 64;
+// The limits are the core's (`crate::limits`); the credential names them as it always did.
+pub use crate::limits::{MAX_DOORS, MAX_ID_LEN as MAX_TEXT_LEN, MAX_TIME_ZONE_LEN, MAX_WINDOWS};
+
 /// Minutes in a day: a window's end may be 1440 (24:00).
 pub const MINUTES_PER_DAY: u16 = 1440;
 

@@ -180,6 +180,26 @@ fn bad_claims_name_their_field_and_sign_nothing() {
             "schedule.windows[0].days",
             Box::new(|c| c.schedule.as_mut().unwrap().windows[0].weekday_mask = 0),
         ),
+        // The limits of `crate::limits`, one past each.
+        (
+            "schedule.windows",
+            Box::new(|c| {
+                let windows = &mut c.schedule.as_mut().unwrap().windows;
+                *windows = vec![windows[0]; crate::limits::MAX_WINDOWS + 1];
+            }),
+        ),
+        (
+            "door_ids",
+            Box::new(|c| {
+                c.door_ids = (0..=crate::limits::MAX_DOORS)
+                    .map(|i| format!("d{i}"))
+                    .collect();
+            }),
+        ),
+        (
+            "key_id",
+            Box::new(|c| c.key_id = "k".repeat(crate::limits::MAX_ID_LEN + 1)),
+        ),
     ];
     for (field, change) in cases {
         let mut c = claims();

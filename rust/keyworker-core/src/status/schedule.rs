@@ -10,6 +10,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 use super::error::StatusError;
+use crate::limits::MAX_WINDOWS;
 
 /// Weekday names of the JSON form, Monday first (the index is the weekday's bit).
 pub const WEEKDAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -56,7 +57,8 @@ impl Weekdays {
         monday_zero < 7 && self.0 & (1 << monday_zero) != 0
     }
 
-    /// Adds the day named `name` (`"mon"`..`"sun"`); `field` names the input in the error.
+    /// Adds the day named `name` (`"mon"`..`"sun"`), not yet in the set; `field` names the
+    /// input in the error.
     pub fn insert_name(&mut self, name: &str, field: impl fmt::Display) -> Result<(), StatusError> {
         let index = WEEKDAY_NAMES
             .iter()
@@ -67,6 +69,14 @@ impl Weekdays {
                     format!("unknown weekday `{name}`; expected one of {WEEKDAY_NAMES:?}"),
                 )
             })?;
+        // A day named twice is a mistake of the caller (and, repeated, a way to send a
+        // huge request for a 7-bit set): refused, not folded.
+        if self.0 & (1 << index) != 0 {
+            return Err(StatusError::schedule(
+                field.to_string(),
+                format!("weekday `{name}` is named twice"),
+            ));
+        }
         self.0 |= 1 << index;
         Ok(())
     }
@@ -221,13 +231,16 @@ pub struct Schedule {
 impl Schedule {
     /// A schedule, checked: a known IANA zone name, spelled exactly as the database spells it
     /// (so every consumer, including Python's `zoneinfo` on a case-sensitive file system,
-    /// agrees on it), and at least one window.
+    /// agrees on it), and 1 to [`MAX_WINDOWS`] windows (what a credential carries).
     pub fn new(time_zone: &str, windows: Vec<Window>) -> Result<Self, StatusError> {
         let zone = time_zone_named(time_zone)?;
-        if windows.is_empty() {
+        if windows.is_empty() || windows.len() > MAX_WINDOWS {
             return Err(StatusError::schedule(
                 "schedule.windows",
-                "a schedule needs at least one window",
+                format!(
+                    "a schedule needs 1..={MAX_WINDOWS} windows, not {}",
+                    windows.len()
+                ),
             ));
         }
         Ok(Schedule {
@@ -436,6 +449,28 @@ mod tests {
         );
         let s = Schedule::new("America/New_York", w).unwrap();
         assert_eq!(s.time_zone_name(), "America/New_York");
+    }
+
+    #[test]
+    fn schedules_hold_at_most_what_a_credential_carries() {
+        let w = window(&["mon"], 0, 60);
+        assert!(Schedule::new("UTC", vec![w; MAX_WINDOWS]).is_ok());
+        for count in [MAX_WINDOWS + 1, 10_000] {
+            let e = Schedule::new("UTC", vec![w; count]).unwrap_err();
+            assert_eq!(e.field(), Some("schedule.windows"), "{count}");
+        }
+    }
+
+    #[test]
+    fn a_weekday_named_twice_is_refused() {
+        let mut d = Weekdays::default();
+        d.insert_name("mon", "schedule.windows[0].days").unwrap();
+        let e = d
+            .insert_name("mon", "schedule.windows[0].days")
+            .unwrap_err();
+        assert_eq!(e.field(), Some("schedule.windows[0].days"));
+        assert!(matches!(e, StatusError::InvalidSchedule { .. }));
+        assert_eq!(d, days(&["mon"]));
     }
 
     #[test]
