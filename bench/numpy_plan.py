@@ -11,7 +11,7 @@ rule is the one of ``docs/revocation-runs.md``:
 - revoked keys: their status after (a second evaluation with the revoked flag and the rows
   after), rows that become work per door (``np.bincount``);
 - each key's anchor, its door with work with the fewest rows (lowest index on a tie): a
-  minimum over its rows of ``rows << 32 | door``; the order sorts ``anchor << 32 | key`` (one
+  minimum over its rows' door row counts, then over the doors at that minimum; the order sorts ``anchor << 32 | key`` (one
   ``np.sort`` of unique 64-bit values, numpy's SIMD sort) rather than a stable argsort;
 - door changes: distinct (door, chunk) pairs of work rows (a sort and a comparison with the
   neighbour), counted per door.
@@ -60,7 +60,12 @@ def _per_key(values: Array, offsets: Array, reduce: Any, empty: int) -> Array:
         k = int(counts[0])
         if k == 0:
             return np.full(counts.size, empty, values.dtype)
-        return reduce.reduce(values.reshape(-1, k), axis=1)  # type: ignore[no-any-return]
+        # Same rows per key: fold k strided columns (numpy's reduce along a short axis is slow).
+        rows = values.reshape(-1, k)
+        out = rows[:, 0].copy()
+        for j in range(1, k):
+            reduce(out, rows[:, j], out=out)
+        return out
     padded = np.append(values, values.dtype.type(empty))
     out = reduce.reduceat(padded, offsets[:-1])
     out[counts == 0] = empty
@@ -102,27 +107,29 @@ def plan(columns: Any, now: int, *, door_count: int, chunk_size: int = 100) -> d
     work = row_revoke & access_medium_row & np.take(ROW_IS_WORK, c.door_states)
     door_rows = np.bincount(c.door_index[work], minlength=door_count).astype(np.uint32)
 
-    # Anchor: the smallest (rows at the door, door) over the key's work rows.
-    none = np.int64(door_count)
-    rank = np.where(
-        work, door_rows[c.door_index].astype(np.int64) << 32 | c.door_index, np.iinfo(np.int64).max
-    )
-    best = _per_key(rank, offsets, np.minimum, np.iinfo(np.int64).max)
-    anchor = np.where(best == np.iinfo(np.int64).max, none, best & 0xFFFFFFFF)
+    # Anchor: the door with the fewest rows among the key's work rows, then the lowest index:
+    # two per-key minimums on u32 (rows, then doors among the rows at that minimum).
+    never = np.uint32(np.iinfo(np.uint32).max)
+    rows_at = np.where(work, np.take(door_rows, c.door_index), never)
+    fewest = _per_key(rows_at, offsets, np.minimum, int(never))
+    fewest_per_row = np.repeat(fewest, np.diff(offsets))
+    candidate = np.where(work & (rows_at == fewest_per_row), c.door_index, never)
+    best = _per_key(candidate, offsets, np.minimum, int(never))
+    anchor = np.where(best == never, np.int64(door_count), best.astype(np.int64))
     to_revoke = np.flatnonzero(revoke)
     order = (np.sort(anchor[to_revoke] << 32 | to_revoke) & 0xFFFFFFFF).astype(np.uint32)
     total = order.size
     chunk_offsets = np.append(np.arange(0, total, chunk_size), total).astype(np.uint32)
 
-    position = np.empty(n, np.int64)
-    position[order] = np.arange(total)
-    row_key = np.repeat(np.arange(n), np.diff(offsets))[work]
+    chunk_of_key = np.zeros(n, np.uint32)
+    chunk_of_key[order] = np.arange(total, dtype=np.uint32) // np.uint32(chunk_size)
+    chunk_of_row = np.repeat(chunk_of_key, np.diff(offsets))[work]
     # Distinct (door, chunk) pairs: one SIMD sort and the places where the value changes
     # (numpy's np.unique takes a hash path here that is several times slower).
-    pairs = np.sort(c.door_index[work].astype(np.int64) << 32 | position[row_key] // chunk_size)
+    pairs = np.sort(c.door_index[work].astype(np.uint64) << np.uint64(32) | chunk_of_row)
     first = np.ones(pairs.size, bool)
     np.not_equal(pairs[1:], pairs[:-1], out=first[1:])
-    door_changes = np.bincount(pairs[first] >> 32, minlength=door_count).astype(np.uint32)
+    door_changes = np.bincount(pairs[first] >> np.uint64(32), minlength=door_count).astype(np.uint32)
     return {
         "selected": n,
         "status_counts": status_counts.tolist(),

@@ -460,7 +460,8 @@ mod simd {
             let idx = _mm256_or_si256(_mm256_and_si256(d, low3), on);
             let bits = _mm256_shuffle_epi8(table, idx);
             let valid = _mm256_cmpeq_epi8(_mm256_and_si256(d, middle), zero);
-            let bits = _mm256_or_si256(bits, _mm256_andnot_si256(valid, foreign));
+            // Invalid bytes: exactly the two foreign bits, as in the table.
+            let bits = _mm256_blendv_epi8(foreign, bits, valid);
             _mm256_storeu_si256(out.as_mut_ptr().add(j).cast(), bits);
             j += 32;
         }
