@@ -11,8 +11,9 @@ rule is the one of ``docs/revocation-runs.md``:
 - revoked keys: their status after (a second evaluation with the revoked flag and the rows
   after), rows that become work per door (``np.bincount``);
 - each key's anchor, its door with work with the fewest rows (lowest index on a tie): a
-  minimum over its rows' door row counts, then over the doors at that minimum; the order sorts ``anchor << 32 | key`` (one
-  ``np.sort`` of unique 64-bit values, numpy's SIMD sort) rather than a stable argsort;
+  minimum over its rows' door row counts, then over the doors at that minimum (u32, folded
+  over strided columns); the order sorts ``anchor << 32 | key`` (one ``np.sort`` of unique
+  64-bit values, numpy's SIMD sort) rather than a stable argsort;
 - door changes: distinct (door, chunk) pairs of work rows (a sort and a comparison with the
   neighbour), counted per door.
 """
@@ -129,7 +130,9 @@ def plan(columns: Any, now: int, *, door_count: int, chunk_size: int = 100) -> d
     pairs = np.sort(c.door_index[work].astype(np.uint64) << np.uint64(32) | chunk_of_row)
     first = np.ones(pairs.size, bool)
     np.not_equal(pairs[1:], pairs[:-1], out=first[1:])
-    door_changes = np.bincount(pairs[first] >> np.uint64(32), minlength=door_count).astype(np.uint32)
+    door_changes = np.bincount(pairs[first] >> np.uint64(32), minlength=door_count).astype(
+        np.uint32
+    )
     return {
         "selected": n,
         "status_counts": status_counts.tolist(),
