@@ -297,11 +297,11 @@ fn run_chunk_with<const AVX2: bool>(
     if decreasing {
         return Err(());
     }
-    let foreign = [
-        foreign_bits(KeyType::AccessMedium),
-        foreign_bits(KeyType::DigitalKey),
-    ];
-    let mut hist = [[0u32; 64]; 4];
+    let foreign_am = foreign_bits(KeyType::AccessMedium);
+    let foreign_dk = foreign_bits(KeyType::DigitalKey);
+    // Eight interleaved histograms: a run of keys with the same outcome then updates eight
+    // counters in turn instead of waiting on one.
+    let mut hist = [[0u32; 64]; 8];
     let mut bad = false;
     let mut bits: Vec<u8> = Vec::new();
     let mut summary = [0u8; BLOCK_KEYS];
@@ -366,7 +366,9 @@ fn run_chunk_with<const AVX2: bool>(
             bad |= kt > 1;
             bad |= fl & !flags::KNOWN != 0;
             bad |= bounded & (until <= from);
-            bad |= s & foreign[usize::from(kt & 1)] != 0;
+            // The foreign mask of the key's type, chosen without a table lookup (a gather).
+            let foreign = foreign_am ^ ((foreign_am ^ foreign_dk) & 0u8.wrapping_sub(kt & 1));
+            bad |= s & foreign != 0;
             index[i] = u16::from(kt & 1)
                 | u16::from(fl & flags::KNOWN) << 1
                 | u16::from(now < from) << 6
@@ -379,7 +381,7 @@ fn run_chunk_with<const AVX2: bool>(
             let packed = PACKED_OUTCOMES[usize::from(x & 0x0fff)];
             *st = packed as u8;
             *h = (packed >> 8) as u8;
-            hist[i & 3][(packed >> 16) as usize & 63] += 1;
+            hist[i & 7][(packed >> 16) as usize & 63] += 1;
         }
     }
     if bad {
