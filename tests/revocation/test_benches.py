@@ -23,6 +23,8 @@ def test_the_plan_benchmark_runs(tmp_path: Path) -> None:
     assert result["oracle"]["agrees_with_core"] is True
     assert result["selected"] == 3000
     assert result["core_alone_ms"] is None
+    assert result["numpy_equals_core"] == {"bench_site": True, "edge_cases": True}
+    assert result["numpy_ms"] > 0
 
 
 def test_the_run_benchmark_runs(tmp_path: Path) -> None:

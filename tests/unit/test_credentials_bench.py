@@ -24,6 +24,8 @@ def test_credentials_benchmark_smoke_run(tmp_path: Path) -> None:
     for algorithm in ("ES256", "EdDSA"):
         figures = facade[algorithm]
         assert figures["plain_python_per_s"] > 0
+        assert figures["cwt_library_per_s"] > 0
+        assert figures["one_call_each_vs_cwt_library"] > 0
         assert figures["batch_all_cores_per_s"] > 0
         assert figures["token_bytes"] > 0
     assert facade["door_updates"]["entries_per_s_one_core"] > 0

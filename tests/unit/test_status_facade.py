@@ -697,3 +697,10 @@ def test_bulk_benchmark_runs_on_a_tiny_batch(tmp_path: Path) -> None:
     assert result["rust"]["threads_1"]["pairs_per_second"] > 0
     assert result["oracle"]["keys_timed"] == 2000
     assert result["agree_with_oracle"] is True
+    # The numpy baseline is the bar; it must compute what the core computes.
+    assert set(result["batches"]) == {"5_doors", "1_to_20_doors"}
+    for batch in result["batches"].values():
+        assert batch["numpy_equals_core"] is True
+        assert batch["pairs_per_second"]["numpy"] > 0
+        assert batch["ratios"]["rust_1_thread_vs_numpy"] > 0
+    assert all(result["baseline_checks"].values()), result["baseline_checks"]

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rayon::prelude::*;
 
 use super::codes::{DoorState, GeneralStatus, HomeStatus, KeyType};
-use super::derive::{foreign_bits, Outcome, DOOR_BYTE_BITS, DOOR_ONLINE, OUTCOMES};
+use super::derive::{foreign_bits, DOOR_BYTE_BITS, DOOR_ONLINE, OUTCOMES};
 use super::error::StatusError;
 
 /// Bits of the per-key `flags` column.
@@ -212,6 +212,38 @@ impl Counts {
     }
 }
 
+/// Keys per inner block: the block's door bits, summaries and situation indexes stay in L1.
+const BLOCK_KEYS: usize = 1024;
+
+/// Bytes of padding after a block's door bits, so that every key's first 24 can be read as
+/// three words without a bounds check per door.
+const PAD: usize = 24;
+
+/// `MASKS[k]`: the low `k` bytes of a word (k = 0..=8).
+const MASKS: [u64; 9] = {
+    let mut t = [0u64; 9];
+    let mut k = 1;
+    while k <= 8 {
+        t[k] = u64::MAX >> (64 - 8 * k);
+        k += 1;
+    }
+    t
+};
+
+/// One load per key in the output loop: general code, home code, and the count slot
+/// (general << 3 | home slot), from [`OUTCOMES`].
+static PACKED_OUTCOMES: [u32; OUTCOMES.len()] = {
+    let mut t = [0u32; OUTCOMES.len()];
+    let mut i = 0;
+    while i < OUTCOMES.len() {
+        let [general, home, slot] = OUTCOMES[i];
+        t[i] =
+            general as u32 | (home as u32) << 8 | (((general & 7) << 3 | (slot & 7)) as u32) << 16;
+        i += 1;
+    }
+    t
+};
+
 /// Evaluates keys `first..first + status.len()`; `Err(())` if any of them is invalid.
 fn run_chunk(
     input: &BulkInput<'_>,
@@ -220,56 +252,222 @@ fn run_chunk(
     home: &mut [u8],
     now: i64,
 ) -> Result<Counts, ()> {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { run_chunk_avx2(input, first, status, home, now) };
+    }
+    run_chunk_with::<false>(input, first, status, home, now)
+}
+
+/// [`run_chunk_with`] compiled for AVX2: the door bytes are translated 32 at a time and the
+/// per-key column loop is vectorised by the compiler.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn run_chunk_avx2(
+    input: &BulkInput<'_>,
+    first: usize,
+    status: &mut [u8],
+    home: &mut [u8],
+    now: i64,
+) -> Result<Counts, ()> {
+    run_chunk_with::<true>(input, first, status, home, now)
+}
+
+/// The loop, in blocks of [`BLOCK_KEYS`] keys, each in four passes with no per-door branch:
+/// the block's door bytes become summary bits (one table entry per byte); each key ORs its
+/// doors' bits (three masked word loads for up to 24 doors, a loop only beyond); the key
+/// columns and the summary give a 12-bit situation per key (a branch-free loop the compiler
+/// vectorises); one packed table load per key gives both codes and the count slot. Validity
+/// is ORed into a flag; the caller re-walks a flagged chunk to name the first error.
+#[inline(always)]
+fn run_chunk_with<const AVX2: bool>(
+    input: &BulkInput<'_>,
+    first: usize,
+    status: &mut [u8],
+    home: &mut [u8],
+    now: i64,
+) -> Result<Counts, ()> {
     let len = status.len();
     let end = first + len;
-    let key_types = &input.key_types[first..end];
-    let flag_bytes = &input.flags[first..end];
-    let valid_from = &input.valid_from[first..end];
-    let valid_until = &input.valid_until[first..end];
     let offsets = &input.door_offsets[first..=end];
-    let doors = input.door_states;
-    let home = &mut home[..len];
-    let foreign = [
-        foreign_bits(KeyType::AccessMedium),
-        foreign_bits(KeyType::DigitalKey),
-    ];
-    let mut counts = Counts::default();
+    // Offsets start at 0, end at len(door_states) (checked up front) and never decrease
+    // (checked here): then every key's doors lie inside door_states.
+    let decreasing = offsets.windows(2).fold(false, |bad, w| bad | (w[1] < w[0]));
+    if decreasing {
+        return Err(());
+    }
+    let foreign_am = foreign_bits(KeyType::AccessMedium);
+    let foreign_dk = foreign_bits(KeyType::DigitalKey);
+    // Eight interleaved histograms: a run of keys with the same outcome then updates eight
+    // counters in turn instead of waiting on one.
+    let mut hist = [[0u32; 64]; 8];
     let mut bad = false;
-    let mut lo = offsets[0] as usize;
-    for i in 0..len {
-        let hi = offsets[i + 1] as usize;
-        // `get` yields None when the offsets decrease or overrun; the key then reads no doors
-        // and `bad` rejects the batch.
-        let key_doors = doors.get(lo..hi);
-        bad |= key_doors.is_none();
-        let mut summary = 0u8;
-        for &d in key_doors.unwrap_or(&[]) {
-            summary |= DOOR_BYTE_BITS[usize::from(d)];
+    let mut bits: Vec<u8> = Vec::new();
+    let mut summary = [0u8; BLOCK_KEYS];
+    let mut index = [0u16; BLOCK_KEYS];
+    for a in (0..len).step_by(BLOCK_KEYS) {
+        let b = (a + BLOCK_KEYS).min(len);
+        let k = b - a;
+        let (lo, hi) = (offsets[a] as usize, offsets[b] as usize);
+        // Only the bytes of each key are ever kept (the masks drop the rest), so the padding
+        // may hold anything: grow, never clear.
+        if bits.len() < hi - lo + PAD {
+            bits.resize(hi - lo + PAD, 0);
         }
-        lo = hi;
+        translate::<AVX2>(&input.door_states[lo..hi], &mut bits[..hi - lo]);
 
-        let kt = key_types[i];
-        let fl = flag_bytes[i];
-        let (from, until) = (valid_from[i], valid_until[i]);
-        bad |= kt > 1;
-        bad |= fl & !flags::KNOWN != 0;
-        bad |= until != NO_END && until <= from;
-        bad |= summary & foreign[usize::from(kt & 1)] != 0;
+        let block_offsets = &offsets[a..=b];
+        let step = block_offsets[1].wrapping_sub(block_offsets[0]) as usize;
+        let uniform = block_offsets.windows(2).fold(true, |same, w| {
+            same & (w[1].wrapping_sub(w[0]) as usize == step)
+        });
+        if uniform && step <= 8 {
+            // Every key of the block has the same few doors (the common case: a site's keys
+            // each open their flat and the same common doors): one masked word per key.
+            let mask = MASKS[step];
+            for (i, s) in summary[..k].iter_mut().enumerate() {
+                let head = &bits[i * step..i * step + 8];
+                let x = u64::from_le_bytes(head.try_into().unwrap_or_default()) & mask;
+                *s = fold_bytes(x);
+            }
+        } else {
+            for (i, s) in summary[..k].iter_mut().enumerate() {
+                let from = block_offsets[i] as usize - lo;
+                let to = block_offsets[i + 1] as usize - lo;
+                let n = to - from;
+                let head = &bits[from..from + PAD];
+                let w0 = u64::from_le_bytes(head[..8].try_into().unwrap_or_default());
+                let w1 = u64::from_le_bytes(head[8..16].try_into().unwrap_or_default());
+                let w2 = u64::from_le_bytes(head[16..].try_into().unwrap_or_default());
+                // Up to 24 doors without a branch (keys of 1 to 20 doors are common).
+                let mut x = (w0 & MASKS[n.min(8)])
+                    | (w1 & MASKS[n.saturating_sub(8).min(8)])
+                    | (w2 & MASKS[n.saturating_sub(16).min(8)]);
+                if n > PAD {
+                    for &d in &bits[from + PAD..to] {
+                        x |= u64::from(d);
+                    }
+                }
+                *s = fold_bytes(x);
+            }
+        }
 
-        let index = usize::from(kt & 1)
-            | usize::from(fl & flags::KNOWN) << 1
-            | usize::from(now < from) << 6
-            | usize::from(until != NO_END && now >= until) << 7
-            | usize::from(summary & 0x0f) << 8;
-        let outcome: Outcome = OUTCOMES[index];
-        status[i] = outcome[0];
-        home[i] = outcome[1];
-        counts.0[usize::from(outcome[0] & 7) << 3 | usize::from(outcome[2] & 7)] += 1;
+        let key_types = &input.key_types[first + a..first + b];
+        let flag_bytes = &input.flags[first + a..first + b];
+        let valid_from = &input.valid_from[first + a..first + b];
+        let valid_until = &input.valid_until[first + a..first + b];
+        for i in 0..k {
+            let kt = key_types[i];
+            let fl = flag_bytes[i];
+            let (from, until) = (valid_from[i], valid_until[i]);
+            let s = summary[i];
+            let bounded = until != NO_END;
+            bad |= kt > 1;
+            bad |= fl & !flags::KNOWN != 0;
+            bad |= bounded & (until <= from);
+            // The foreign mask of the key's type, chosen without a table lookup (a gather).
+            let foreign = foreign_am ^ ((foreign_am ^ foreign_dk) & 0u8.wrapping_sub(kt & 1));
+            bad |= s & foreign != 0;
+            index[i] = u16::from(kt & 1)
+                | u16::from(fl & flags::KNOWN) << 1
+                | u16::from(now < from) << 6
+                | u16::from(bounded & (now >= until)) << 7
+                | u16::from(s & 0x0f) << 8;
+        }
+
+        let (status, home) = (&mut status[a..b], &mut home[a..b]);
+        for (i, ((&x, st), h)) in index[..k].iter().zip(status).zip(home).enumerate() {
+            let packed = PACKED_OUTCOMES[usize::from(x & 0x0fff)];
+            *st = packed as u8;
+            *h = (packed >> 8) as u8;
+            hist[i & 7][(packed >> 16) as usize & 63] += 1;
+        }
     }
     if bad {
-        Err(())
-    } else {
-        Ok(counts)
+        return Err(());
+    }
+    let mut counts = Counts::default();
+    for h in &hist {
+        for (c, &v) in counts.0.iter_mut().zip(h) {
+            *c += u64::from(v);
+        }
+    }
+    Ok(counts)
+}
+
+/// The OR of a word's eight bytes.
+#[inline(always)]
+fn fold_bytes(mut x: u64) -> u8 {
+    x |= x >> 32;
+    x |= x >> 16;
+    x |= x >> 8;
+    x as u8
+}
+
+/// `out[j] = DOOR_BYTE_BITS[doors[j]]`.
+#[inline(always)]
+fn translate<const AVX2: bool>(doors: &[u8], out: &mut [u8]) {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: `AVX2` is only true inside `run_chunk_avx2`, reached after the CPU check.
+        done = unsafe { simd::translate(doors, out) };
+    }
+    for (o, &d) in out[done..].iter_mut().zip(&doors[done..]) {
+        *o = DOOR_BYTE_BITS[usize::from(d)];
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use std::arch::x86_64::*;
+
+    use super::super::codes::DoorState;
+    use super::super::derive::{door_bits, DOOR_BYTE_BITS, DOOR_ONLINE};
+
+    /// A door byte is a state code (below 8) with the online bit, or invalid: its bits come
+    /// from a 16-entry table on (code, online) and invalid bytes get both foreign bits.
+    const _: () = assert!(DoorState::ALL.len() <= 8 && DOOR_ONLINE == 0x80);
+
+    /// `DOOR_BYTE_BITS` of the 16 valid-shaped bytes: entry `code | online << 3`.
+    const TABLE16: [u8; 16] = {
+        let mut t = [0u8; 16];
+        let mut k = 0;
+        while k < 16 {
+            t[k] = DOOR_BYTE_BITS[(k & 7) | (k & 8) << 4];
+            k += 1;
+        }
+        t
+    };
+
+    /// Translates the longest multiple of 32 bytes; returns how many.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn translate(doors: &[u8], out: &mut [u8]) -> usize {
+        let n = doors.len().min(out.len()) / 32 * 32;
+        let table = _mm256_broadcastsi128_si256(_mm_loadu_si128(TABLE16.as_ptr().cast()));
+        let low3 = _mm256_set1_epi8(7);
+        let online = _mm256_set1_epi8(8);
+        let middle = _mm256_set1_epi8(0x78);
+        let foreign = _mm256_set1_epi8(
+            (door_bits::FOREIGN_TO_ACCESS_MEDIUM | door_bits::FOREIGN_TO_DIGITAL_KEY) as i8,
+        );
+        let zero = _mm256_setzero_si256();
+        let mut j = 0;
+        while j < n {
+            // SAFETY: j + 32 <= n <= both lengths.
+            let d = _mm256_loadu_si256(doors.as_ptr().add(j).cast());
+            // Bit 7 of each byte down to bit 3 (a 16-bit shift; the mask drops what crossed).
+            let on = _mm256_and_si256(_mm256_srli_epi16(d, 4), online);
+            let idx = _mm256_or_si256(_mm256_and_si256(d, low3), on);
+            let bits = _mm256_shuffle_epi8(table, idx);
+            let valid = _mm256_cmpeq_epi8(_mm256_and_si256(d, middle), zero);
+            // Invalid bytes: exactly the two foreign bits, as in the table.
+            let bits = _mm256_blendv_epi8(foreign, bits, valid);
+            _mm256_storeu_si256(out.as_mut_ptr().add(j).cast(), bits);
+            j += 32;
+        }
+        n
     }
 }
 
@@ -558,6 +756,51 @@ mod tests {
             let e = evaluate_bulk(&c.input(), NOW, Some(t)).unwrap_err();
             assert_eq!(e.field(), Some("threads"));
         }
+    }
+
+    #[test]
+    fn every_door_byte_translates_to_its_table_entry() {
+        // Every byte, at every position of a 32-byte vector and in the scalar tail.
+        let doors: Vec<u8> = (0..=255u8).cycle().take(256 * 33 + 7).collect();
+        let mut out = vec![0u8; doors.len()];
+        run_translate(&doors, &mut out);
+        for (d, o) in doors.iter().zip(&out) {
+            assert_eq!(*o, DOOR_BYTE_BITS[usize::from(*d)], "byte {d}");
+        }
+    }
+
+    /// [`translate`] the way [`run_chunk`] picks it on this CPU.
+    fn run_translate(doors: &[u8], out: &mut [u8]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: checked just above.
+            unsafe { translate_avx2(doors, out) };
+            return;
+        }
+        translate::<false>(doors, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn translate_avx2(doors: &[u8], out: &mut [u8]) {
+        translate::<true>(doors, out);
+    }
+
+    #[test]
+    fn keys_with_many_doors_and_none_are_evaluated_exactly() {
+        // Door counts across the one-word (8), three-word (24) and loop (> 24) paths.
+        let mut c = Columns::default();
+        for n in 0..40usize {
+            let mut doors = vec![2 | ON; n];
+            if n > 0 {
+                doors[n - 1] = 1; // the last door decides: deployment pending, offline
+            }
+            c.push(0, 0, NOW - 10, NO_END, &doors);
+        }
+        let out = evaluate_bulk(&c.input(), NOW, Some(1)).unwrap();
+        assert_eq!(out.status[0], 1); // no doors: active
+        assert!(out.status[1..].iter().all(|&s| s == 2), "{:?}", out.status);
+        assert!(out.home_status[1..].iter().all(|&h| h == 3));
     }
 
     #[test]
