@@ -177,6 +177,26 @@ def test_concurrent_creates_at_one_door_and_duplicate_requests(site: World) -> N
         assert actions.count("created") == 1
 
 
+def test_twenty_identical_concurrent_creates_make_one_door_change_per_door(site: World) -> None:
+    """Issue 11, case 5: twenty concurrent POST /access-media with the same Idempotency-Key
+    and body create one key, carried by exactly one door change per door (the writer of the
+    key hands its rows to the doors; the replays within its lease do not)."""
+    results = run_together(
+        *[
+            lambda: site.access_medium(DOORS, card_uid="card-same", request_id="same-request")
+            for _ in range(20)
+        ]
+    )
+    assert len(set(results)) == 1
+    for door_id in DOORS:
+        door = site.services.doors.get_door(SITE, door_id)
+        assert door.desired_version == 1, door_id
+        [change] = site.store.get_changes(SITE, door_id, [1]).values()
+        assert [ref.key_id for ref in change.refs] == results[:1]
+    record = check_key(site, results[0])
+    assert all(row.change_version == 1 for row in record.rows)
+
+
 def test_transitions_only_follow_the_core(site: World) -> None:
     """Every state change recorded under concurrency is one the core's transition table has."""
     key_id = site.access_medium(DOORS)
