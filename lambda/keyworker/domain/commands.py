@@ -33,13 +33,12 @@ class Unchanged:
 UNCHANGED: Final = Unchanged()
 
 
-@dataclass(frozen=True, slots=True)
-class CreateAccessMedium:
-    """Issue a card or fob for a set of doors: every door gets deployment work."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _NewKey:
+    """What both creates state: the keyholder, the doors, the validity and schedule."""
 
     site_id: str
     holder_id: str
-    card_uid: str
     door_ids: Sequence[str]
     valid_from: int
     actor: str
@@ -49,20 +48,19 @@ class CreateAccessMedium:
     request_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CreateDigitalKey:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateAccessMedium(_NewKey):
+    """Issue a card or fob for a set of doors: every door gets deployment work."""
+
+    card_uid: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CreateDigitalKey(_NewKey):
     """Issue a mobile key to a phone number: signed and delivered by the mobile-access cloud;
     no door work unless the phone is blocked."""
 
-    site_id: str
-    holder_id: str
     phone: str
-    door_ids: Sequence[str]
-    valid_from: int
-    actor: str
-    valid_until: int | None = None
-    schedule: Mapping[str, Any] | None = None
-    request_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

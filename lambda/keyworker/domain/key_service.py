@@ -13,20 +13,17 @@ different request is refused (IdempotencyConflict).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from keyworker import phones
 from keyworker.domain import validation
 from keyworker.domain.commands import (
-    UNCHANGED,
     CreateAccessMedium,
     CreateDigitalKey,
     KeyCommand,
     KeyDelivered,
     ModifyKey,
     RevokeKey,
-    Unchanged,
 )
 from keyworker.domain.engine import Engine
 from keyworker.domain.models import DIGITAL_KEY, KeyView
@@ -71,53 +68,16 @@ class KeyService:
     # -------------------------------------------------------------------------- modify
 
     def modify(
-        self,
-        site_id: str,
-        key_id: str,
-        *,
-        actor: str,
-        door_ids: Sequence[str] | Unchanged = UNCHANGED,
-        valid_from: int | Unchanged = UNCHANGED,
-        valid_until: int | Unchanged | None = UNCHANGED,
-        schedule: Mapping[str, Any] | Unchanged | None = UNCHANGED,
-        request_id: str | None = None,
+        self, site_id: str, key_id: str, *, actor: str, request_id: str | None = None, **change: Any
     ) -> KeyView:
-        """Change a key in place (``docs/status-rules.md``, "Modifying a key")."""
-        return self.run(
-            ModifyKey(
-                site_id,
-                key_id,
-                actor,
-                door_ids=door_ids,
-                valid_from=valid_from,
-                valid_until=valid_until,
-                schedule=schedule,
-                request_id=request_id,
-            )
-        )
+        """Change a key in place (``docs/status-rules.md``, "Modifying a key"); ``change``
+        holds any of the :class:`ModifyKey` fields ``door_ids``, ``valid_from``,
+        ``valid_until``, ``schedule`` (the others stay)."""
+        return self.run(ModifyKey(site_id, key_id, actor, request_id=request_id, **change))
 
-    def plan_modification(
-        self,
-        site_id: str,
-        key_id: str,
-        *,
-        door_ids: Sequence[str] | Unchanged = UNCHANGED,
-        valid_from: int | Unchanged = UNCHANGED,
-        valid_until: int | Unchanged | None = UNCHANGED,
-        schedule: Mapping[str, Any] | Unchanged | None = UNCHANGED,
-    ) -> ModificationPlan:
+    def plan_modification(self, site_id: str, key_id: str, **change: Any) -> ModificationPlan:
         """What :meth:`modify` would do, per door; nothing is written."""
-        return self._pipeline.plan_modification(
-            ModifyKey(
-                site_id,
-                key_id,
-                "dry-run",
-                door_ids=door_ids,
-                valid_from=valid_from,
-                valid_until=valid_until,
-                schedule=schedule,
-            )
-        )
+        return self._pipeline.plan_modification(ModifyKey(site_id, key_id, "dry-run", **change))
 
     # -------------------------------------------------------------------------- revoke
 
