@@ -75,7 +75,13 @@ class Target:
     def queued(self) -> int:
         attributes = self.sqs.get_queue_attributes(
             QueueUrl=self.jobs,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            # Delayed ones too: a door sync is queued with a delay, and would otherwise appear
+            # after the request it came before.
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
         )["Attributes"]
         return sum(int(v) for v in attributes.values())
 

@@ -106,7 +106,7 @@ def test_an_access_medium_entry_carries_the_cards_schedule_and_validity() -> Non
         card_uid="04a1b2c3",
     )
     payload = CoreDoorUpdateEncoder(lambda site, door: door_key).encode(
-        "site-1", "flat-1", 0, 1, [door_entry(card)]
+        "site-1", "flat-1", 0, 1, [door_entry(card, "flat-1")]
     )
     opened = credentials.open_door_update(payload, [door_key])
     assert opened.format == credentials.DOOR_UPDATE_FORMAT == 2

@@ -64,7 +64,7 @@ def _card(schedule: dict[str, Any] | None, *, revoked: bool = False) -> KeyRecor
 
 def _send(door: DoorSimulator, record: KeyRecord, version: int) -> None:
     """Encode the key's door entry as the worker does and hand it to the door as a command."""
-    entry = door_entry(record)
+    entry = door_entry(record, DOOR)
     payload = CoreDoorUpdateEncoder(lambda site, d: DOOR_KEY).encode(
         SITE, DOOR, version - 1, version, [entry]
     )
@@ -131,7 +131,7 @@ def test_an_unknown_card_or_door_is_refused(door: DoorSimulator) -> None:
 def test_a_door_that_reads_only_format_1_refuses_the_update(door: DoorSimulator) -> None:
     old_door = DoorSimulator(_Keyring(), _Feedback(), newest_format=1)  # type: ignore[arg-type]
     card = _card(SATURDAY_NINE_TO_TEN)
-    entry = door_entry(card)
+    entry = door_entry(card, DOOR)
     payload = CoreDoorUpdateEncoder(lambda site, d: DOOR_KEY).encode(SITE, DOOR, 0, 1, [entry])
     body = door_command_body(DoorUpdate(SITE, DOOR, 1, 0, (entry,), payload))
     result = old_door({"Records": [{"messageId": "m1", "body": body}]}, None)
