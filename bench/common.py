@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from keyworker.adapters.dynamodb import DynamoStore
 from keyworker.clock import FixedClock
 from keyworker.domain import Ports
 from keyworker.domain.models import DoorEntry
 from keyworker.domain.ports import DigitalKeyCredentialRequest
 from keyworker.phones import PhoneHasher
-from keyworker.store import DynamoStore
 
 
 def cpu_model() -> str:

@@ -37,11 +37,11 @@ from typing import Any
 from common import cpu_model, offline_ports
 from moto import mock_aws
 
+from keyworker.adapters.dynamodb import make_client
 from keyworker.domain import build_services
 from keyworker.errors import ConcurrentUpdate
 from keyworker.infra_template import create_tables
 from keyworker.local.moto_shims import SetAttribute, make_dynamodb_atomic, speed_up_moto
-from keyworker.store import make_client
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "hot_door.json"

@@ -45,7 +45,7 @@ _COMMON_ROOT = (
     "keyworker.domain.credential_adapters",
     "keyworker.adapters.secrets_keyring",
     "keyworker.phones",
-    "keyworker.store",
+    "keyworker.adapters.dynamodb",
 )
 FIRST_INVOCATION = {
     "api": (*_COMMON_ROOT, "keyworker.jobs", "keyworker.adapters.dedupe", "keyworker.feedback"),

@@ -37,10 +37,10 @@ from typing import Any
 
 from common import cpu_model, offline_ports
 
+from keyworker.adapters.dynamodb.key_store import key_to_item
 from keyworker.domain import Services, build_services
 from keyworker.infra_template import create_tables
 from keyworker.local.emulator import Emulator
-from keyworker.store.dynamodb import key_to_item
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "store_scaling.json"

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from keyworker.adapters.dynamodb import DynamoStore, make_client
 from keyworker.infra_template import create_tables
 from keyworker.local.moto_shims import make_dynamodb_atomic
-from keyworker.store import DynamoStore, make_client
 
 TABLE_LOGICAL_ID = "KeyworkerTable"
 TABLE_NAME = "keyworker-test-state"

@@ -10,13 +10,13 @@ from typing import Any
 
 from moto_state import CallCounter, new_store
 
+from keyworker.adapters.dynamodb import DynamoStore
 from keyworker.api.wire import key_out
 from keyworker.clock import FixedClock
 from keyworker.domain import Ports, Services, build_services
 from keyworker.domain.models import DoorEntry
 from keyworker.domain.ports import DigitalKeyCredentialRequest
 from keyworker.phones import PhoneHasher
-from keyworker.store import DynamoStore
 
 # 2026-01-05 00:00:00 UTC, a Monday.
 T0 = 1_767_571_200

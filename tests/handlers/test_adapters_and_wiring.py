@@ -87,7 +87,7 @@ def test_mobile_access_paths_are_quoted_and_4xx_rejected(stack: Stack) -> None:
 
 
 def test_store_unavailable_is_503(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    from keyworker.store import DynamoStore
+    from keyworker.adapters.dynamodb import DynamoStore
 
     def throttled(*_: Any, **__: Any) -> Any:
         raise StoreUnavailable("throttled")

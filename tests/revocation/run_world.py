@@ -13,10 +13,10 @@ from handlers.handler_harness import Stack
 from moto_state import CallCounter, scan_all
 from service_world import SITE, World, build_world
 
+from keyworker.adapters.dynamodb.run_store import Backoff, RunStore
 from keyworker.domain.engine import Engine
 from keyworker.revocation.models import RunRecord
 from keyworker.revocation.service import RevocationService
-from keyworker.revocation.store import Backoff, RunStore
 
 OTHER_SITE = "site-2"
 

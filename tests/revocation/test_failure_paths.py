@@ -16,11 +16,11 @@ from botocore.awsrequest import AWSResponse
 from moto_state import TABLE_NAME
 from service_world import SITE
 
+from keyworker.adapters.dynamodb import DynamoStore
 from keyworker.domain.engine import SETTLE_LEASE_SECONDS
 from keyworker.domain.models import KeyRecord
 from keyworker.errors import StoreUnavailable
 from keyworker.revocation.models import DONE
-from keyworker.store import DynamoStore
 from revocation.run_world import RunWorld, build_run_world
 from revocation.test_runs import all_keys, check_finished
 

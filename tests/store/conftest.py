@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from moto_state import fake_aws_environment, make_emulator_atomic, mocked_state_table, new_store
 
-from keyworker.store import DynamoStore
+from keyworker.adapters.dynamodb import DynamoStore
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.stub import Stubber
 from moto_state import TABLE_NAME
 
+from keyworker.adapters.dynamodb import DynamoStore
+from keyworker.adapters.dynamodb.run_store import key_facts_from_item
 from keyworker.domain.models import (
     AuditEvent,
     ChangeRef,
@@ -23,8 +25,6 @@ from keyworker.domain.models import (
     StatusSnapshot,
 )
 from keyworker.errors import ConcurrentUpdate, StoreError, StoreUnavailable
-from keyworker.revocation.store import key_facts_from_item
-from keyworker.store import DynamoStore
 
 SITE = "site-a"
 
@@ -267,7 +267,7 @@ def test_client_errors_become_domain_errors(dynamodb: Any) -> None:
 
 
 def test_clients_use_the_standard_retry_mode() -> None:
-    from keyworker.store import make_client
+    from keyworker.adapters.dynamodb import make_client
 
     client = make_client(region_name="us-east-1")
     assert client.meta.config.retries["mode"] == "standard"

@@ -163,12 +163,12 @@ def _common() -> _Common:
 
 
 def _ports(common: _Common, **gateways: Any) -> Ports:
+    from keyworker.adapters.dynamodb import DynamoStore
     from keyworker.adapters.secrets_keyring import SecretsManagerKeyring
     from keyworker.clock import SystemClock
     from keyworker.domain import Ports
     from keyworker.domain.credential_adapters import CoreCredentialSigner, CoreDoorUpdateEncoder
     from keyworker.phones import PhoneHasher
-    from keyworker.store import DynamoStore
 
     settings = common.settings
     clock = SystemClock()

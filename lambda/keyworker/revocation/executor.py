@@ -15,6 +15,8 @@ from __future__ import annotations
 import itertools
 import logging
 
+from keyworker.adapters.dynamodb.key_store import key_from_item
+from keyworker.adapters.dynamodb.run_store import Backoff, RunStore, unpack_snapshot
 from keyworker.domain.commands import RevokeKey
 from keyworker.domain.models import DIGITAL_KEY, KeyRecord
 from keyworker.domain.pipeline import KeyPipeline, Result
@@ -30,8 +32,6 @@ from keyworker.revocation.models import (
     RunRecord,
     zero_counts,
 )
-from keyworker.revocation.store import Backoff, RunStore, unpack_snapshot
-from keyworker.store.dynamodb import key_from_item
 
 logger = logging.getLogger("keyworker.revocation")
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from keyworker.adapters.dynamodb.run_store import RunStore, SiteSnapshot, key_facts_from_item
 from keyworker.domain import validation
 from keyworker.domain.engine import Engine
 from keyworker.domain.models import Door
@@ -53,7 +54,6 @@ from keyworker.revocation.models import (
     zero_counts,
 )
 from keyworker.revocation.selectors import Selector, parse_selector
-from keyworker.revocation.store import RunStore, SiteSnapshot, key_facts_from_item
 
 _RUN_ID_NAMESPACE = uuid.UUID("0c9b4f8e-5d0a-4f7e-9c61-3a8e2b7d1f45")
 # How many doors and failures a plan or report lists (the totals are always given): keeps

@@ -28,6 +28,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from keyworker.adapters.dynamodb.client import Backoff, TableClient
+from keyworker.adapters.dynamodb.key_store import (
+    door_from_item,
+    event_sk,
+    event_to_values,
+    events_pk,
+    key_sk,
+    rows_of_item,
+    site_pk,
+)
 from keyworker.domain.models import AuditEvent, Door
 from keyworker.errors import ConcurrentUpdate, StoreError
 from keyworker.revocation.models import (
@@ -46,15 +55,6 @@ from keyworker.revocation.models import (
 )
 from keyworker.revocation.planner import KeyFactsRow
 from keyworker.revocation.selectors import Selector
-from keyworker.store.dynamodb import (
-    door_from_item,
-    event_sk,
-    event_to_values,
-    events_pk,
-    key_sk,
-    rows_of_item,
-    site_pk,
-)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
