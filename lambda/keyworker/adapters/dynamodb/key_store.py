@@ -102,13 +102,16 @@ def event_sk(seq: int) -> str:
     return f"EVENT#{seq:010d}"
 
 
-def _to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        name: _serializer.serialize(value) for name, value in values.items() if value is not None
-    }
+def to_attribute(value: Any) -> dict[str, Any]:
+    return dict(_serializer.serialize(value))
 
 
-def _from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Values as a DynamoDB item (None values left out): the one item codec of the table."""
+    return {name: to_attribute(value) for name, value in values.items() if value is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
     return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
 
 
@@ -150,7 +153,7 @@ def door_to_item(door: Door) -> dict[str, Any]:
     }
     if door.pending_changes > 0 and door.pending_since is not None:
         values["visit_pk"] = visit_partition(door.site_id, door.door_id, door.connectivity)
-    return _to_item(values)
+    return to_item(values)
 
 
 def visit_partition(site_id: str, door_id: str, connectivity: str) -> str:
@@ -162,7 +165,7 @@ def visit_partition(site_id: str, door_id: str, connectivity: str) -> str:
 
 
 def door_from_item(item: Mapping[str, Any]) -> Door:
-    data = _from_item(item)
+    data = from_item(item)
     return Door(
         site_id=data["site_id"],
         door_id=data["door_id"],
@@ -234,7 +237,7 @@ def rows_of_item(item: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     if "S" in attribute:
         packed: dict[str, dict[str, Any]] = json.loads(attribute["S"])
         return packed
-    return _from_item(attribute["M"])
+    return from_item(attribute["M"])
 
 
 def key_to_item(record: KeyRecord) -> dict[str, Any]:
@@ -283,12 +286,12 @@ def key_to_item(record: KeyRecord) -> dict[str, Any]:
         if indexed.next_boundary_at is not None:
             values["boundary_pk"] = boundary_shard(record.site_id, record.key_id)
             values["next_boundary_at"] = indexed.next_boundary_at
-    return _to_item(values)
+    return to_item(values)
 
 
 def key_from_item(item: Mapping[str, Any]) -> KeyRecord:
     stored_rows = rows_of_item(item)
-    data = _from_item(item)
+    data = from_item(item)
     rows = tuple(
         DoorRow(
             door_id=door_id,
@@ -335,7 +338,7 @@ def key_from_item(item: Mapping[str, Any]) -> KeyRecord:
 
 
 def phone_to_item(phone: PhoneRecord) -> dict[str, Any]:
-    return _to_item(
+    return to_item(
         {
             "pk": site_pk(phone.site_id),
             "sk": phone_sk(phone.phone_hash),
@@ -352,7 +355,7 @@ def phone_to_item(phone: PhoneRecord) -> dict[str, Any]:
 
 
 def phone_from_item(item: Mapping[str, Any]) -> PhoneRecord:
-    data = _from_item(item)
+    data = from_item(item)
     return PhoneRecord(
         site_id=data["site_id"],
         phone_hash=data["phone_hash"],
@@ -364,7 +367,7 @@ def phone_from_item(item: Mapping[str, Any]) -> PhoneRecord:
 
 
 def change_to_item(change: DoorChange) -> dict[str, Any]:
-    return _to_item(
+    return to_item(
         {
             "pk": changes_pk(change.site_id, change.door_id),
             "sk": change_sk(change.version),
@@ -384,11 +387,11 @@ def event_to_item(event: AuditEvent) -> dict[str, Any]:
     values.update(
         pk=events_pk(event.site_id, event.key_id), sk=event_sk(event.seq), item_type="event"
     )
-    return _to_item(values)
+    return to_item(values)
 
 
 def change_from_item(item: Mapping[str, Any]) -> DoorChange:
-    data = _from_item(item)
+    data = from_item(item)
     return DoorChange(
         site_id=data["site_id"],
         door_id=data["door_id"],
@@ -625,7 +628,7 @@ class DynamoStore:
             ScanIndexForward=True,
             ConsistentRead=True,
         )
-        return [event_from_values(_from_item(item)) for item in items]
+        return [event_from_values(from_item(item)) for item in items]
 
     # -- queries (not on per-key paths)
 

@@ -22,10 +22,7 @@ import json
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
-
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from keyworker.adapters.dynamodb.client import Backoff, TableClient
 from keyworker.adapters.dynamodb.key_store import (
@@ -33,9 +30,12 @@ from keyworker.adapters.dynamodb.key_store import (
     event_sk,
     event_to_values,
     events_pk,
+    from_item,
     key_sk,
     rows_of_item,
     site_pk,
+    to_attribute,
+    to_item,
 )
 from keyworker.domain.models import AuditEvent, Door
 from keyworker.errors import ConcurrentUpdate, StoreError
@@ -61,9 +61,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
 
 def run_sk(run_id: str) -> str:
     return f"RUN#{run_id}"
@@ -82,30 +79,6 @@ def chunk_sk(attempt: str, number: int) -> str:
 
 
 REPORT_SK = "REPORT"
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, set):
-        return {_plain(v) for v in value}
-    return value
-
-
-def to_attribute(value: Any) -> dict[str, Any]:
-    return dict(_serializer.serialize(value))
-
-
-def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _plain(_deserializer.deserialize(value)) for name, value in item.items()}
-
-
-def to_item(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: to_attribute(value) for name, value in values.items() if value is not None}
 
 
 @dataclass(frozen=True, slots=True)
