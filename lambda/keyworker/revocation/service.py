@@ -12,8 +12,6 @@ count writes the report. How it all fits: ``docs/revocation-runs.md``.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import uuid
 from collections.abc import Mapping, Sequence
@@ -24,7 +22,7 @@ from keyworker.adapters.dynamodb.run_store import RunStore, SiteSnapshot, key_fa
 from keyworker.domain import validation
 from keyworker.domain.engine import Engine
 from keyworker.domain.models import Door
-from keyworker.domain.pipeline import KeyPipeline
+from keyworker.domain.pipeline import KeyPipeline, fingerprint
 from keyworker.domain.ports import Ports, RunDispatcher
 from keyworker.errors import (
     DoorNotFound,
@@ -79,11 +77,6 @@ class ChunkResult:
     outcome: ChunkOutcome
     counted: bool
     run: RunRecord
-
-
-def _fingerprint(fields: Mapping[str, Any]) -> str:
-    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _door_entry(door: Door, keys: int, changes: int) -> dict[str, Any]:
@@ -151,7 +144,7 @@ class RevocationService:
             selector, hasher=ports.phone_hasher, default_region=ports.default_region
         )
         self._check_exists(site_id, parsed)
-        fingerprint = _fingerprint(
+        request = fingerprint(
             {"selector": parsed.as_stored(), "dry_run": dry_run, "reason": reason}
         )
         run_id = (
@@ -169,13 +162,13 @@ class RevocationService:
             started_by=actor,
             created_at=self._engine.clock.now(),
             chunk_size=self._chunk_size,
-            request_fingerprint=fingerprint,
+            request_fingerprint=request,
         )
         if not self._runs.create_run(run):
             existing = self._runs.get_run(site_id, run_id)
             if existing is None:
                 raise StoreError(f"revocation run {run_id} vanished")
-            if existing.request_fingerprint != fingerprint:
+            if existing.request_fingerprint != request:
                 raise IdempotencyConflict("request_id was already used for a different run")
             run = existing
         if run.state == PLANNING or (run.state in (RUNNING, CANCELLING) and not run.dispatched):
