@@ -28,7 +28,6 @@ _CREATE_TABLE_PROPERTIES = (
     "LocalSecondaryIndexes",
     "BillingMode",
     "ProvisionedThroughput",
-    "StreamSpecification",
 )
 
 
@@ -78,6 +77,12 @@ def create_table_request(properties: Mapping[str, Any], table_name: str) -> dict
     for name in _CREATE_TABLE_PROPERTIES:
         if name in properties:
             request[name] = properties[name]
+    if "StreamSpecification" in properties:
+        # CloudFormation enables the stream by naming its view type; CreateTable says both.
+        request["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": properties["StreamSpecification"]["StreamViewType"],
+        }
     if "SSESpecification" in properties:
         request["SSESpecification"] = {
             "Enabled": bool(properties["SSESpecification"]["SSEEnabled"])

@@ -16,10 +16,10 @@ FUNCTIONS = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::Serv
 QUEUES = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::SQS::Queue"}
 
 
-def test_four_functions_on_the_layer_with_importable_handlers() -> None:
+def test_functions_on_the_layer_with_importable_handlers() -> None:
     handlers = {r["Properties"]["Handler"] for r in FUNCTIONS.values()}
     assert handlers == {
-        f"keyworker.handlers.{n}.handler" for n in ("api", "worker", "events", "expiry")
+        f"keyworker.handlers.{n}.handler" for n in ("api", "worker", "events", "expiry", "stream")
     }
     for handler in handlers:
         module, _, name = handler.rpartition(".")
@@ -107,6 +107,23 @@ def test_alarms_on_every_dlq_and_function() -> None:
     assert all(
         a["Threshold"] == 0 and a["ComparisonOperator"] == "GreaterThanThreshold" for a in alarms
     )
+
+
+def test_the_table_stream_feeds_the_stream_function() -> None:
+    table = RESOURCES["KeyworkerTable"]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    [source] = FUNCTIONS["StreamFunction"]["Properties"]["Events"].values()
+    assert source["Type"] == "DynamoDB"
+    mapping = source["Properties"]
+    assert mapping["Stream"] == {"Fn::GetAtt": ["KeyworkerTable", "StreamArn"]}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert 0 < mapping["MaximumRetryAttempts"] <= 10000
+    on_failure = mapping["DestinationConfig"]["OnFailure"]
+    assert on_failure["Destination"] == {"Fn::GetAtt": ["StreamDeadLetterQueue", "Arn"]}
+    environment = FUNCTIONS["StreamFunction"]["Properties"]["Environment"]["Variables"]
+    assert environment["EVENT_BUS_NAME"] == {"Ref": "EventBus"}
+    assert RESOURCES["EventBus"]["Type"] == "AWS::Events::EventBus"
 
 
 def test_dedupe_records_expire() -> None:

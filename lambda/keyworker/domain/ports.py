@@ -213,6 +213,12 @@ class Deduplicator(Protocol):
     def register_lambda_context(self, context: LambdaContext | None) -> None: ...
 
 
+class WebhookFanout(Protocol):
+    """Hands a site's new outbound events to its webhook subscriptions (their delivery queue)."""
+
+    def fan_out(self, site_id: str, events: Sequence[Mapping[str, Any]]) -> None: ...
+
+
 class Keyring(Protocol):
     """The keys a service needs for a site. Services get one injected; they never build it."""
 

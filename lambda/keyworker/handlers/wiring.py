@@ -18,6 +18,7 @@ Environment (set by ``infra/template.yaml``; the local stack sets the same):
 | ``MAX_RECEIVE_COUNT`` | worker, events | the queues' redrive ``maxReceiveCount`` |
 | ``STALE_SYNC_SECONDS`` | expiry | age of online-door work that is asked again |
 | ``DOOR_SYNC_DELAY_SECONDS`` | api, events, expiry | door syncs held back: a burst, one update |
+| ``EVENT_BUS_NAME`` | stream | the EventBridge bus outbound events go to |
 
 ``AWS_ENDPOINT_URL`` (boto3's own) points every client at the local emulator.
 """
@@ -37,9 +38,10 @@ from keyworker.errors import ConfigurationError
 if TYPE_CHECKING:
     from keyworker.api.deps import ApiDeps
     from keyworker.domain import Ports, Services
-    from keyworker.domain.ports import Deduplicator
+    from keyworker.domain.ports import Deduplicator, WebhookFanout
     from keyworker.feedback import FieldFeedback
     from keyworker.jobs.context import JobContext
+    from keyworker.outbound.processor import StreamProcessor
     from keyworker.revocation.service import RevocationService
 
 DEFAULT_MAX_RECEIVE_COUNT = 5
@@ -60,6 +62,7 @@ class Settings:
     max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
     stale_sync_seconds: int = DEFAULT_STALE_SYNC_SECONDS
     door_sync_delay_seconds: int = 0
+    event_bus_name: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -100,6 +103,7 @@ class Settings:
             max_receive_count=integer("MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT),
             stale_sync_seconds=integer("STALE_SYNC_SECONDS", DEFAULT_STALE_SYNC_SECONDS),
             door_sync_delay_seconds=_sync_delay(optional("DOOR_SYNC_DELAY_SECONDS")),
+            event_bus_name=optional("EVENT_BUS_NAME"),
         )
 
     def need(self, value: str | None, name: str) -> str:
@@ -255,10 +259,13 @@ def api() -> ApiDeps:
     common = _common()
     ports = _queued_ports(common)
     services = build_services(ports)
+    from keyworker.outbound.feed import DynamoEventFeed
+
     return ApiDeps(
         services=services,
         feedback=_feedback(common, services),
         revocations=_revocations(common, ports),
+        event_feed=DynamoEventFeed(common.dynamodb, common.settings.table_name),
     )
 
 
@@ -329,7 +336,44 @@ def worker() -> WorkerDeps:
     )
 
 
+# ------------------------------------------------------------ outbound events (issue 13)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDeps:
+    processor: StreamProcessor
+
+
+def webhook_fanout(common: _Common) -> WebhookFanout:
+    """Where outbound events meet webhook subscriptions. The SQS fan-out of the webhooks
+    package plugs in here; until it is wired, events go to the feed and the bus only."""
+    from keyworker.outbound.processor import NoWebhooks
+
+    return NoWebhooks()
+
+
+@functools.cache
+def stream() -> StreamDeps:
+    from keyworker.adapters.dynamodb import DynamoStore
+    from keyworker.outbound.eventbridge import EventBridgePublisher
+    from keyworker.outbound.feed import DynamoEventFeed
+    from keyworker.outbound.processor import StreamProcessor
+    from keyworker.outbound.translate import Translator
+
+    common = _common()
+    settings = common.settings
+    bus = settings.need(settings.event_bus_name, "EVENT_BUS_NAME")
+    return StreamDeps(
+        StreamProcessor(
+            Translator(DynamoStore(common.dynamodb, settings.table_name)),
+            DynamoEventFeed(common.dynamodb, settings.table_name),
+            EventBridgePublisher(_client("events"), bus),
+            webhook_fanout(common),
+        )
+    )
+
+
 def reset() -> None:
     """Forget every built root (tests change the environment between cases)."""
-    for root in (_common, api, events, expiry, worker):
+    for root in (_common, api, events, expiry, worker, stream):
         root.cache_clear()
