@@ -42,6 +42,18 @@ class SqsEventSource:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamEventSource:
+    """A DynamoDB stream event source mapping of a function, as the template declares it."""
+
+    function: str  # logical id
+    handler: str  # module.attribute
+    table: str  # logical id of the table
+    stream_arn: str
+    batch_size: int
+    maximum_retry_attempts: int
+
+
+@dataclass(frozen=True, slots=True)
 class ScheduledFunction:
     function: str
     handler: str
@@ -58,6 +70,11 @@ class StackResources:
     parameters: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
     event_sources: list[SqsEventSource] = field(default_factory=list)
+    stream_sources: list[StreamEventSource] = field(default_factory=list)
+    #: Streams of the tables that have one, by logical id of the table.
+    table_streams: dict[str, str] = field(default_factory=dict)
+    #: EventBridge buses, by logical id: (name, ARN).
+    event_buses: dict[str, tuple[str, str]] = field(default_factory=dict)
     schedules: list[ScheduledFunction] = field(default_factory=list)
     handlers: dict[str, str] = field(default_factory=dict)  # function logical id -> handler
 
@@ -110,6 +127,8 @@ class _Resolver:
             return self._stack.tables[name]
         if name in self._stack.queues:
             return self._stack.queues[name].url  # Ref of a queue is its URL
+        if name in self._stack.event_buses:
+            return self._stack.event_buses[name][0]  # Ref of a bus is its name
         raise KeyError(f"the local stack cannot resolve Ref {name}")
 
     def _get_att(self, argument: list[str]) -> Any:
@@ -119,6 +138,11 @@ class _Resolver:
             return {"Arn": queue.arn, "QueueName": queue.name, "QueueUrl": queue.url}[attribute]
         if logical_id in self._stack.tables and attribute == "Arn":
             return f"arn:aws:dynamodb:us-east-1:123456789012:table/{self._stack.tables[logical_id]}"
+        if logical_id in self._stack.table_streams and attribute == "StreamArn":
+            return self._stack.table_streams[logical_id]
+        if logical_id in self._stack.event_buses and attribute in ("Arn", "Name"):
+            name, arn = self._stack.event_buses[logical_id]
+            return arn if attribute == "Arn" else name
         raise KeyError(f"the local stack cannot resolve GetAtt {logical_id}.{attribute}")
 
     def _sub(self, argument: Any) -> str:
@@ -172,7 +196,17 @@ def create_stack(
     resources: Mapping[str, Any] = template["Resources"]
 
     table_ids = [i for i, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"]
-    stack.tables = create_tables(aws("dynamodb"), names={i: f"{stack_name}-{i}" for i in table_ids})
+    dynamodb = aws("dynamodb")
+    stack.tables = create_tables(dynamodb, names={i: f"{stack_name}-{i}" for i in table_ids})
+    for logical_id, table_name in stack.tables.items():
+        stream_arn = dynamodb.describe_table(TableName=table_name)["Table"].get("LatestStreamArn")
+        if stream_arn:
+            stack.table_streams[logical_id] = str(stream_arn)
+    for logical_id, resource in resources.items():
+        if resource["Type"] == "AWS::Events::EventBus":
+            name = str(resolver.resolve(resource["Properties"]["Name"]))
+            arn = aws("events").create_event_bus(Name=name)["EventBusArn"]
+            stack.event_buses[logical_id] = (name, str(arn))
 
     _create_queues(aws("sqs"), stack, resolver, resources, visibility_timeout)
 
@@ -206,6 +240,21 @@ def create_stack(
                         batch_size=int(event_properties.get("BatchSize", 10)),
                         report_batch_item_failures="ReportBatchItemFailures"
                         in event_properties.get("FunctionResponseTypes", []),
+                    )
+                )
+            elif event["Type"] == "DynamoDB":
+                stream_arn = str(resolver.resolve(event_properties["Stream"]))
+                table = next(t for t, arn in stack.table_streams.items() if arn == stream_arn)
+                stack.stream_sources.append(
+                    StreamEventSource(
+                        function=logical_id,
+                        handler=handler,
+                        table=table,
+                        stream_arn=stream_arn,
+                        batch_size=int(event_properties.get("BatchSize", 100)),
+                        maximum_retry_attempts=int(
+                            event_properties.get("MaximumRetryAttempts", 10)
+                        ),
                     )
                 )
             elif event["Type"] in ("Schedule", "ScheduleV2"):

@@ -38,6 +38,7 @@ from keyworker.local.simulators import (
 )
 from keyworker.local.sqs_poller import QueuePoller
 from keyworker.local.state import clear_stack_state, write_stack_state
+from keyworker.local.stream_poller import StreamPoller, streams_client
 from keyworker.local.tokens import AUDIENCE, ISSUER, SITES_CLAIM, LocalTokenIssuer
 
 logger = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class LocalStack:
         self.mobile_access: MobileAccessSimulator | None = None
         self.doors: DoorSimulator | None = None
         self.pollers: list[QueuePoller] = []
+        self.stream_pollers: list[StreamPoller] = []
         self._feedback: DelayedSender | None = None
         self._keyring: SecretsManagerKeyring | None = None
         self._sites: set[str] = set()
@@ -150,6 +152,18 @@ class LocalStack:
             )
         for poller in self.pollers:
             poller.start()
+        # The table's stream: one poller per mapping (Lambda reads each shard in order).
+        for stream in self.resources.stream_sources:
+            stream_poller = StreamPoller(
+                streams_client(self.emulator.endpoint),
+                stream.stream_arn,
+                load_handler(stream.handler),
+                stream.function,
+                batch_size=stream.batch_size,
+                maximum_retry_attempts=stream.maximum_retry_attempts,
+            )
+            self.stream_pollers.append(stream_poller)
+            stream_poller.start()
 
         for schedule in self.resources.schedules:
             self._every(config.expiry_every_seconds, schedule.function, schedule.handler)
@@ -178,6 +192,8 @@ class LocalStack:
             self.api_containers.stop()
         for poller in self.pollers:
             poller.stop()
+        for running in self.stream_pollers:
+            running.stop()
         for timer in self._timers:
             timer.join(timeout=30)
         if self._feedback is not None:
