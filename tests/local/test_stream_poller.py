@@ -1,0 +1,91 @@
+"""The local stream poller checkpoints as Lambda's DynamoDB stream event source mapping does:
+past a batch that succeeded, to just before the first reported failure, nowhere on a function
+error, and past a record that failed every retry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto_state import fake_aws_environment
+
+from keyworker.infra_template import create_tables
+from keyworker.local.stream_poller import StreamPoller, streams_client
+
+TABLE = "poller-test"
+
+
+@pytest.fixture
+def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
+    fake_aws_environment(monkeypatch)
+    with mock_aws():
+        client = boto3.client("dynamodb")
+        create_tables(client, names={"KeyworkerTable": TABLE})
+        arn = client.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
+        yield client, arn
+
+
+def _put(client: Any, n: int) -> None:
+    client.put_item(TableName=TABLE, Item={"pk": {"S": "p"}, "sk": {"S": f"{n:03d}"}})
+
+
+def _sks(event: dict[str, Any]) -> list[str]:
+    return [r["dynamodb"]["Keys"]["sk"]["S"] for r in event["Records"]]
+
+
+def test_records_arrive_as_a_lambda_event_in_order(table: tuple[Any, str]) -> None:
+    client, arn = table
+    for n in range(5):
+        _put(client, n)
+    seen: list[dict[str, Any]] = []
+    poller = StreamPoller(streams_client(), arn, lambda e, c: seen.append(e) or None, "f")
+    assert poller.drain() == 5
+    [event] = seen
+    record = event["Records"][0]
+    assert record["eventSource"] == "aws:dynamodb"
+    assert record["eventSourceARN"] == arn
+    assert record["eventName"] == "INSERT"
+    assert isinstance(record["dynamodb"]["ApproximateCreationDateTime"], float)
+    assert _sks(event) == ["000", "001", "002", "003", "004"]
+    _put(client, 5)
+    assert poller.drain() == 1
+    assert _sks(seen[-1]) == ["005"]
+
+
+def test_a_reported_failure_is_redelivered_from_that_record(table: tuple[Any, str]) -> None:
+    client, arn = table
+    for n in range(4):
+        _put(client, n)
+    calls: list[list[str]] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        calls.append(_sks(event))
+        if len(calls) == 1:
+            third = event["Records"][2]["dynamodb"]["SequenceNumber"]
+            return {"batchItemFailures": [{"itemIdentifier": third}]}
+        return {"batchItemFailures": []}
+
+    poller = StreamPoller(streams_client(), arn, handler, "f")
+    poller.drain()
+    assert calls == [["000", "001", "002", "003"], ["002", "003"]]
+
+
+def test_a_function_error_retries_then_gives_the_record_up(table: tuple[Any, str]) -> None:
+    client, arn = table
+    _put(client, 0)
+    _put(client, 1)
+    calls: list[list[str]] = []
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        calls.append(_sks(event))
+        if _sks(event)[0] == "000":
+            raise RuntimeError("poison")
+
+    poller = StreamPoller(streams_client(), arn, handler, "f", maximum_retry_attempts=2)
+    poller.drain()
+    assert calls == [["000", "001"]] * 3 + [["001"]]
+    assert poller.stats.handler_errors == 3
+    assert poller.stats.discarded == 1
