@@ -164,3 +164,16 @@ def test_a_revocation_run_reports_progress_then_completion(outbox: Outbox) -> No
     revoked = outbox.feed("?types=key.revoked").body["events"]
     assert len(revoked) == 3
     assert {e["data"]["actor"] for e in revoked} == {f"run:{run_id}"}
+
+
+def test_a_dry_run_completes_when_planned(outbox: Outbox) -> None:
+    site_doors(outbox)
+    outbox.stack.api("POST", "/access-media", medium())
+    run = outbox.stack.api("POST", "/revocations", {"selector": {"all": True}, "dry_run": True})
+    outbox.stack.run_jobs()
+    outbox.process()
+    [completed] = outbox.feed("?types=revocation_run.completed").body["events"]
+    assert completed["subject"] == f"revocation_runs/{run.body['run_id']}"
+    assert completed["data"]["state"] == "planned"
+    assert completed["data"]["dry_run"] is True
+    assert outbox.feed("?types=key.revoked").body["events"] == []

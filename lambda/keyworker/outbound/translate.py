@@ -18,7 +18,7 @@ Per-subject ``sequence``:
   sequence picks one);
 - phone: ``blocked_rev`` (the revision at which its block state last changed);
 - revocation run: ``chunks_done`` for progress (each counted chunk adds exactly one), and
-  ``chunk_count + 1`` for completion (after every chunk).
+  ``chunk_count + 1`` for completion (after every chunk; a dry run completes when planned).
 
 Statuses are labelled by the Rust core's words (``keyworker.status``); the mode of a pending
 door row comes from the door's current connectivity, as the API shows it.
@@ -43,14 +43,15 @@ from keyworker.adapters.dynamodb.key_store import (
 from keyworker.domain.models import AuditEvent, Door, KeyRecord, StatusSnapshot
 from keyworker.domain.ports import KeyStore
 from keyworker.outbound import envelope as ev
-from keyworker.revocation.models import CANCELLED, DONE
+from keyworker.revocation.models import CANCELLED, DONE, PLANNED
 
 logger = logging.getLogger(__name__)
 
 #: Item types whose changes are outbound events; every other item (audit trail copies,
 #: dedupe records, the feed itself, plans, chunks) is skipped.
 KEY, DOOR, CHANGE, PHONE, RUN = "key", "door", "door_change", "phone", "revocation_run"
-_FINISHED = (DONE, CANCELLED)
+# A dry run ends planned; a run ends done or cancelled.
+_FINISHED = (DONE, CANCELLED, PLANNED)
 
 _KEY_TYPES = {
     "created": ev.KEY_CREATED,
