@@ -28,6 +28,8 @@ SERVICE_FIELDS = frozenset(
         "valid_until",
         "door_ids",
         "cursor",
+        # GET /events: a cursor is valid only if this site's feed gave it out.
+        "after",
         "status",
         "selector",
         "version",

@@ -19,6 +19,8 @@ from keyworker.outbound.envelope import EVENT_TYPES
 
 router = new_router()
 TAGS = ["events"]
+_TYPE = "(" + "|".join(t.replace(".", r"\.") for t in EVENT_TYPES) + ")"
+TYPES_PATTERN = f"^{_TYPE}(,{_TYPE})*$"
 
 
 class OutboundEventOut(BaseModel):
@@ -74,7 +76,11 @@ def list_events(
     ] = None,
     types: Annotated[
         str | None,
-        Query(max_length=400, description="Only these types, comma-separated."),
+        Query(
+            max_length=400,
+            pattern=TYPES_PATTERN,
+            description="Only these types, comma-separated.",
+        ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
 ) -> Response[str]:
