@@ -21,6 +21,7 @@ from keyworker.local.sqs_poller import QueuePoller
 
 STACK = "kwtest"
 TABLE = "kwtest-state"
+EVENTS_TABLE = "kwtest-events"
 SITE = "site-1"
 OTHER_SITE = "site-2"
 KEYS_PREFIX = "kwtest"
@@ -265,7 +266,7 @@ def cloud_event(
 def build_stack(
     dynamodb: Any, sqs: Any, secrets: Any, mobile_url: str, mobile: MobileAccessCloud
 ) -> Stack:
-    create_tables(dynamodb, names={"KeyworkerTable": TABLE})
+    create_tables(dynamodb, names={"KeyworkerTable": TABLE, "KeyworkerEventsTable": EVENTS_TABLE})
     jobs = create_queue_pair(sqs, "jobs")
     events = create_queue_pair(sqs, "events")
     door_commands = create_queue_pair(sqs, "door-commands")
@@ -278,6 +279,7 @@ def build_stack(
         keyring.create_site(site, algorithm=algorithm, signing_kid="s1", door_master_kid="d1")
     env = {
         "TABLE_NAME": TABLE,
+        "EVENTS_TABLE_NAME": EVENTS_TABLE,
         "PHONE_HASH_SECRET_ID": phone_secret,
         "KEYS_SECRET_PREFIX": KEYS_PREFIX,
         "JOBS_QUEUE_URL": jobs.url,

@@ -123,7 +123,15 @@ def test_the_table_stream_feeds_the_stream_function() -> None:
     assert on_failure["Destination"] == {"Fn::GetAtt": ["StreamDeadLetterQueue", "Arn"]}
     environment = FUNCTIONS["StreamFunction"]["Properties"]["Environment"]["Variables"]
     assert environment["EVENT_BUS_NAME"] == {"Ref": "EventBus"}
+    assert environment["EVENTS_TABLE_NAME"] == {"Ref": "KeyworkerEventsTable"}
     assert RESOURCES["EventBus"]["Type"] == "AWS::Events::EventBus"
+    # The feed is apart from the state: its writes do not feed the stream back.
+    events_table = RESOURCES["KeyworkerEventsTable"]["Properties"]
+    assert "StreamSpecification" not in events_table
+    assert events_table["TimeToLiveSpecification"] == {
+        "AttributeName": "expiration",
+        "Enabled": True,
+    }
 
 
 def test_dedupe_records_expire() -> None:

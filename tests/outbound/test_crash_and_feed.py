@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from handlers.handler_harness import OTHER_SITE, SITE
-from moto_state import TABLE_NAME, fake_aws_environment, mocked_state_table
+from moto_state import fake_aws_environment, mocked_state_table
 
 from keyworker.adapters.dynamodb import DynamoStore
 from keyworker.errors import InvalidInput, StoreUnavailable
@@ -177,6 +177,9 @@ def test_a_site_sees_only_its_own_events(outbox: Outbox) -> None:
 
 # ------------------------------------------------------------- the settle window (unit)
 
+# mocked_state_table creates every table of the template; the feed's under its logical id.
+EVENTS_TABLE = "KeyworkerEventsTable"
+
 
 @pytest.fixture
 def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
@@ -192,7 +195,7 @@ def _event(n: int) -> dict[str, Any]:
 
 def test_a_reader_sees_an_event_only_after_the_settle_window(table: Any) -> None:
     now = [1_000_000]
-    feed = DynamoEventFeed(table, TABLE_NAME, clock_ms=lambda: now[0], settle_seconds=10)
+    feed = DynamoEventFeed(table, EVENTS_TABLE, clock_ms=lambda: now[0], settle_seconds=10)
     assert feed.append([_event(1)]) == 1
     assert feed.append([_event(1)]) == 0  # a redelivery stores nothing
     now[0] += 5_000
@@ -205,10 +208,10 @@ def test_a_reader_sees_an_event_only_after_the_settle_window(table: Any) -> None
 
 def test_an_event_written_slower_than_the_budget_moves_to_a_later_place(table: Any) -> None:
     ticks = iter([0, 5_000, 5_001, 5_002])  # the first write took 5 s: over the 2 s budget
-    feed = DynamoEventFeed(table, TABLE_NAME, clock_ms=lambda: next(ticks), settle_seconds=0)
+    feed = DynamoEventFeed(table, EVENTS_TABLE, clock_ms=lambda: next(ticks), settle_seconds=0)
     assert feed.append([_event(1)]) == 1
     item = table.get_item(
-        TableName=TABLE_NAME,
+        TableName=EVENTS_TABLE,
         Key={"pk": {"S": f"SITE#{SITE}#FEED"}, "sk": {"S": "EVT#keys/k1/" + "0" * 19 + "1"}},
     )["Item"]
     assert item["feed_at"]["S"].startswith("0000000005001#")

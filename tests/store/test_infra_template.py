@@ -42,7 +42,7 @@ def test_the_project_template_is_a_sam_template_with_the_state_table() -> None:
     document = load_template(TEMPLATE_PATH)
     assert document["Transform"] == "AWS::Serverless-2016-10-31"
     tables = table_definitions(document)
-    assert list(tables) == ["KeyworkerTable"]
+    assert list(tables) == ["KeyworkerTable", "KeyworkerEventsTable"]
     assert {"TableName", "TableArn"} <= set(document["Outputs"])
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from keyworker.api._routing import json_response, new_router, responses
 from keyworker.api.deps import deps
 from keyworker.domain.models import iso
-from keyworker.errors import InvalidInput
+from keyworker.errors import InvalidInput, StoreUnavailable
 from keyworker.limits import DEFAULT_PAGE, MAX_CURSOR_LEN, MAX_PAGE
 from keyworker.outbound.envelope import EVENT_TYPES
 
@@ -86,7 +86,7 @@ def list_events(
 ) -> Response[str]:
     feed = deps(router).event_feed
     if feed is None:
-        raise InvalidInput("the event feed is not available here", field="site_id")
+        raise StoreUnavailable("the event feed is not configured (EVENTS_TABLE_NAME)")
     page = feed.page(site_id, after=after, types=_types(types), limit=limit)
     return json_response(
         200,

@@ -19,6 +19,7 @@ Environment (set by ``infra/template.yaml``; the local stack sets the same):
 | ``STALE_SYNC_SECONDS`` | expiry | age of online-door work that is asked again |
 | ``DOOR_SYNC_DELAY_SECONDS`` | api, events, expiry | door syncs held back: a burst, one update |
 | ``EVENT_BUS_NAME`` | stream | the EventBridge bus outbound events go to |
+| ``EVENTS_TABLE_NAME`` | api, stream | the sites' outbound event feeds (``docs/events.md``) |
 
 ``AWS_ENDPOINT_URL`` (boto3's own) points every client at the local emulator.
 """
@@ -63,6 +64,7 @@ class Settings:
     stale_sync_seconds: int = DEFAULT_STALE_SYNC_SECONDS
     door_sync_delay_seconds: int = 0
     event_bus_name: str | None = None
+    events_table_name: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +106,7 @@ class Settings:
             stale_sync_seconds=integer("STALE_SYNC_SECONDS", DEFAULT_STALE_SYNC_SECONDS),
             door_sync_delay_seconds=_sync_delay(optional("DOOR_SYNC_DELAY_SECONDS")),
             event_bus_name=optional("EVENT_BUS_NAME"),
+            events_table_name=optional("EVENTS_TABLE_NAME"),
         )
 
     def need(self, value: str | None, name: str) -> str:
@@ -261,11 +264,12 @@ def api() -> ApiDeps:
     services = build_services(ports)
     from keyworker.outbound.feed import DynamoEventFeed
 
+    events_table = common.settings.events_table_name
     return ApiDeps(
         services=services,
         feedback=_feedback(common, services),
         revocations=_revocations(common, ports),
-        event_feed=DynamoEventFeed(common.dynamodb, common.settings.table_name),
+        event_feed=None if events_table is None else DynamoEventFeed(common.dynamodb, events_table),
     )
 
 
@@ -363,10 +367,11 @@ def stream() -> StreamDeps:
     common = _common()
     settings = common.settings
     bus = settings.need(settings.event_bus_name, "EVENT_BUS_NAME")
+    events_table = settings.need(settings.events_table_name, "EVENTS_TABLE_NAME")
     return StreamDeps(
         StreamProcessor(
             Translator(DynamoStore(common.dynamodb, settings.table_name)),
-            DynamoEventFeed(common.dynamodb, settings.table_name),
+            DynamoEventFeed(common.dynamodb, events_table),
             EventBridgePublisher(_client("events"), bus),
             webhook_fanout(common),
         )

@@ -1,4 +1,6 @@
-"""A site's outbound events as a pull feed (``GET /v1/sites/{site}/events``), in the table.
+"""A site's outbound events as a pull feed (``GET /v1/sites/{site}/events``), in the events
+table (``KeyworkerEventsTable``: apart from the state, so the stream function's own writes do
+not come back through the state table's stream).
 
 Feed item: ``pk = SITE#<site>#FEED``, ``sk = EVT#<event id>`` (one item per event id, so a
 redelivered stream record stores nothing twice), with ``feed_pk = <site>`` and ``feed_at =
