@@ -19,7 +19,17 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from keyworker.api import auth, body, doors, events, keys, phones, problems, revocations
+from keyworker.api import (
+    auth,
+    body,
+    doors,
+    events,
+    keys,
+    phones,
+    problems,
+    revocations,
+    webhooks,
+)
 from keyworker.api._routing import decoded_path
 from keyworker.api.deps import ApiDeps
 from keyworker.errors import (
@@ -52,6 +62,7 @@ ROUTERS: tuple[APIGatewayHttpRouter, ...] = (
     phones.router,
     events.router,
     revocations.router,
+    webhooks.router,
 )
 
 

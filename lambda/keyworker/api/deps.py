@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 if TYPE_CHECKING:
     from keyworker.domain import Services
     from keyworker.feedback import FieldFeedback
+    from keyworker.outbound.webhooks.service import WebhookService
     from keyworker.revocation.service import RevocationService
 
 
@@ -21,6 +22,8 @@ class ApiDeps:
     feedback: FieldFeedback
     # Bulk revocation runs (keyworker.api.revocations); None where runs are not wired.
     revocations: RevocationService | None = None
+    # Webhook subscriptions (keyworker.api.webhooks); None where webhooks are not wired.
+    webhooks: WebhookService | None = None
 
 
 def deps(router: BaseRouter) -> ApiDeps:

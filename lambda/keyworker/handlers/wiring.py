@@ -18,6 +18,9 @@ Environment (set by ``infra/template.yaml``; the local stack sets the same):
 | ``MAX_RECEIVE_COUNT`` | worker, events | the queues' redrive ``maxReceiveCount`` |
 | ``STALE_SYNC_SECONDS`` | expiry | age of online-door work that is asked again |
 | ``DOOR_SYNC_DELAY_SECONDS`` | api, events, expiry | door syncs held back: a burst, one update |
+| ``WEBHOOK_QUEUE_URL`` | api, webhooks | the webhook delivery queue (unset: no webhook routes) |
+| ``WEBHOOK_DLQ_URL`` | webhooks | where deliveries that failed for good are copied |
+| ``WEBHOOK_ALLOW_LOOPBACK`` | api, webhooks | local stack only: webhooks to 127.0.0.1 (http) |
 
 ``AWS_ENDPOINT_URL`` (boto3's own) points every client at the local emulator.
 """
@@ -40,6 +43,13 @@ if TYPE_CHECKING:
     from keyworker.domain.ports import Deduplicator
     from keyworker.feedback import FieldFeedback
     from keyworker.jobs.context import JobContext
+    from keyworker.outbound.webhooks.delivery import WebhookDeliverer
+    from keyworker.outbound.webhooks.fanout import SqsWebhookFanout as WebhookFanout
+    from keyworker.outbound.webhooks.queue import SqsDeliveryQueue
+    from keyworker.outbound.webhooks.secrets import SecretsManagerWebhookSecrets
+    from keyworker.outbound.webhooks.service import WebhookService
+    from keyworker.outbound.webhooks.store import WebhookStore
+    from keyworker.outbound.webhooks.urls import UrlPolicy
     from keyworker.revocation.service import RevocationService
 
 DEFAULT_MAX_RECEIVE_COUNT = 5
@@ -60,6 +70,9 @@ class Settings:
     max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
     stale_sync_seconds: int = DEFAULT_STALE_SYNC_SECONDS
     door_sync_delay_seconds: int = 0
+    webhook_queue_url: str | None = None
+    webhook_dlq_url: str | None = None
+    webhook_allow_loopback: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -100,6 +113,10 @@ class Settings:
             max_receive_count=integer("MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT),
             stale_sync_seconds=integer("STALE_SYNC_SECONDS", DEFAULT_STALE_SYNC_SECONDS),
             door_sync_delay_seconds=_sync_delay(optional("DOOR_SYNC_DELAY_SECONDS")),
+            webhook_queue_url=optional("WEBHOOK_QUEUE_URL"),
+            webhook_dlq_url=optional("WEBHOOK_DLQ_URL"),
+            webhook_allow_loopback=(optional("WEBHOOK_ALLOW_LOOPBACK") or "").lower()
+            in ("1", "true", "yes"),
         )
 
     def need(self, value: str | None, name: str) -> str:
@@ -244,6 +261,39 @@ def _feedback(common: _Common, services: Services) -> FieldFeedback:
     return FieldFeedback(services, _dedupe(common, "field-events"))
 
 
+@dataclass(frozen=True, slots=True)
+class _Webhooks:
+    store: WebhookStore
+    secrets: SecretsManagerWebhookSecrets
+    queue: SqsDeliveryQueue
+    policy: UrlPolicy
+
+
+def _webhooks(common: _Common) -> _Webhooks:
+    from keyworker.adapters.dynamodb.client import TableClient
+    from keyworker.outbound.webhooks.queue import SqsDeliveryQueue
+    from keyworker.outbound.webhooks.secrets import SecretsManagerWebhookSecrets
+    from keyworker.outbound.webhooks.store import WebhookStore
+    from keyworker.outbound.webhooks.urls import UrlPolicy
+
+    settings = common.settings
+    url = settings.need(settings.webhook_queue_url, "WEBHOOK_QUEUE_URL")
+    return _Webhooks(
+        store=WebhookStore(TableClient(common.dynamodb, settings.table_name)),
+        secrets=SecretsManagerWebhookSecrets(common.secrets, prefix=settings.keys_secret_prefix),
+        queue=SqsDeliveryQueue(common.sqs, url),
+        policy=UrlPolicy(allow_loopback=settings.webhook_allow_loopback),
+    )
+
+
+def webhook_fanout() -> WebhookFanout:
+    """The fan-out onto the webhook delivery queue (the stream processor's port)."""
+    from keyworker.outbound.webhooks.fanout import SqsWebhookFanout
+
+    parts = _webhooks(_common())
+    return SqsWebhookFanout(parts.store, parts.queue)
+
+
 # ------------------------------------------------------------------ one root per Lambda
 
 
@@ -259,7 +309,17 @@ def api() -> ApiDeps:
         services=services,
         feedback=_feedback(common, services),
         revocations=_revocations(common, ports),
+        webhooks=_webhook_service(common),
     )
+
+
+def _webhook_service(common: _Common) -> WebhookService | None:
+    from keyworker.outbound.webhooks.service import WebhookService
+
+    if common.settings.webhook_queue_url is None:
+        return None
+    parts = _webhooks(common)
+    return WebhookService(parts.store, parts.secrets, parts.queue, parts.policy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +389,31 @@ def worker() -> WorkerDeps:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class WebhooksDeps:
+    deliverer: WebhookDeliverer
+    max_receive_count: int
+
+
+@functools.cache
+def webhooks() -> WebhooksDeps:
+    """The webhook delivery function: the delivery queue → receivers over HTTPS."""
+    from keyworker.outbound.webhooks.delivery import WebhookDeliverer
+    from keyworker.outbound.webhooks.queue import SqsDeliveryQueue
+
+    common = _common()
+    settings = common.settings
+    parts = _webhooks(common)
+    dead_letters = SqsDeliveryQueue(
+        common.sqs, settings.need(settings.webhook_dlq_url, "WEBHOOK_DLQ_URL")
+    )
+    deliverer = WebhookDeliverer(
+        parts.store, parts.secrets, parts.queue, dead_letters, parts.policy
+    )
+    return WebhooksDeps(deliverer, settings.max_receive_count)
+
+
 def reset() -> None:
     """Forget every built root (tests change the environment between cases)."""
-    for root in (_common, api, events, expiry, worker):
+    for root in (_common, api, events, expiry, worker, webhooks):
         root.cache_clear()

@@ -1,0 +1,1 @@
+"""What keyworker tells the outside world: outbound events and their delivery."""
