@@ -19,8 +19,7 @@ QUEUES = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::SQS::Qu
 def test_five_functions_on_the_layer_with_importable_handlers() -> None:
     handlers = {r["Properties"]["Handler"] for r in FUNCTIONS.values()}
     assert handlers == {
-        f"keyworker.handlers.{n}.handler"
-        for n in ("api", "worker", "events", "expiry", "webhooks")
+        f"keyworker.handlers.{n}.handler" for n in ("api", "worker", "events", "expiry", "webhooks")
     }
     for handler in handlers:
         module, _, name = handler.rpartition(".")

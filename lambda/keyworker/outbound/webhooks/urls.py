@@ -17,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 from keyworker.errors import InvalidInput
@@ -57,7 +57,8 @@ class UrlRefused(InvalidInput):
 @dataclass(frozen=True, slots=True)
 class UrlPolicy:
     allow_loopback: bool = False
-    resolve: Resolver = field(default=system_resolve)
+    #: None: the system resolver (``system_resolve``, looked up when used).
+    resolve: Resolver | None = None
 
     def check_syntax(self, url: str) -> SplitResult:
         """The URL's parts when its form is acceptable (no name resolution)."""
@@ -104,7 +105,7 @@ class UrlPolicy:
             found = [str(literal)]
         else:
             try:
-                found = list(self.resolve(host, port))
+                found = list((self.resolve or system_resolve)(host, port))
             except (OSError, UnicodeError) as error:
                 raise UrlRefused(f"url host {host!r} does not resolve: {error}") from None
             if not found:
