@@ -204,7 +204,7 @@ def _plan_out(plan: ModificationPlan) -> ModificationPlanOut:
 )
 def modify_key(
     site_id: str,
-    key_id: str,
+    key_id: IdInPath,
     change: Annotated[KeyModificationIn, Body()],
     dry_run: Annotated[bool, Query(description="Answer the plan; write nothing.")] = False,
     idempotency_key: IdempotencyKey = None,
