@@ -10,12 +10,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from handler_harness import OTHER_SITE, SITE, Stack
+from handler_harness import OTHER_SITE, SITE, Stack, sqs_event
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 from webhook_receiver import Receiver
 from webhook_world import World, key_event
 
+from keyworker.local.apigw import LambdaContext
 from keyworker.outbound.webhooks import delivery as delivery_module
 from keyworker.outbound.webhooks.delivery import DeliverySettings
 from keyworker.outbound.webhooks.model import EVENT_TYPES, DeliveryMessage
@@ -73,6 +74,30 @@ def test_signed_test_event_through_the_api_and_the_delivery_function(
     assert entry["status_code"] == 200
     assert entry["delivery_id"] == queued.body["delivery_id"]
     assert entry["latency_ms"] is not None
+
+
+def test_the_wired_fanout_and_the_delivery_function_deliver_a_stream_batch(
+    stack: Stack, receiver: Receiver
+) -> None:
+    from keyworker.handlers import wiring
+    from keyworker.handlers.webhooks import handler
+
+    created = stack.api("POST", "/webhooks", {"url": receiver.url, "event_types": ["key.*"]})
+    events = [key_event("k1", 1, "key.created"), key_event("k1", 2, "key.revoked")]
+    wiring.webhook_fanout().fan_out(SITE, events)  # what OUTBOX's stream processor calls
+    for _ in range(5):
+        stack.drain(stack.webhook_deliveries, "webhooks")
+        if len(receiver.received) == 2:
+            break
+        time.sleep(1)  # key.revoked waits (SQS delay) for key.created, its predecessor
+    verified = [_verify(created.body["secret"], r) for r in receiver.received]
+    assert [e["id"] for e in verified] == [e["id"] for e in events]
+    # A message the function cannot read is a batch item failure (SQS retries it, then the
+    # DLQ); the rest of the batch is unaffected.
+    result = handler(
+        sqs_event(["not json"], arn=stack.webhook_deliveries.arn), LambdaContext("hooks")
+    )
+    assert len(result["batchItemFailures"]) == 1
 
 
 def test_event_type_filters_are_validated_and_applied(world: World, receiver: Receiver) -> None:

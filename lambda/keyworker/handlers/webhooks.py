@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from keyworker.adapters import observability
-from keyworker.adapters.observability import lambda_handler, log_keys, logger, traced
+from keyworker.adapters.observability import count, lambda_handler, log_keys, logger, traced
 from keyworker.adapters.sqs_batch import ObservedSqsBatch
 from keyworker.handlers import wiring
 from keyworker.outbound.webhooks.model import DeliveryMessage
@@ -31,6 +31,8 @@ def _deliver(record: SQSRecord) -> None:
         outcome = deps.deliverer.handle(message)
         if outcome != "waiting":
             logger.info("webhook delivery", extra={"outcome": outcome})
+        # WebhookDeliveries by outcome: delivered, retrying, failed, cancelled, waiting, ...
+        count("WebhookDeliveries", outcome=outcome)
 
 
 @lambda_handler()

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from keyworker.feedback import FieldFeedback
     from keyworker.jobs.context import JobContext
     from keyworker.outbound.webhooks.delivery import WebhookDeliverer
-    from keyworker.outbound.webhooks.fanout import SqsWebhookFanout as WebhookFanout
+    from keyworker.outbound.webhooks.fanout import SqsWebhookFanout
     from keyworker.outbound.webhooks.queue import SqsDeliveryQueue
     from keyworker.outbound.webhooks.secrets import SecretsManagerWebhookSecrets
     from keyworker.outbound.webhooks.service import WebhookService
@@ -286,8 +286,10 @@ def _webhooks(common: _Common) -> _Webhooks:
     )
 
 
-def webhook_fanout() -> WebhookFanout:
-    """The fan-out onto the webhook delivery queue (the stream processor's port)."""
+@functools.cache
+def webhook_fanout() -> SqsWebhookFanout:
+    """The fan-out onto the webhook delivery queue: the stream processor's ``WebhookFanout``
+    port (contract B), built once per container (it caches the sites' subscriptions)."""
     from keyworker.outbound.webhooks.fanout import SqsWebhookFanout
 
     parts = _webhooks(_common())
@@ -415,5 +417,5 @@ def webhooks() -> WebhooksDeps:
 
 def reset() -> None:
     """Forget every built root (tests change the environment between cases)."""
-    for root in (_common, api, events, expiry, worker, webhooks):
+    for root in (_common, api, events, expiry, worker, webhooks, webhook_fanout):
         root.cache_clear()
