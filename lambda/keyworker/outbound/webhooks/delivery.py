@@ -190,7 +190,8 @@ class WebhookDeliverer:
         ``failed``, ``cancelled``, ``waiting``, ``duplicate``)."""
         site, sub_id = message.site_id, message.subscription_id
         now = self._clock()
-        subscription = self._store.get_subscription(site, sub_id)
+        digest = message.delivery_id.split(".", 1)[1]
+        subscription, delivery = self._store.subscription_and_delivery(site, sub_id, digest)
         if subscription is None:
             self._store.record(
                 site,
@@ -204,7 +205,6 @@ class WebhookDeliverer:
                 extra={"webhook_id": message.webhook_id},
             )
             return CANCELLED
-        delivery = self._store.get_delivery(site, sub_id, message.delivery_id.split(".", 1)[1])
         if delivery is None:
             self._store.open_delivery(site, sub_id, message.event)
         elif delivery.status != PENDING or delivery.attempts >= message.attempt:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keyworker.adapters.dynamodb.client import TableClient
-from keyworker.errors import ConcurrentUpdate, InvalidInput
+from keyworker.errors import ConcurrentUpdate, InvalidInput, StoreError
 from keyworker.outbound.webhooks.model import Subscription, event_digest
 
 RETENTION_SECONDS = 30 * 24 * 3600
@@ -161,57 +161,77 @@ class WebhookStore:
 
     def open_delivery(self, site_id: str, subscription_id: str, event: Mapping[str, Any]) -> str:
         """Record a delivery as pending unless it exists; returns its status (a fan-out run
-        again after a crash finds the delivery it made and does not reopen a finished one)."""
+        again after a crash finds the delivery it made and does not reopen a finished one).
+        The delivery and its pending marker are one transaction: one call, both or neither."""
         pk = subscription_pk(site_id, subscription_id)
         digest = event_digest(str(event["id"]))
+        writes: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table.table,
+                    "Item": {
+                        "pk": _s(pk),
+                        "sk": _s(f"DELIVERY#{digest}"),
+                        "event": _s(json.dumps(event, separators=(",", ":"))),
+                        "status": _s(PENDING),
+                        "attempts": _n(0),
+                        "expiration": self._expiration(),
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        marker = self._marker(pk, event, digest, None)
+        if marker is not None:
+            writes.append({"Put": {"TableName": self._table.table, "Item": marker}})
         try:
-            self._table.call(
-                self._table.client.put_item,
-                TableName=self._table.table,
-                Item={
-                    "pk": _s(pk),
-                    "sk": _s(f"DELIVERY#{digest}"),
-                    "event": _s(json.dumps(event, separators=(",", ":"))),
-                    "status": _s(PENDING),
-                    "attempts": _n(0),
-                    "expiration": self._expiration(),
-                },
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-            status = PENDING
-        except ConcurrentUpdate:
-            found = self.get_delivery(site_id, subscription_id, digest)
-            status = found.status if found is not None else PENDING
+            self._table.call(self._table.client.transact_write_items, TransactItems=writes)
+            return PENDING
+        except StoreError as error:
+            if not _condition_failed(error):
+                raise
+        found = self.get_delivery(site_id, subscription_id, digest)
+        status = found.status if found is not None else PENDING
         if status == PENDING:
             self._mark_pending(pk, event, digest, None)
         return status
 
-    def _mark_pending(
+    def _marker(
         self, pk: str, event: Mapping[str, Any], digest: str, next_attempt_at: float | None
-    ) -> None:
+    ) -> dict[str, Any] | None:
         order = order_key(event)
         if order is None:
-            return
+            return None
         item = {"pk": _s(pk), "sk": _s(f"PENDING#{order}"), "digest": _s(digest)}
         if next_attempt_at is not None:
             item["next_attempt_at"] = _n(next_attempt_at)
-        self._table.call(self._table.client.put_item, TableName=self._table.table, Item=item)
+        return item
+
+    def _mark_pending(
+        self, pk: str, event: Mapping[str, Any], digest: str, next_attempt_at: float | None
+    ) -> None:
+        item = self._marker(pk, event, digest, next_attempt_at)
+        if item is not None:
+            self._table.call(self._table.client.put_item, TableName=self._table.table, Item=item)
 
     def get_delivery(self, site_id: str, subscription_id: str, digest: str) -> Delivery | None:
         item = self._table.get(subscription_pk(site_id, subscription_id), f"DELIVERY#{digest}")
-        if item is None:
-            return None
-        return Delivery(
-            site_id=site_id,
-            subscription_id=subscription_id,
-            digest=digest,
-            event=json.loads(item["event"]["S"]),
-            status=item["status"]["S"],
-            attempts=int(item["attempts"]["N"]),
-            next_attempt_at=float(item["next_attempt_at"]["N"])
-            if "next_attempt_at" in item
-            else None,
-        )
+        return None if item is None else _delivery(site_id, subscription_id, digest, item)
+
+    def subscription_and_delivery(
+        self, site_id: str, subscription_id: str, digest: str
+    ) -> tuple[Subscription | None, Delivery | None]:
+        """Both in one strongly consistent BatchGetItem (what every attempt reads first)."""
+        sub_key = (site_pk(site_id), f"SUB#{subscription_id}")
+        delivery_key = (subscription_pk(site_id, subscription_id), f"DELIVERY#{digest}")
+        subscription: Subscription | None = None
+        delivery: Delivery | None = None
+        for item in self._table.batch_get([sub_key, delivery_key]):
+            if item["sk"]["S"] == sub_key[1]:
+                subscription = self._subscription(site_id, item)
+            else:
+                delivery = _delivery(site_id, subscription_id, digest, item)
+        return subscription, delivery
 
     def earlier_pending(
         self, site_id: str, subscription_id: str, event: Mapping[str, Any]
@@ -273,7 +293,6 @@ class WebhookStore:
                 log_item[name] = _n(value)
         if entry.error is not None:
             log_item["error"] = _s(entry.error[:300])
-        self._table.call(self._table.client.put_item, TableName=self._table.table, Item=log_item)
         names = {"#st": "status"}
         values: dict[str, Any] = {
             ":st": _s(status),
@@ -286,25 +305,29 @@ class WebhookStore:
             values[":next"] = _n(entry.next_attempt_at)
         else:
             update += " REMOVE next_attempt_at"
-        self._table.call(
-            self._table.client.update_item,
-            TableName=self._table.table,
-            Key={"pk": _s(pk), "sk": _s(f"DELIVERY#{digest}")},
-            UpdateExpression=update,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+        table = self._table.table
+        writes: list[dict[str, Any]] = [
+            {"Put": {"TableName": table, "Item": log_item}},
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": {"pk": _s(pk), "sk": _s(f"DELIVERY#{digest}")},
+                    "UpdateExpression": update,
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            },
+        ]
         order = order_key(event)
-        if order is None:
-            return
-        if status == PENDING:
-            self._mark_pending(pk, event, digest, entry.next_attempt_at)
-        else:
-            self._table.call(
-                self._table.client.delete_item,
-                TableName=self._table.table,
-                Key={"pk": _s(pk), "sk": _s(f"PENDING#{order}")},
-            )
+        if order is not None:
+            if status == PENDING:
+                marker = self._marker(pk, event, digest, entry.next_attempt_at)
+                writes.append({"Put": {"TableName": table, "Item": marker}})
+            else:
+                key = {"pk": _s(pk), "sk": _s(f"PENDING#{order}")}
+                writes.append({"Delete": {"TableName": table, "Key": key}})
+        # The log entry, the delivery's status and its marker change together (one call).
+        self._table.call(self._table.client.transact_write_items, TransactItems=writes)
 
     def reopen(self, site_id: str, subscription_id: str, digest: str) -> Delivery | None:
         """A finished delivery made pending again (``POST …/deliveries/{id}/retry``)."""
@@ -405,6 +428,26 @@ class WebhookStore:
         except ConcurrentUpdate:
             return False
         return True
+
+
+def _delivery(site_id: str, subscription_id: str, digest: str, item: Mapping[str, Any]) -> Delivery:
+    return Delivery(
+        site_id=site_id,
+        subscription_id=subscription_id,
+        digest=digest,
+        event=json.loads(item["event"]["S"]),
+        status=item["status"]["S"],
+        attempts=int(item["attempts"]["N"]),
+        next_attempt_at=float(item["next_attempt_at"]["N"]) if "next_attempt_at" in item else None,
+    )
+
+
+def _condition_failed(error: StoreError) -> bool:
+    """A transaction cancelled because a condition failed (not throttling or a conflict)."""
+    cause = error.__cause__
+    response = getattr(cause, "response", None) or {}
+    reasons = response.get("CancellationReasons") or []
+    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
 
 
 def _encode_cursor(sk: str) -> str:
