@@ -416,3 +416,20 @@ def test_the_delivery_log_is_newest_first_and_paginated(world: World, receiver: 
         pages.append(page)
     ids = [e["event_id"] for page in pages for e in page]
     assert ids == [key_event("k1", n)["id"] for n in range(5, 0, -1)]
+
+
+def test_a_stuck_earlier_event_holds_later_ones_back_for_an_hour_only(
+    stack: Stack, world: World, receiver: Receiver
+) -> None:
+    world.subscribe(receiver.url)
+    first, second = key_event("k1", 1), key_event("k1", 2)
+    world.fanout.fan_out(SITE, [first, second])
+    # The first one's message is lost (as if the function dead-lettered it).
+    for body in world.queued():
+        if body["event"]["id"] == second["id"]:
+            world.queue.send(DeliveryMessage.from_json(body))
+    world.run()
+    assert receiver.received == []  # the second waits for the first
+    world.clock.advance(3601)
+    world.run()
+    assert [e["id"] for e in receiver.events()] == [second["id"]]

@@ -14,7 +14,7 @@
   ``breaker_open_seconds``: its deliveries wait (no attempt spent) instead of hammering it;
   then one instance probes (half-open) and the outcome closes or re-opens it.
 - The events of one subject reach a subscription in order: a delivery waits while an earlier
-  one of its subject is pending.
+  one of its subject is pending (unless that one is over an hour past due: stuck).
 - A subscription deleted mid-retry: its pending deliveries stop, logged ``cancelled``.
 """
 
@@ -136,6 +136,8 @@ class DeliverySettings:
     probe_lease_seconds: float = 30.0
     #: How often a delivery waiting behind an earlier one of its subject looks again.
     order_wait_seconds: float = 5.0
+    #: An earlier pending delivery this far past its due time no longer holds later ones.
+    order_stale_seconds: float = 3600.0
     max_attempts: int = backoff.MAX_ATTEMPTS
 
 
@@ -214,7 +216,9 @@ class WebhookDeliverer:
         if message.not_before > now:
             return self._wait(message, message.not_before, now)
         blocked, until = self._store.earlier_pending(site, sub_id, message.event)
-        if blocked:
+        # A predecessor long past its due time is stuck (its message lost to the DLQ, say):
+        # it no longer holds the later events back.
+        if blocked and (until is None or until > now - self.settings.order_stale_seconds):
             wait = max(until or 0.0, now + self.settings.order_wait_seconds)
             return self._wait(message, wait, now)
 

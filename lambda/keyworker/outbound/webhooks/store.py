@@ -199,13 +199,18 @@ class WebhookStore:
     def _marker(
         self, pk: str, event: Mapping[str, Any], digest: str, next_attempt_at: float | None
     ) -> dict[str, Any] | None:
+        """The pending marker; ``next_attempt_at`` defaults to now (a delivery not tried
+        yet is due now), so a marker left behind by a lost message shows its age."""
         order = order_key(event)
         if order is None:
             return None
-        item = {"pk": _s(pk), "sk": _s(f"PENDING#{order}"), "digest": _s(digest)}
-        if next_attempt_at is not None:
-            item["next_attempt_at"] = _n(next_attempt_at)
-        return item
+        due = self._clock() if next_attempt_at is None else next_attempt_at
+        return {
+            "pk": _s(pk),
+            "sk": _s(f"PENDING#{order}"),
+            "digest": _s(digest),
+            "next_attempt_at": _n(due),
+        }
 
     def _mark_pending(
         self, pk: str, event: Mapping[str, Any], digest: str, next_attempt_at: float | None
