@@ -433,3 +433,27 @@ def test_a_stuck_earlier_event_holds_later_ones_back_for_an_hour_only(
     world.clock.advance(3601)
     world.run()
     assert [e["id"] for e in receiver.events()] == [second["id"]]
+
+
+def test_a_crash_between_recording_a_failure_and_queueing_its_retry_loses_nothing(
+    stack: Stack, world: World, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver.script = [500]
+    hook, secret = world.subscribe(receiver.url)
+    world.fanout.fan_out(SITE, [key_event("k1", 1)])
+    [body] = world.queued()
+    message = DeliveryMessage.from_json(body)
+    send = world.queue.send
+
+    def crash(retry: DeliveryMessage, delay_seconds: int = 0) -> None:
+        raise RuntimeError("the function died before the retry was queued")
+
+    monkeypatch.setattr(world.queue, "send", crash)
+    with pytest.raises(RuntimeError):
+        world.deliverer.handle(message)
+    monkeypatch.setattr(world.queue, "send", send)
+    # SQS hands the message (never deleted) over again: the retry is queued now.
+    assert world.deliverer.handle(message) == "duplicate"
+    world.run()
+    assert [_verify(secret, r)["id"] for r in receiver.received] == [key_event("k1", 1)["id"]] * 2
+    assert [e["outcome"] for e in world.log(hook)] == ["delivered", "retrying"]

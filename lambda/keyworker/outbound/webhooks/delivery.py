@@ -211,7 +211,18 @@ class WebhookDeliverer:
             self._store.open_delivery(site, sub_id, message.event)
         elif delivery.status != PENDING or delivery.attempts >= message.attempt:
             # A copy of a message already handled (SQS delivers at least once; a fan-out
-            # run again): the delivery has moved on without it.
+            # run again): the delivery has moved on without it. If this very attempt was
+            # recorded as failed, its retry may have been lost with a crash before it was
+            # queued: queue it (again; a second copy is dropped here the same way).
+            if (
+                delivery.status == PENDING
+                and delivery.attempts == message.attempt
+                and delivery.next_attempt_at is not None
+            ):
+                retry = DeliveryMessage(
+                    site, sub_id, message.event, message.attempt + 1, delivery.next_attempt_at
+                )
+                self._queue.send(retry, delay_for(delivery.next_attempt_at, now))
             return "duplicate"
         if message.not_before > now:
             return self._wait(message, message.not_before, now)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keyworker.adapters.dynamodb.client import TableClient
-from keyworker.errors import ConcurrentUpdate, InvalidInput, StoreError
+from keyworker.errors import ConcurrentUpdate, InvalidInput
 from keyworker.outbound.webhooks.model import Subscription, event_digest
 
 RETENTION_SECONDS = 30 * 24 * 3600
@@ -162,36 +162,28 @@ class WebhookStore:
     def open_delivery(self, site_id: str, subscription_id: str, event: Mapping[str, Any]) -> str:
         """Record a delivery as pending unless it exists; returns its status (a fan-out run
         again after a crash finds the delivery it made and does not reopen a finished one).
-        The delivery and its pending marker are one transaction: one call, both or neither."""
+        Then its pending marker: a crash between the two is mended by the fan-out run again,
+        which finds the delivery pending and writes the marker."""
         pk = subscription_pk(site_id, subscription_id)
         digest = event_digest(str(event["id"]))
-        writes: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self._table.table,
-                    "Item": {
-                        "pk": _s(pk),
-                        "sk": _s(f"DELIVERY#{digest}"),
-                        "event": _s(json.dumps(event, separators=(",", ":"))),
-                        "status": _s(PENDING),
-                        "attempts": _n(0),
-                        "expiration": self._expiration(),
-                    },
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-        ]
-        marker = self._marker(pk, event, digest, None)
-        if marker is not None:
-            writes.append({"Put": {"TableName": self._table.table, "Item": marker}})
         try:
-            self._table.call(self._table.client.transact_write_items, TransactItems=writes)
-            return PENDING
-        except StoreError as error:
-            if not _condition_failed(error):
-                raise
-        found = self.get_delivery(site_id, subscription_id, digest)
-        status = found.status if found is not None else PENDING
+            self._table.call(
+                self._table.client.put_item,
+                TableName=self._table.table,
+                Item={
+                    "pk": _s(pk),
+                    "sk": _s(f"DELIVERY#{digest}"),
+                    "event": _s(json.dumps(event, separators=(",", ":"))),
+                    "status": _s(PENDING),
+                    "attempts": _n(0),
+                    "expiration": self._expiration(),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            status = PENDING
+        except ConcurrentUpdate:
+            found = self.get_delivery(site_id, subscription_id, digest)
+            status = found.status if found is not None else PENDING
         if status == PENDING:
             self._mark_pending(pk, event, digest, None)
         return status
@@ -310,29 +302,29 @@ class WebhookStore:
             values[":next"] = _n(entry.next_attempt_at)
         else:
             update += " REMOVE next_attempt_at"
-        table = self._table.table
-        writes: list[dict[str, Any]] = [
-            {"Put": {"TableName": table, "Item": log_item}},
-            {
-                "Update": {
-                    "TableName": table,
-                    "Key": {"pk": _s(pk), "sk": _s(f"DELIVERY#{digest}")},
-                    "UpdateExpression": update,
-                    "ExpressionAttributeNames": names,
-                    "ExpressionAttributeValues": values,
-                }
-            },
-        ]
+        # No transaction (the local emulator copies every table for one): the marker first,
+        # then the log entry, then the delivery's status. A crash in between leaves the
+        # status pending, so the message (not deleted) is handled again and writes all
+        # three again; never a finished delivery whose marker still holds later events.
         order = order_key(event)
         if order is not None:
             if status == PENDING:
-                marker = self._marker(pk, event, digest, entry.next_attempt_at)
-                writes.append({"Put": {"TableName": table, "Item": marker}})
+                self._mark_pending(pk, event, digest, entry.next_attempt_at)
             else:
-                key = {"pk": _s(pk), "sk": _s(f"PENDING#{order}")}
-                writes.append({"Delete": {"TableName": table, "Key": key}})
-        # The log entry, the delivery's status and its marker change together (one call).
-        self._table.call(self._table.client.transact_write_items, TransactItems=writes)
+                self._table.call(
+                    self._table.client.delete_item,
+                    TableName=self._table.table,
+                    Key={"pk": _s(pk), "sk": _s(f"PENDING#{order}")},
+                )
+        self._table.call(self._table.client.put_item, TableName=self._table.table, Item=log_item)
+        self._table.call(
+            self._table.client.update_item,
+            TableName=self._table.table,
+            Key={"pk": _s(pk), "sk": _s(f"DELIVERY#{digest}")},
+            UpdateExpression=update,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
 
     def reopen(self, site_id: str, subscription_id: str, digest: str) -> Delivery | None:
         """A finished delivery made pending again (``POST …/deliveries/{id}/retry``)."""
@@ -445,14 +437,6 @@ def _delivery(site_id: str, subscription_id: str, digest: str, item: Mapping[str
         attempts=int(item["attempts"]["N"]),
         next_attempt_at=float(item["next_attempt_at"]["N"]) if "next_attempt_at" in item else None,
     )
-
-
-def _condition_failed(error: StoreError) -> bool:
-    """A transaction cancelled because a condition failed (not throttling or a conflict)."""
-    cause = error.__cause__
-    response = getattr(cause, "response", None) or {}
-    reasons = response.get("CancellationReasons") or []
-    return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
 
 
 def _encode_cursor(sk: str) -> str:
