@@ -14,9 +14,10 @@ from keyworker.outbound.webhooks.store import PENDING, WebhookStore
 
 logger = logging.getLogger(__name__)
 
-#: How long a container trusts the site's subscriptions it read (a new subscription gets
-#: events within this time; a deleted one's deliveries stop at delivery time anyway).
-DEFAULT_CACHE_SECONDS = 10.0
+#: How long a container trusts the site's subscriptions it read: a new subscription gets
+#: the events fanned out from this long after its creation on (a deleted one's deliveries
+#: stop at delivery time anyway). Short: one Query per site and batch is cheap.
+DEFAULT_CACHE_SECONDS = 1.0
 
 
 class SqsWebhookFanout:
