@@ -68,6 +68,7 @@ HANDLER_MODULES = (
     "keyworker.handlers.worker",
     "keyworker.handlers.events",
     "keyworker.handlers.expiry",
+    "keyworker.handlers.webhooks",
 )
 BUILD_MANIFEST = "keyworker_build.json"
 # Fixed zip timestamps (the earliest a zip can hold) so an unchanged build gives identical bytes

@@ -36,6 +36,8 @@ SERVICE_FIELDS = frozenset(
         # The header's rule is an id's (limits.ID_PATTERN), checked by the services so that
         # the problem names the header as sent; the document describes it in words.
         "Idempotency-Key",
+        # A webhook URL's host must be one the deployment may call (docs/webhooks.md, SSRF).
+        "url",
     }
 )
 # Operations whose body the document leaves open: POST /events takes a CloudEvent, whose

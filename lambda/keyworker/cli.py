@@ -104,6 +104,49 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(client, size, sys.stdout, progress=not args.no_progress)
 
 
+def _cmd_listen(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from keyworker.local.client import ApiClient, ApiError, local_api_and_token
+    from keyworker.local.listen import Listener
+
+    api, token = local_api_and_token(state_dir(), [args.site], args.api, args.token)
+    listener = Listener(ApiClient(api, token, args.site), sys.stdout, event_types=args.type)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        listener.start()
+    except (ApiError, OSError) as error:
+        listener.stop()
+        print(f"keyworker listen: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"listening on {listener.url} as webhook {listener.subscription_id} of site "
+        f"{args.site}; Ctrl-C stops",
+        flush=True,
+    )
+    try:
+        stop.wait()
+    finally:
+        try:
+            listener.stop()
+        except (ApiError, OSError) as error:
+            print(f"keyworker listen: could not delete the subscription: {error}", file=sys.stderr)
+            return 1
+    print(
+        f"stopped: {listener.received} events, {listener.duplicates} duplicates dropped, "
+        f"{listener.refused} refused; subscription deleted",
+        flush=True,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keyworker",
@@ -185,6 +228,21 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--site", action="append", required=True, help="a site the token may use")
     token.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
     token.set_defaults(run=_cmd_token)
+
+    listen = commands.add_parser(
+        "listen",
+        help="receive the site's webhooks here: verify, print one line per event (Ctrl-C stops)",
+    )
+    listen.add_argument("--site", required=True, help="the site whose events to receive")
+    listen.add_argument(
+        "--type",
+        action="append",
+        metavar="TYPE",
+        help="only this event type or family (key.*); repeat for more (default: all)",
+    )
+    listen.add_argument("--api", help="API base URL (default: the local stack started here)")
+    listen.add_argument("--token", help="bearer token (default: minted for the local stack)")
+    listen.set_defaults(run=_cmd_listen)
 
     from keyworker.revocation.cli import add_parser as add_revoke
 

@@ -30,6 +30,7 @@ HANDLERS = (
     "keyworker.handlers.worker",
     "keyworker.handlers.events",
     "keyworker.handlers.expiry",
+    "keyworker.handlers.webhooks",
 )
 
 

@@ -142,6 +142,7 @@ class Stack:
     door_commands: Queue
     mobile: MobileAccessCloud
     env: dict[str, str]
+    webhook_deliveries: Queue
 
     # ------------------------------------------------------------------------- api Lambda
 
@@ -175,9 +176,13 @@ class Stack:
     # ---------------------------------------------------------------------- queue Lambdas
 
     def poller(self, queue: Queue, function: str) -> QueuePoller:
-        from keyworker.handlers import events, worker
+        from keyworker.handlers import events, webhooks, worker
 
-        handler = {"worker": worker.handler, "events": events.handler}[function]
+        handler = {
+            "worker": worker.handler,
+            "events": events.handler,
+            "webhooks": webhooks.handler,
+        }[function]
         return QueuePoller(
             self.sqs, queue.url, queue.arn, handler, function_name=function, wait_seconds=0
         )
@@ -270,6 +275,7 @@ def build_stack(
     jobs = create_queue_pair(sqs, "jobs")
     events = create_queue_pair(sqs, "events")
     door_commands = create_queue_pair(sqs, "door-commands")
+    webhook_deliveries = create_queue_pair(sqs, "webhook-deliveries")
     phone_secret = secrets.create_secret(
         Name=f"{KEYS_PREFIX}/phone-hash-key",
         SecretString=base64.b64encode(b"p" * 32).decode(),
@@ -287,8 +293,14 @@ def build_stack(
         "MOBILE_ACCESS_URL": mobile_url,
         "MAX_RECEIVE_COUNT": str(MAX_RECEIVE_COUNT),
         "STALE_SYNC_SECONDS": "300",
+        "WEBHOOK_QUEUE_URL": webhook_deliveries.url,
+        "WEBHOOK_DLQ_URL": webhook_deliveries.dlq_url,
+        # Receivers in tests listen on 127.0.0.1; no webhook URL makes a DNS query.
+        "WEBHOOK_ALLOW_LOOPBACK": "true",
     }
-    return Stack(dynamodb, sqs, secrets, jobs, events, door_commands, mobile, env)
+    return Stack(
+        dynamodb, sqs, secrets, jobs, events, door_commands, mobile, env, webhook_deliveries
+    )
 
 
 def iter_json_lines(text: str) -> Iterator[dict[str, Any]]:

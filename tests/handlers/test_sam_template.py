@@ -19,7 +19,8 @@ QUEUES = {name: r for name, r in RESOURCES.items() if r["Type"] == "AWS::SQS::Qu
 def test_functions_on_the_layer_with_importable_handlers() -> None:
     handlers = {r["Properties"]["Handler"] for r in FUNCTIONS.values()}
     assert handlers == {
-        f"keyworker.handlers.{n}.handler" for n in ("api", "worker", "events", "expiry", "stream")
+        f"keyworker.handlers.{n}.handler"
+        for n in ("api", "worker", "events", "expiry", "stream", "webhooks")
     }
     for handler in handlers:
         module, _, name = handler.rpartition(".")
@@ -45,14 +46,21 @@ def test_queue_names_and_redrive() -> None:
 
 
 @pytest.mark.parametrize(
-    ("function", "queue"), [("WorkerFunction", "JobsQueue"), ("EventsFunction", "EventsQueue")]
+    ("function", "queue"),
+    [
+        ("WorkerFunction", "JobsQueue"),
+        ("EventsFunction", "EventsQueue"),
+        ("WebhookDeliveryFunction", "WebhookDeliveryQueue"),
+    ],
 )
 def test_sqs_sources_report_batch_item_failures(function: str, queue: str) -> None:
     [source] = FUNCTIONS[function]["Properties"]["Events"].values()
     assert source["Type"] == "SQS"
     assert source["Properties"]["Queue"] == {"Fn::GetAtt": [queue, "Arn"]}
     assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    timeout = TEMPLATE["Globals"]["Function"]["Timeout"]
+    timeout = FUNCTIONS[function]["Properties"].get(
+        "Timeout", TEMPLATE["Globals"]["Function"]["Timeout"]
+    )
     assert QUEUES[queue]["Properties"]["VisibilityTimeout"] >= 6 * timeout
 
 

@@ -29,6 +29,7 @@ from keyworker.api import (
     phones,
     problems,
     revocations,
+    webhooks,
 )
 from keyworker.api._routing import decoded_path
 from keyworker.api.deps import ApiDeps
@@ -64,6 +65,7 @@ ROUTERS: tuple[APIGatewayHttpRouter, ...] = (
     revocations.router,
     # Outbound events: the site's feed (docs/events.md).
     events_feed.router,
+    webhooks.router,
 )
 
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from keyworker.domain import Services
     from keyworker.feedback import FieldFeedback
     from keyworker.outbound.feed import DynamoEventFeed
+    from keyworker.outbound.webhooks.service import WebhookService
     from keyworker.revocation.service import RevocationService
 
 
@@ -24,6 +25,8 @@ class ApiDeps:
     revocations: RevocationService | None = None
     # The site's outbound events (keyworker.api.events_feed); None where not wired.
     event_feed: DynamoEventFeed | None = None
+    # Webhook subscriptions (keyworker.api.webhooks); None where webhooks are not wired.
+    webhooks: WebhookService | None = None
 
 
 def deps(router: BaseRouter) -> ApiDeps:

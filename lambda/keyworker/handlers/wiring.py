@@ -20,6 +20,9 @@ Environment (set by ``infra/template.yaml``; the local stack sets the same):
 | ``DOOR_SYNC_DELAY_SECONDS`` | api, events, expiry | door syncs held back: a burst, one update |
 | ``EVENT_BUS_NAME`` | stream | the EventBridge bus outbound events go to |
 | ``EVENTS_TABLE_NAME`` | api, stream | the sites' outbound event feeds (``docs/events.md``) |
+| ``WEBHOOK_QUEUE_URL`` | api, webhooks | the webhook delivery queue (unset: no webhook routes) |
+| ``WEBHOOK_DLQ_URL`` | webhooks | where deliveries that failed for good are copied |
+| ``WEBHOOK_ALLOW_LOOPBACK`` | api, webhooks | local stack only: webhooks to 127.0.0.1 (http) |
 
 ``AWS_ENDPOINT_URL`` (boto3's own) points every client at the local emulator.
 """
@@ -43,6 +46,13 @@ if TYPE_CHECKING:
     from keyworker.feedback import FieldFeedback
     from keyworker.jobs.context import JobContext
     from keyworker.outbound.processor import StreamProcessor
+    from keyworker.outbound.webhooks.delivery import WebhookDeliverer
+    from keyworker.outbound.webhooks.fanout import SqsWebhookFanout
+    from keyworker.outbound.webhooks.queue import SqsDeliveryQueue
+    from keyworker.outbound.webhooks.secrets import SecretsManagerWebhookSecrets
+    from keyworker.outbound.webhooks.service import WebhookService
+    from keyworker.outbound.webhooks.store import WebhookStore
+    from keyworker.outbound.webhooks.urls import UrlPolicy
     from keyworker.revocation.service import RevocationService
 
 DEFAULT_MAX_RECEIVE_COUNT = 5
@@ -65,6 +75,9 @@ class Settings:
     door_sync_delay_seconds: int = 0
     event_bus_name: str | None = None
     events_table_name: str | None = None
+    webhook_queue_url: str | None = None
+    webhook_dlq_url: str | None = None
+    webhook_allow_loopback: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -107,6 +120,10 @@ class Settings:
             door_sync_delay_seconds=_sync_delay(optional("DOOR_SYNC_DELAY_SECONDS")),
             event_bus_name=optional("EVENT_BUS_NAME"),
             events_table_name=optional("EVENTS_TABLE_NAME"),
+            webhook_queue_url=optional("WEBHOOK_QUEUE_URL"),
+            webhook_dlq_url=optional("WEBHOOK_DLQ_URL"),
+            webhook_allow_loopback=(optional("WEBHOOK_ALLOW_LOOPBACK") or "").lower()
+            in ("1", "true", "yes"),
         )
 
     def need(self, value: str | None, name: str) -> str:
@@ -251,6 +268,41 @@ def _feedback(common: _Common, services: Services) -> FieldFeedback:
     return FieldFeedback(services, _dedupe(common, "field-events"))
 
 
+@dataclass(frozen=True, slots=True)
+class _Webhooks:
+    store: WebhookStore
+    secrets: SecretsManagerWebhookSecrets
+    queue: SqsDeliveryQueue
+    policy: UrlPolicy
+
+
+def _webhooks(common: _Common) -> _Webhooks:
+    from keyworker.adapters.dynamodb.client import TableClient
+    from keyworker.outbound.webhooks.queue import SqsDeliveryQueue
+    from keyworker.outbound.webhooks.secrets import SecretsManagerWebhookSecrets
+    from keyworker.outbound.webhooks.store import WebhookStore
+    from keyworker.outbound.webhooks.urls import UrlPolicy
+
+    settings = common.settings
+    url = settings.need(settings.webhook_queue_url, "WEBHOOK_QUEUE_URL")
+    return _Webhooks(
+        store=WebhookStore(TableClient(common.dynamodb, settings.table_name)),
+        secrets=SecretsManagerWebhookSecrets(common.secrets, prefix=settings.keys_secret_prefix),
+        queue=SqsDeliveryQueue(common.sqs, url),
+        policy=UrlPolicy(allow_loopback=settings.webhook_allow_loopback),
+    )
+
+
+@functools.cache
+def webhook_fanout() -> SqsWebhookFanout:
+    """The fan-out onto the webhook delivery queue: the stream processor's ``WebhookFanout``
+    port (contract B), built once per container (it caches the sites' subscriptions)."""
+    from keyworker.outbound.webhooks.fanout import SqsWebhookFanout
+
+    parts = _webhooks(_common())
+    return SqsWebhookFanout(parts.store, parts.queue)
+
+
 # ------------------------------------------------------------------ one root per Lambda
 
 
@@ -270,7 +322,17 @@ def api() -> ApiDeps:
         feedback=_feedback(common, services),
         revocations=_revocations(common, ports),
         event_feed=None if events_table is None else DynamoEventFeed(common.dynamodb, events_table),
+        webhooks=_webhook_service(common),
     )
+
+
+def _webhook_service(common: _Common) -> WebhookService | None:
+    from keyworker.outbound.webhooks.service import WebhookService
+
+    if common.settings.webhook_queue_url is None:
+        return None
+    parts = _webhooks(common)
+    return WebhookService(parts.store, parts.secrets, parts.queue, parts.policy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,12 +410,14 @@ class StreamDeps:
     processor: StreamProcessor
 
 
-def webhook_fanout(common: _Common) -> WebhookFanout:
-    """Where outbound events meet webhook subscriptions. The SQS fan-out of the webhooks
-    package plugs in here; until it is wired, events go to the feed and the bus only."""
+def _stream_fanout(common: _Common) -> WebhookFanout:
+    """Where outbound events meet webhook subscriptions: the SQS fan-out where the delivery
+    queue is configured; without it, events go to the feed and the bus only."""
     from keyworker.outbound.processor import NoWebhooks
 
-    return NoWebhooks()
+    if common.settings.webhook_queue_url is None:
+        return NoWebhooks()
+    return webhook_fanout()
 
 
 @functools.cache
@@ -373,12 +437,36 @@ def stream() -> StreamDeps:
             Translator(DynamoStore(common.dynamodb, settings.table_name)),
             DynamoEventFeed(common.dynamodb, events_table),
             EventBridgePublisher(_client("events"), bus),
-            webhook_fanout(common),
+            _stream_fanout(common),
         )
     )
 
 
+@dataclass(frozen=True, slots=True)
+class WebhooksDeps:
+    deliverer: WebhookDeliverer
+    max_receive_count: int
+
+
+@functools.cache
+def webhooks() -> WebhooksDeps:
+    """The webhook delivery function: the delivery queue → receivers over HTTPS."""
+    from keyworker.outbound.webhooks.delivery import WebhookDeliverer
+    from keyworker.outbound.webhooks.queue import SqsDeliveryQueue
+
+    common = _common()
+    settings = common.settings
+    parts = _webhooks(common)
+    dead_letters = SqsDeliveryQueue(
+        common.sqs, settings.need(settings.webhook_dlq_url, "WEBHOOK_DLQ_URL")
+    )
+    deliverer = WebhookDeliverer(
+        parts.store, parts.secrets, parts.queue, dead_letters, parts.policy
+    )
+    return WebhooksDeps(deliverer, settings.max_receive_count)
+
+
 def reset() -> None:
     """Forget every built root (tests change the environment between cases)."""
-    for root in (_common, api, events, expiry, worker, stream):
+    for root in (_common, api, events, expiry, worker, stream, webhooks, webhook_fanout):
         root.cache_clear()

@@ -122,6 +122,9 @@ class LocalStack:
             visibility_timeout=config.visibility_timeout,
         )
         os.environ.update(self.resources.environment)
+        # Webhooks go to this machine only (http allowed): the local stack's receivers are
+        # `keyworker listen` and tests. On AWS this is never set (docs/webhooks.md, SSRF).
+        os.environ["WEBHOOK_ALLOW_LOOPBACK"] = "true"
 
         sqs = self.emulator.client("sqs")
         events_queue = self.resources.queue_named("events")
