@@ -29,10 +29,11 @@ import binascii
 import functools
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from keyworker.errors import ConfigurationError
+from keyworker.site_settings import SiteSettings
 
 if TYPE_CHECKING:
     from keyworker.api.deps import ApiDeps
@@ -60,6 +61,7 @@ class Settings:
     max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
     stale_sync_seconds: int = DEFAULT_STALE_SYNC_SECONDS
     door_sync_delay_seconds: int = 0
+    site_settings: SiteSettings = field(default_factory=SiteSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -100,6 +102,7 @@ class Settings:
             max_receive_count=integer("MAX_RECEIVE_COUNT", DEFAULT_MAX_RECEIVE_COUNT),
             stale_sync_seconds=integer("STALE_SYNC_SECONDS", DEFAULT_STALE_SYNC_SECONDS),
             door_sync_delay_seconds=_sync_delay(optional("DOOR_SYNC_DELAY_SECONDS")),
+            site_settings=SiteSettings.from_json(optional("SITE_THRESHOLDS")),
         )
 
     def need(self, value: str | None, name: str) -> str:
@@ -184,6 +187,7 @@ def _ports(common: _Common, **gateways: Any) -> Ports:
         encoder=CoreDoorUpdateEncoder(keyring.door_key),
         phone_hasher=hasher,
         default_region=settings.default_phone_region,
+        site_settings=settings.site_settings,
         **gateways,
     )
 
