@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from keyworker.api import auth, body, doors, events, keys, phones, problems, revocations
+from keyworker.api import auth, body, doors, events, keys, phones, problems, revocations, sites
 from keyworker.api._routing import decoded_path
 from keyworker.api.deps import ApiDeps
 from keyworker.errors import (
@@ -34,6 +34,7 @@ from keyworker.errors import (
     NotAuthenticated,
     NotFound,
     SiteForbidden,
+    SiteTooLarge,
     StoreUnavailable,
 )
 
@@ -52,6 +53,8 @@ ROUTERS: tuple[APIGatewayHttpRouter, ...] = (
     phones.router,
     events.router,
     revocations.router,
+    # Site summary and exposure (issue 14).
+    sites.router,
 )
 
 
@@ -136,6 +139,7 @@ def build_app() -> KeyworkerApi:
             BlocklistFull,
             DuplicateInProgress,
             KeyRevoked,
+            SiteTooLarge,
         ],
         _conflict,
     )
