@@ -67,5 +67,6 @@ def test_the_summary_counts_the_sites_keys_doors_and_oldest_pending_work(world: 
 def test_an_empty_site_has_an_empty_summary(world: World) -> None:
     out = summary_out(world.services.sites.summary("empty-site"))
     assert out.keys.total == 0
-    assert out.doors == [] and out.oldest_pending == []
+    assert out.doors == []
+    assert out.oldest_pending == []
     assert {c.count for c in out.keys.by_status} == {0}
