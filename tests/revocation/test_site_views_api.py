@@ -33,7 +33,8 @@ def test_summary_exposure_and_heartbeat_over_http(stack: Stack) -> None:
     exposure = stack.api("GET", link)
     assert exposure.status == 200, exposure.body
     revoked = {i["key_id"] for i in exposure.body["items"]}
-    assert revoked and revoked <= set(key_ids)
+    assert revoked
+    assert revoked <= set(key_ids)
     assert exposure.body["count"] == len(exposure.body["items"])
     assert {i["reason"] for i in exposure.body["items"]} == {"revoked"}
     assert any(i["technician_required"] for i in exposure.body["items"])
