@@ -28,6 +28,7 @@ __all__ += [
     "KEY_TYPES",
     "NO_END",
     "NO_HOME_STATUS",
+    "WAITING_FOR",
     "WEEKDAYS",
     "door_status",
     "evaluate",
@@ -36,11 +37,15 @@ __all__ += [
     "home_status_category",
     "home_status_label",
     "is_usable_at",
+    "key_waiting_for",
     "next_door_state",
     "plan_modification",
+    "row_waiting_for",
     "schedule_from_json",
     "schedule_label",
     "schedule_to_json",
+    "unreachable_since",
+    "works_online",
 ]
 
 KEY_TYPES: tuple[str, ...]
@@ -50,6 +55,7 @@ HOME_STATUSES: tuple[str, ...]
 DOOR_EVENTS: tuple[str, ...]
 DOOR_ACTIONS: tuple[str, ...]
 WEEKDAYS: tuple[str, ...]
+WAITING_FOR: tuple[str, ...]
 NO_HOME_STATUS: int
 DOOR_ONLINE: int
 NO_END: int
@@ -61,6 +67,14 @@ FLAG_HAS_SCHEDULE: int
 
 def next_door_state(key_type: str, state: str, event: str) -> str: ...
 def door_status(state: str, online: bool) -> tuple[str, str | None, str] | None: ...
+def row_waiting_for(state: str, online: bool, unreachable: bool) -> str | None: ...
+def key_waiting_for(
+    key_type: str, revoked: bool, delivered: bool, app_reloaded: bool
+) -> str | None: ...
+def works_online(online: bool, unreachable: bool) -> bool: ...
+def unreachable_since(
+    online: bool, last_seen: int | None, pending_since: int | None, threshold: int, now: int
+) -> int | None: ...
 def general_status_label(code: str) -> str: ...
 def home_status_label(code: str) -> str | None: ...
 def home_status_category(code: str) -> str: ...

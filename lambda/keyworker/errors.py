@@ -82,6 +82,10 @@ class KeyRevoked(Conflict):
     """The command needs a key that is not revoked (a revoked key cannot be modified)."""
 
 
+class SiteTooLarge(Conflict):
+    """The site holds more keys than a whole-site view (summary, exposure) reads."""
+
+
 class DuplicateInProgress(Conflict):
     """A message or event with this id is being processed right now; retry later."""
 
@@ -206,3 +210,18 @@ class RunNotFound(NotFound):
 
 class RunStateConflict(IllegalTransition):
     """The revocation run's state does not allow the command (e.g. cancelling a finished run)."""
+
+
+# A failure reason shown in the API (``last_error``) is at most this long.
+MAX_REASON_LEN = 200
+
+
+def safe_reason(error: BaseException) -> str:
+    """A short reason for a failed job that is safe to show: keyworker's own errors say what
+    failed in words written for that (no phone number, no credential); anything else is named
+    by its class only, never its message or traceback (they may carry anything)."""
+    if isinstance(error, KeyworkerError):
+        text = " ".join(str(error).split()) or type(error).__name__
+    else:
+        text = f"internal error ({type(error).__name__})"
+    return text[:MAX_REASON_LEN]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from keyworker.domain import Services
 from keyworker.field_events import (
     AppKeyListReloaded,
+    DoorHeartbeat,
     DoorSynced,
     FieldEvent,
     KeyDelivered,
@@ -58,6 +59,10 @@ def apply_event(services: Services, event: FieldEvent) -> dict[str, Any]:
     if isinstance(event, AppKeyListReloaded):
         completed = services.phones.app_reloaded(event.site_id, event.phone, actor="app")
         return {"completed_key_ids": list(completed)}
+    if isinstance(event, DoorHeartbeat):
+        at = services.doors.clock_now() if event.at is None else event.at
+        door = services.doors.heartbeat(event.site_id, event.door_id, at)
+        return {"door_id": event.door_id, "last_seen": door.last_seen}
     raise TypeError(f"unhandled field event {type(event).__name__}")  # pragma: no cover
 
 
@@ -75,6 +80,9 @@ class FieldFeedback:
     def apply(self, raw: str | bytes | Mapping[str, Any]) -> Applied:
         """Parse (``InvalidEvent``/``UnknownEventType`` naming the field) and apply once."""
         event = parse_field_event(raw)
+        if isinstance(event, DoorHeartbeat):
+            # Idempotent by itself (last_seen only rises) and frequent: no dedupe record.
+            return Applied(event.event_id, event.type, False, apply_event(self._services, event))
         # CloudEvents ids are unique per source; the parser checked source is a string.
         decoded = raw if isinstance(raw, Mapping) else json.loads(raw)
         source = str(decoded["source"])

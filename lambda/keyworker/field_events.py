@@ -22,7 +22,8 @@ from keyworker.errors import InvalidEvent, UnknownEventType
 DOOR_SYNCED = "door.synced"
 KEY_DELIVERED = "key.delivered"
 APP_KEY_LIST_RELOADED = "app.key_list_reloaded"
-EVENT_TYPES = (DOOR_SYNCED, KEY_DELIVERED, APP_KEY_LIST_RELOADED)
+DOOR_HEARTBEAT = "door.heartbeat"
+EVENT_TYPES = (DOOR_SYNCED, KEY_DELIVERED, APP_KEY_LIST_RELOADED, DOOR_HEARTBEAT)
 
 _MAX_EVENT_BYTES = 64 * 1024
 _NAME = Field(min_length=1, max_length=128)
@@ -40,6 +41,10 @@ class _DoorSyncedData(_Data):
 
 class _KeyDeliveredData(_Data):
     key_id: StrictStr = _NAME
+
+
+class _DoorHeartbeatData(_Data):
+    door_id: StrictStr = _NAME
 
 
 class _AppReloadedData(_Data):
@@ -77,7 +82,19 @@ class AppKeyListReloaded:
     phone: str
 
 
-FieldEvent = DoorSynced | KeyDelivered | AppKeyListReloaded
+@dataclass(frozen=True, slots=True)
+class DoorHeartbeat:
+    """A door says it is alive (and reachable) at ``at`` (the event's ``time``; None: when
+    it arrives)."""
+
+    type: ClassVar[str] = DOOR_HEARTBEAT
+    event_id: str
+    site_id: str
+    door_id: str
+    at: int | None
+
+
+FieldEvent = DoorSynced | KeyDelivered | AppKeyListReloaded | DoorHeartbeat
 
 
 def parse_field_event(raw: str | bytes | Mapping[str, Any]) -> FieldEvent:
@@ -116,6 +133,11 @@ def parse_field_event(raw: str | bytes | Mapping[str, Any]) -> FieldEvent:
         if event_type == APP_KEY_LIST_RELOADED:
             a = _AppReloadedData.model_validate(data)
             return AppKeyListReloaded(event_id, a.site_id, a.phone)
+        if event_type == DOOR_HEARTBEAT:
+            h = _DoorHeartbeatData.model_validate(data)
+            sent = event.get_time()
+            at = None if sent is None else int(sent.timestamp())
+            return DoorHeartbeat(event_id, h.site_id, h.door_id, at)
     except ValidationError as exc:
         first = exc.errors()[0]
         field = "data." + ".".join(str(p) for p in first["loc"]) if first["loc"] else "data"

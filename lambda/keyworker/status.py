@@ -35,6 +35,7 @@ __all__ = [
     "KEY_TYPES",
     "NO_END",
     "NO_HOME_STATUS",
+    "WAITING_FOR",
     "WEEKDAYS",
     "BulkResult",
     "DoorFacts",
@@ -49,9 +50,15 @@ __all__ = [
     "door_status",
     "evaluate",
     "evaluate_bulk",
+    "general_status_label",
+    "home_status_heading",
     "is_usable_at",
+    "key_waiting_for",
     "next_door_state",
     "plan_modification",
+    "row_waiting_for",
+    "unreachable_since",
+    "works_online",
 ]
 
 # The code tables come from the core, so names and numbers exist once. In each tuple the
@@ -65,6 +72,8 @@ DOOR_ACTIONS: tuple[str, ...] = _core.DOOR_ACTIONS
 """What a modification does at a door: ``nothing``, ``deploy``, ``revoke``, ``update``."""
 WEEKDAYS: tuple[str, ...] = _core.WEEKDAYS
 """Weekday names of schedules, Monday first."""
+WAITING_FOR: tuple[str, ...] = _core.WAITING_FOR
+"""Who pending work waits for: ``technician``, ``door``, ``mobile_cloud``, ``keyholder_app``."""
 
 NO_HOME_STATUS: int = _core.NO_HOME_STATUS
 """Home-status code (255) of a key the app does not show."""
@@ -289,6 +298,45 @@ def plan_modification(
             key_type, rows, new_door_ids, entry_changed
         )
     )
+
+
+def general_status_label(code: str) -> str:
+    """The seed's words for a general status code."""
+    return _core.general_status_label(code)
+
+
+def home_status_heading(code: str) -> str:
+    """The seed's words for a home-app status code; for ``time_day``, whose label is each
+    key's schedule, the seed's name of the row: "Time/day information"."""
+    return _core.home_status_label(code) or "Time/day information"
+
+
+def row_waiting_for(state: str, online: bool, unreachable: bool = False) -> str | None:
+    """Who a door row in ``state`` waits for: ``door`` (an online, reachable door),
+    ``technician`` (an offline or unreachable door), or None when the row is not pending."""
+    return _core.row_waiting_for(state, online, unreachable)
+
+
+def key_waiting_for(
+    key_type: str, revoked: bool, delivered: bool, app_reloaded: bool
+) -> str | None:
+    """Who a key's own state waits for: a digital key's delivery (``mobile_cloud``) or, once
+    revoked, the keyholder's app (``keyholder_app``); None otherwise and for access media."""
+    return _core.key_waiting_for(key_type, revoked, delivered, app_reloaded)
+
+
+def works_online(online: bool, unreachable: bool) -> bool:
+    """Whether a door's pending work is automated: an unreachable online door's is manual."""
+    return _core.works_online(online, unreachable)
+
+
+def unreachable_since(
+    online: bool, last_seen: int | None, pending_since: int | None, threshold: int, now: int
+) -> int | None:
+    """When an online door with unconfirmed work became unreachable: ``threshold`` seconds
+    after the later of its ``last_seen`` and its work's ``pending_since``; None when offline,
+    up to date, or heard from (or given work) recently enough."""
+    return _core.unreachable_since(online, last_seen, pending_since, threshold, now)
 
 
 def door_status(state: str, online: bool) -> DoorStatus | None:

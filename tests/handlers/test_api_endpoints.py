@@ -100,6 +100,8 @@ def test_put_and_get_door(stack: Stack) -> None:
         "desired_version": 0,
         "confirmed_version": 0,
         "pending_changes": [],
+        "last_seen": None,
+        "unreachable_since": None,
     }
     assert stack.api("GET", "/doors/lobby").body == response.body
 
@@ -194,6 +196,14 @@ def test_create_access_medium_answers_the_documented_key(doors: Stack) -> None:
         "label": "Please update the door",
         "category": "active",
     }
+    # Who must act, since when (the same instant for both rows: the creation).
+    since = key["pending_since"]
+    assert since is not None
+    assert (key["waiting_for"], key["last_error"]) in (("door", None), ("technician", None))
+    pending = [
+        (d.pop("pending_since"), d.pop("waiting_for"), d.pop("last_error")) for d in key["doors"]
+    ]
+    assert pending == [(since, "door", None), (since, "technician", None)]
     assert key["doors"] == [
         {
             "door_id": "front",

@@ -7,7 +7,7 @@ import json
 import logging
 
 import pytest
-from service_world import HOUR, PHONE, PHONE_E164, SITE, World
+from service_world import HOUR, PHONE, PHONE_E164, SITE, T0, World
 
 from keyworker.errors import InvalidInput
 from keyworker.phones import mask
@@ -83,18 +83,28 @@ def test_pending_work_update_and_worklist_of_offline_doors(world: World) -> None
     assert {e["key_id"] for e in decoded["entries"][:2]} == {first, second}
 
     worklist = world.services.doors.worklist(SITE)
+    # The online garage has not confirmed its change for three hours: unreachable (30 min
+    # after its work began), so it is a technician's work too.
     assert [(e.door.door_id, e.pending_changes, e.oldest_pending_age) for e in worklist] == [
         ("flat-1", 3, 3 * HOUR),
+        ("garage", 1, 3 * HOUR),
         ("flat-2", 2, HOUR),
     ]
+    assert {e.door.door_id: e.unreachable_since for e in worklist} == {
+        "flat-1": None,
+        "garage": T0 + 30 * 60,
+        "flat-2": None,
+    }
     world.sync("flat-1", 1)
     worklist = world.services.doors.worklist(SITE)
     # The oldest unconfirmed change of flat-1 is now the second medium's, an hour old.
     assert [(e.door.door_id, e.pending_changes, e.oldest_pending_age) for e in worklist] == [
+        ("garage", 1, 3 * HOUR),
         ("flat-1", 2, HOUR),
         ("flat-2", 2, HOUR),
     ]
     world.sync("flat-1")
+    world.sync("garage")
     assert [e.door.door_id for e in world.services.doors.worklist(SITE)] == ["flat-2"]
     assert world.services.doors.pending_work(SITE, "flat-1").changes == ()
 

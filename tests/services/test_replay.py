@@ -203,7 +203,10 @@ def test_the_time_service_finishes_door_work_a_crashed_command_left(site: World)
     assert record is not None
     assert all(row.change_version is not None for row in record.rows)
     assert record.indexed is not None
-    assert record.indexed.next_boundary_at is None
+    # No lease any more: the next boundary is when the revocation's door work becomes too
+    # long (pending_too_long), no longer the lease's end.
+    assert record.overdue_at is not None
+    assert record.indexed.next_boundary_at == record.overdue_at > site.clock.now()
     # The entrance's version the crash allocated is void once past the grace period.
     site.clock.advance(CHANGE_GRACE_SECONDS)
     for door_id in ("entrance", "flat-1"):

@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from keyworker.domain.doors import DoorService
 from keyworker.domain.models import DoorUpdate
 from keyworker.domain.ports import DoorCommands
-from keyworker.errors import DoorCommandsUnavailable
+from keyworker.errors import DoorCommandsUnavailable, safe_reason
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -77,7 +77,12 @@ def sync_door(
         # Its next version is still in flight (docs/data-model.md): that version's writer asks
         # for the sync again once its change is written.
         return None
-    commands.send(update)
+    try:
+        commands.send(update)
+    except Exception as error:
+        # Shown as last_error on the rows waiting at this door until it confirms.
+        doors.note_failure(site_id, door_id, safe_reason(error))
+        raise
     logger.info(
         "door update sent",
         extra={

@@ -12,7 +12,8 @@
   EMF document per metric, with its own dimensions): ``KeysIssued`` and ``KeysRevoked``
   (dimension ``key_type``), ``PendingDoorUpdates`` (door rows a command left pending,
   dimension ``mode``: manual/automated), ``MessagesFailed`` and ``MessagesDeadLettered``
-  (dimension ``queue``), ``StaleDoorSyncsRequested``, ``KeysRefreshed``.
+  (dimension ``queue``), ``StaleDoorSyncsRequested``, ``KeysRefreshed``, ``PendingTooLong``
+  (pending states reported as too long: ``PendingTooLongAlarm``).
 - **Traces**: Powertools Tracer (X-Ray), built on the first invocation rather than at import:
   importing the X-Ray SDK creates two botocore clients (~250 ms here), which would more than
   double a handler module's import time. Where tracing is off (outside Lambda, or

@@ -29,6 +29,7 @@ from keyworker.api import (
     phones,
     problems,
     revocations,
+    sites,
     webhooks,
 )
 from keyworker.api._routing import decoded_path
@@ -45,6 +46,7 @@ from keyworker.errors import (
     NotAuthenticated,
     NotFound,
     SiteForbidden,
+    SiteTooLarge,
     StoreUnavailable,
 )
 
@@ -66,6 +68,8 @@ ROUTERS: tuple[APIGatewayHttpRouter, ...] = (
     # Outbound events: the site's feed (docs/events.md).
     events_feed.router,
     webhooks.router,
+    # Site summary and exposure (issue 14).
+    sites.router,
 )
 
 
@@ -150,6 +154,7 @@ def build_app() -> KeyworkerApi:
             BlocklistFull,
             DuplicateInProgress,
             KeyRevoked,
+            SiteTooLarge,
         ],
         _conflict,
     )

@@ -173,7 +173,24 @@ class DoorStatusOut(_Out):
     label: str
 
 
-class KeyDoorOut(_Out):
+WaitingFor = Literal["technician", "door", "mobile_cloud", "keyholder_app"]
+
+
+class _PendingOut(_Out):
+    pending_since: str | None = Field(
+        description="When the pending state began (ISO 8601 UTC); null when nothing is pending."
+    )
+    waiting_for: WaitingFor | None = Field(
+        description="Who must act: technician (offline or unreachable door), door (online "
+        "door not confirmed yet), mobile_cloud (delivery not confirmed), keyholder_app "
+        "(revoked digital key: until the keyholder opens the app)."
+    )
+    last_error: str | None = Field(
+        description="Why the last attempt at the pending work failed (short, safe); null if none."
+    )
+
+
+class KeyDoorOut(_PendingOut):
     door_id: str
     status: DoorStatusOut | None
 
@@ -195,7 +212,7 @@ class ModificationPlanOut(_Out):
     )
 
 
-class KeyOut(_Out):
+class KeyOut(_PendingOut):
     key_id: str
     type: Literal["access_medium", "digital_key"]
     holder_id: str
@@ -250,6 +267,13 @@ class DoorOut(_Out):
     desired_version: int
     confirmed_version: int
     pending_changes: list[DoorChangeOut]
+    last_seen: str | None = Field(
+        description="When the door was last heard from (a confirmation or door.heartbeat)."
+    )
+    unreachable_since: str | None = Field(
+        description="An online door silent for longer than its site's threshold: since when "
+        "it counts as unreachable (its pending work is then manual)."
+    )
 
 
 class DoorUpdateOut(_Out):
@@ -272,6 +296,10 @@ class WorklistEntryOut(_Out):
     door_id: str
     name: str
     kind: Literal["common", "unit"]
+    connectivity: Literal["online", "offline"]
+    unreachable_since: str | None = Field(
+        description="Set for an online door on the list because it is unreachable."
+    )
     pending_changes: int
     oldest_pending_age_seconds: int
     desired_version: int
@@ -294,3 +322,90 @@ class EventAcceptedOut(_Out):
     type: str
     duplicate: bool = Field(description="True: this id was seen before; nothing was applied.")
     outcome: dict[str, Any]
+
+
+# ------------------------------------------------------------- site summary and exposure
+
+
+class CountOut(_Out):
+    code: str
+    label: str
+    count: int
+
+
+class DoorStatusCountOut(_Out):
+    code: str
+    mode: Literal["manual", "automated"] | None
+    label: str
+    count: int
+
+
+class SummaryKeysOut(_Out):
+    total: int
+    by_status: list[CountOut]
+    by_home_status: list[CountOut]
+    by_door_status: list[DoorStatusCountOut]
+
+
+class SummaryDoorOut(_Out):
+    door_id: str
+    name: str
+    kind: Literal["common", "unit"]
+    connectivity: Literal["online", "offline"]
+    desired_version: int
+    confirmed_version: int
+    pending_count: int = Field(description="Key rows pending at this door.")
+    oldest_pending_since: str | None
+    oldest_pending_age_seconds: int | None
+    last_seen: str | None
+    unreachable_since: str | None
+
+
+class PendingStateOut(_Out):
+    code: str
+    label: str
+    mode: Literal["manual", "automated"] | None
+
+
+class OldestPendingOut(_Out):
+    key_id: str
+    key_type: Literal["access_medium", "digital_key"]
+    door_id: str | None = Field(description="null: the key's own delivery or revocation.")
+    state: PendingStateOut
+    pending_since: str
+    waiting_for: WaitingFor
+
+
+class RunProgressOut(_Out):
+    run_id: str
+    state: str
+    total: int
+    done: int
+
+
+class SummaryOut(_Out):
+    site_id: str
+    as_of: str
+    keys: SummaryKeysOut
+    doors: list[SummaryDoorOut]
+    oldest_pending: list[OldestPendingOut] = Field(description="At most 20, oldest first.")
+    revocation_runs: list[RunProgressOut] = Field(description="Runs not finished yet.")
+
+
+class ExposureItemOut(_Out):
+    key_id: str
+    key_type: Literal["access_medium", "digital_key"]
+    reason: Literal["revoked", "blocked"]
+    door_id: str
+    door_name: str
+    connectivity: Literal["online", "offline"]
+    since: str = Field(description="When the door's removal (or blocking) became pending.")
+    technician_required: bool
+    waiting_for: Literal["technician", "door"]
+
+
+class ExposureOut(_Out):
+    site_id: str
+    as_of: str
+    count: int
+    items: list[ExposureItemOut]

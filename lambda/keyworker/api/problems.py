@@ -40,6 +40,7 @@ from keyworker.errors import (
     NotAuthenticated,
     NotFound,
     SiteForbidden,
+    SiteTooLarge,
     StoreUnavailable,
     UnknownEventType,
 )
@@ -258,6 +259,8 @@ def conflict(error: Exception) -> Response[str]:
         title = "Door blocklist full"
     elif isinstance(error, KeyRevoked):
         title = "Key is revoked"
+    elif isinstance(error, SiteTooLarge):
+        title = "Site too large for one view"
     else:
         title = "Request already in progress"
     return problem(409, _kind_of(error), title, title if not str(error) else str(error))

@@ -136,6 +136,11 @@ class ReportOut(_Out):
     online_doors: list[DoorWorkOut]
     doors_to_visit_total: int
     doors_to_visit: list[DoorWorkOut]
+    exposure: str | None = Field(
+        default=None,
+        description="Who can still get in, per key and door, since when: the site's exposure "
+        "list (GET it; it empties as the doors confirm).",
+    )
 
 
 class RevocationRunOut(_Out):
@@ -173,6 +178,8 @@ def _service() -> RevocationService:
 
 def _run_out(status: int, view: dict[str, Any], site_id: str) -> Response[str]:
     location = f"/v1/sites/{site_id}/revocations/{view['run_id']}"
+    if view.get("report") is not None:
+        view = {**view, "report": {**view["report"], "exposure": f"/v1/sites/{site_id}/exposure"}}
     return json_response(
         status, RevocationRunOut.model_validate(view), headers={"Location": location}
     )

@@ -3,26 +3,41 @@ services return (the domain never builds a response)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from keyworker.api.models import (
     AuditEventOut,
     ChangeKeyOut,
+    CountOut,
     DoorChangeOut,
     DoorOut,
+    DoorStatusCountOut,
     DoorStatusOut,
+    ExposureItemOut,
+    ExposureOut,
     HomeStatusOut,
     KeyDoorOut,
     KeyOut,
+    OldestPendingOut,
+    PendingStateOut,
+    RunProgressOut,
     StatusOut,
+    SummaryDoorOut,
+    SummaryKeysOut,
+    SummaryOut,
     WorklistEntryOut,
 )
 from keyworker.domain.models import (
+    NOT_PENDING,
     AuditEvent,
     DoorChange,
     DoorWork,
     KeyView,
+    Pending,
     WorklistEntry,
     iso,
 )
+from keyworker.domain.site_views import Exposure, Summary
 
 
 def key_out(view: KeyView) -> KeyOut:
@@ -46,11 +61,27 @@ def key_out(view: KeyView) -> KeyOut:
                 status=None
                 if shown is None
                 else DoorStatusOut(code=shown.code, mode=shown.mode, label=shown.label),  # type: ignore[arg-type]
+                **_pending_fields(pending),
             )
-            for row, shown in zip(record.rows, view.status.doors, strict=True)
+            for row, shown, pending in zip(
+                record.rows, view.status.doors, _rows_pending(view), strict=True
+            )
         ],
         version=record.version,
+        **_pending_fields(view.pending),
     )
+
+
+def _rows_pending(view: KeyView) -> tuple[Pending, ...]:
+    return view.doors_pending or tuple(NOT_PENDING for _ in view.record.rows)
+
+
+def _pending_fields(pending: Pending) -> dict[str, Any]:
+    return {
+        "pending_since": iso(pending.since),
+        "waiting_for": pending.waiting_for,
+        "last_error": pending.last_error,
+    }
 
 
 def audit_event_out(event: AuditEvent) -> AuditEventOut:
@@ -85,6 +116,8 @@ def door_out(work: DoorWork) -> DoorOut:
         desired_version=door.desired_version,
         confirmed_version=door.confirmed_version,
         pending_changes=[door_change_out(change) for change in work.changes],
+        last_seen=iso(door.last_seen),
+        unreachable_since=iso(work.unreachable_since),
     )
 
 
@@ -93,8 +126,86 @@ def worklist_entry_out(entry: WorklistEntry) -> WorklistEntryOut:
         door_id=entry.door.door_id,
         name=entry.door.name,
         kind=entry.door.kind,  # type: ignore[arg-type]
+        connectivity=entry.door.connectivity,  # type: ignore[arg-type]
+        unreachable_since=iso(entry.unreachable_since),
         pending_changes=entry.pending_changes,
         oldest_pending_age_seconds=entry.oldest_pending_age,
         desired_version=entry.door.desired_version,
         confirmed_version=entry.door.confirmed_version,
+    )
+
+
+def summary_out(summary: Summary) -> SummaryOut:
+    now = summary.as_of
+    return SummaryOut(
+        site_id=summary.site_id,
+        as_of=iso(now) or "",
+        keys=SummaryKeysOut(
+            total=summary.total,
+            by_status=[
+                CountOut(code=c.code, label=c.label, count=c.count) for c in summary.by_status
+            ],
+            by_home_status=[
+                CountOut(code=c.code, label=c.label, count=c.count) for c in summary.by_home_status
+            ],
+            by_door_status=[
+                DoorStatusCountOut(code=c.code, mode=c.mode, label=c.label, count=c.count)  # type: ignore[arg-type]
+                for c in summary.by_door_status
+            ],
+        ),
+        doors=[
+            SummaryDoorOut(
+                door_id=d.door.door_id,
+                name=d.door.name,
+                kind=d.door.kind,  # type: ignore[arg-type]
+                connectivity=d.door.connectivity,  # type: ignore[arg-type]
+                desired_version=d.door.desired_version,
+                confirmed_version=d.door.confirmed_version,
+                pending_count=d.pending_count,
+                oldest_pending_since=iso(d.oldest_pending_since),
+                oldest_pending_age_seconds=None
+                if d.oldest_pending_since is None
+                else max(0, now - d.oldest_pending_since),
+                last_seen=iso(d.door.last_seen),
+                unreachable_since=iso(d.unreachable_since),
+            )
+            for d in summary.doors
+        ],
+        oldest_pending=[
+            OldestPendingOut(
+                key_id=p.key_id,
+                key_type=p.key_type,  # type: ignore[arg-type]
+                door_id=p.door_id,
+                state=PendingStateOut(code=p.state.code, label=p.state.label, mode=p.state.mode),  # type: ignore[arg-type]
+                pending_since=iso(p.pending.since) or "",
+                waiting_for=p.pending.waiting_for,  # type: ignore[arg-type]
+            )
+            for p in summary.oldest_pending
+        ],
+        revocation_runs=[
+            RunProgressOut(run_id=r.run_id, state=r.state, total=r.total, done=r.done)
+            for r in summary.revocation_runs
+        ],
+    )
+
+
+def exposure_out(exposure: Exposure) -> ExposureOut:
+    return ExposureOut(
+        site_id=exposure.site_id,
+        as_of=iso(exposure.as_of) or "",
+        count=len(exposure.items),
+        items=[
+            ExposureItemOut(
+                key_id=e.key_id,
+                key_type=e.key_type,  # type: ignore[arg-type]
+                reason=e.reason,  # type: ignore[arg-type]
+                door_id=e.door.door_id,
+                door_name=e.door.name,
+                connectivity=e.door.connectivity,  # type: ignore[arg-type]
+                since=iso(e.since) or "",
+                technician_required=e.waiting_for == "technician",
+                waiting_for=e.waiting_for,  # type: ignore[arg-type]
+            )
+            for e in exposure.items
+        ],
     )

@@ -15,6 +15,7 @@ from keyworker.domain.phone_blocking import PhoneResult, PhoneService
 from keyworker.domain.pipeline import KeyPipeline
 from keyworker.domain.ports import Ports
 from keyworker.domain.queries import KeyQueries
+from keyworker.domain.site_views import SiteViews
 from keyworker.domain.time_boundaries import TimeService
 
 
@@ -28,6 +29,7 @@ class Services:
     time: TimeService
     queries: KeyQueries
     pipeline: KeyPipeline
+    sites: SiteViews
 
 
 def build_services(ports: Ports) -> Services:
@@ -40,6 +42,7 @@ def build_services(ports: Ports) -> Services:
         time=TimeService(engine, pipeline),
         queries=KeyQueries(engine),
         pipeline=pipeline,
+        sites=SiteViews(engine),
     )
 
 

@@ -105,13 +105,17 @@ class DoorService:
         connectivity = validation.check_connectivity(connectivity)
         for _ in range(MAX_ATTEMPTS):
             current = self._store.get_door(site_id, door_id)
+            now = self._engine.clock.now()
             if current is None:
                 door = Door(site_id, door_id, name, kind, connectivity, rev=1)
+                door = replace(door, online_since=now if door.online else None)
             elif (current.name, current.kind, current.connectivity) == (name, kind, connectivity):
                 return current
             else:
                 door = replace(current, name=name, kind=kind, connectivity=connectivity)
                 door = replace(door, rev=current.rev + 1)
+                if door.online and not current.online:
+                    door = replace(door, online_since=now)
             try:
                 self._store.save_door(door)
             except ConcurrentUpdate:
@@ -187,7 +191,11 @@ class DoorService:
     def pending_work(self, site_id: str, door_id: str) -> DoorWork:
         door = self._load(site_id, door_id)
         changes, _ = self._pending_changes(door)
-        return DoorWork(door=door, changes=tuple(changes[v] for v in sorted(changes)))
+        return DoorWork(
+            door=door,
+            changes=tuple(changes[v] for v in sorted(changes)),
+            unreachable_since=self._engine.unreachable_since(door, self._engine.clock.now()),
+        )
 
     def door_update(self, site_id: str, door_id: str, *, door: Door | None = None) -> DoorUpdate:
         """What the door must apply now: one entry per key with pending work at the door,
@@ -279,16 +287,16 @@ class DoorService:
             if door.confirmed_version >= version:
                 return door
             pending_since: int | None = None
+            now = self._engine.clock.now()
             if version < door.desired_version:
                 following = changes.get(version + 1) or self._store.get_changes(
                     door.site_id, door.door_id, [version + 1]
                 ).get(version + 1)
                 # A following version still in flight was allocated just now.
-                now = self._engine.clock.now()
                 pending_since = now if following is None else min(following.created_at, now)
             try:
                 return self._store.confirm_door_version(
-                    door.site_id, door.door_id, version, pending_since=pending_since
+                    door.site_id, door.door_id, version, pending_since=pending_since, seen_at=now
                 )
             except ConcurrentUpdate:
                 fresh = self._store.get_door(door.site_id, door.door_id)
@@ -312,22 +320,49 @@ class DoorService:
             self._ports.door_gateway.request_sync(door.site_id, door.door_id, door.desired_version)
         return doors
 
+    def note_failure(self, site_id: str, door_id: str, reason: str) -> None:
+        """Sending the door its update failed: the reason shows as ``last_error`` on the rows
+        waiting at the door until it confirms (one UpdateItem, on the failure path only)."""
+        self._store.door_failed(site_id, door_id, reason)
+
+    def clock_now(self) -> int:
+        return self._engine.clock.now()
+
+    def heartbeat(self, site_id: str, door_id: str, at: int) -> Door:
+        """The door says it is alive (``door.heartbeat``): its ``last_seen`` rises to ``at``
+        (never beyond now, never back). One conditional UpdateItem."""
+        site_id = validation.check_id(site_id, "site_id")
+        door_id = validation.check_id(door_id, "door_id")
+        seen = min(at, self._engine.clock.now())
+        door = self._store.door_seen(site_id, door_id, seen)
+        if door is None:
+            raise DoorNotFound(f"door {door_id} does not exist at site {site_id}", field="door_id")
+        return door
+
     # ------------------------------------------------------------------------- worklist
 
     def worklist(self, site_id: str) -> list[WorklistEntry]:
-        """Offline doors of the site with unconfirmed changes, oldest work first."""
+        """Doors of the site with unconfirmed changes that need a technician, oldest work
+        first: offline doors (the sparse index), and online doors that are unreachable (not
+        heard from for longer than the site's threshold: their work is manual now)."""
         site_id = validation.check_id(site_id, "site_id")
         now = self._engine.clock.now()
         entries = []
-        for door in self._store.query_doors_to_visit(site_id):
+        offline = self._store.query_doors_to_visit(site_id)
+        online = [d for d in self._store.query_doors(site_id) if d.online]
+        for door in [*offline, *online]:
+            unreachable = self._engine.unreachable_since(door, now)
             # The index is eventually consistent: skip a door that no longer needs a visit.
-            if door.online or door.pending_changes <= 0 or door.pending_since is None:
+            if door.online and unreachable is None:
+                continue
+            if door.pending_changes <= 0 or door.pending_since is None:
                 continue
             entries.append(
                 WorklistEntry(
                     door=door,
                     pending_changes=door.pending_changes,
                     oldest_pending_age=max(0, now - door.pending_since),
+                    unreachable_since=unreachable,
                 )
             )
         entries.sort(key=lambda e: (-e.oldest_pending_age, e.door.door_id))

@@ -27,19 +27,20 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from keyworker import status
 from keyworker.domain.models import (
+    NOT_PENDING,
     AuditEvent,
     ChangeRef,
     Door,
     DoorChange,
-    DoorRow,
     IndexedStatus,
     KeyRecord,
     KeyView,
+    Pending,
     StatusSnapshot,
 )
 from keyworker.domain.ports import Ports
@@ -94,6 +95,9 @@ def next_boundary(record: KeyRecord, now: int) -> int | None:
     ahead = [t for t in (record.valid_from, record.valid_until) if t is not None and t > now]
     if unsettled(record):
         ahead.append(record.updated_at + SETTLE_LEASE_SECONDS)
+    if record.overdue_at is not None:
+        # Kept even when passed: the key stays due until its stuck work is reported.
+        ahead.append(record.overdue_at)
     return min(ahead) if ahead else None
 
 
@@ -122,6 +126,45 @@ def with_change_versions(
     return recorded
 
 
+def stamped(before: KeyRecord | None, after: KeyRecord, now: int) -> KeyRecord:
+    """``after`` with each row's ``since`` (when it entered its state), failure reason and
+    overdue mark carried over from ``before`` while its state stays, reset when it moves. Every
+    decided write goes through here (:meth:`Engine.finalize`), so ``since`` rides on the key
+    write that moves the row and costs no call of its own. A new intent in the same state (a
+    new ``seq``) clears the failure reason: it is about work that is no longer asked for."""
+    old = {} if before is None else {row.door_id: row for row in before.rows}
+    rows = []
+    for row in after.rows:
+        prev = old.get(row.door_id)
+        if prev is None or prev.state != row.state:
+            rows.append(replace(row, since=now, last_error=None, overdue_noted=False))
+        else:
+            last_error = prev.last_error if prev.seq == row.seq else None
+            rows.append(
+                replace(
+                    row,
+                    since=prev.since,
+                    last_error=last_error,
+                    overdue_noted=row.overdue_noted or prev.overdue_noted,
+                )
+            )
+    return replace(after, rows=tuple(rows))
+
+
+@dataclass(frozen=True, slots=True)
+class Overdue:
+    """A pending state of a key and when it counts as pending too long."""
+
+    door_id: str | None
+    state: str
+    pending: Pending
+    threshold: int
+
+    @property
+    def due_at(self) -> int:
+        return (self.pending.since or 0) + self.threshold
+
+
 def backoff(attempt: int) -> None:
     # Full jitter keeps concurrent writers of the same item from colliding in lock step.
     time.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
@@ -137,13 +180,34 @@ class Engine:
 
     # ----------------------------------------------------------------- evaluation (the core)
 
-    def facts(self, record: KeyRecord, doors: Mapping[str, Door]) -> status.KeyFacts:
+    def unreachable_since(self, door: Door, now: int) -> int | None:
+        """When the online ``door`` became unreachable (its site's threshold after it was
+        last heard from), or None."""
+        threshold = self.ports.site_settings.for_site(door.site_id).unreachable_after
+        # The door owes an answer from when its work began, or from when it came online
+        # if that is later (before, its work was a technician's).
+        expected = door.pending_since
+        if expected is not None and door.online_since is not None:
+            expected = max(expected, door.online_since)
+        return status.unreachable_since(door.online, door.last_seen, expected, threshold, now)
+
+    def works_online(self, door: Door, now: int | None) -> bool:
+        """Whether the door's pending work is automated: an unreachable online door's is
+        manual (docs/status-rules.md, "Who must act")."""
+        if now is None or not door.online:
+            return door.online
+        return status.works_online(door.online, self.unreachable_since(door, now) is not None)
+
+    def facts(
+        self, record: KeyRecord, doors: Mapping[str, Door], now: int | None = None
+    ) -> status.KeyFacts:
         door_facts = []
         for row in record.rows:
             door = doors.get(row.door_id)
             if door is None:
                 raise StoreError(f"door {row.door_id} of key {record.key_id} is missing")
-            door_facts.append(status.DoorFacts(state=row.state, online=door.online, kind=door.kind))
+            online = self.works_online(door, now)
+            door_facts.append(status.DoorFacts(state=row.state, online=online, kind=door.kind))
         schedule = None if record.schedule is None else status.Schedule.from_json(record.schedule)
         return status.KeyFacts(
             key_type=record.key_type,
@@ -158,10 +222,75 @@ class Engine:
         )
 
     def evaluate(self, record: KeyRecord, doors: Mapping[str, Door], now: int) -> status.KeyStatus:
-        return status.evaluate(self.facts(record, doors), now)
+        return status.evaluate(self.facts(record, doors, now), now)
 
     def view(self, record: KeyRecord, doors: Mapping[str, Door], now: int) -> KeyView:
-        return KeyView(record=record, status=self.evaluate(record, doors, now), evaluated_at=now)
+        rows, own = self.pending(record, doors, now)
+        return KeyView(
+            record=record,
+            status=self.evaluate(record, doors, now),
+            evaluated_at=now,
+            doors_pending=rows,
+            pending=own,
+        )
+
+    def pending(
+        self, record: KeyRecord, doors: Mapping[str, Door], now: int
+    ) -> tuple[tuple[Pending, ...], Pending]:
+        """Who each row waits for and since when, and the key's own: the longest waiting of
+        its pending rows and its own delivery/revocation state (``status.key_waiting_for``).
+        Rows and keys written before ``since`` was recorded count from ``updated_at``."""
+        rows = []
+        for row in record.rows:
+            door = doors.get(row.door_id)
+            online = door is not None and door.online
+            unreachable = door is not None and self.unreachable_since(door, now) is not None
+            waiting = status.row_waiting_for(row.state, online, unreachable)
+            if waiting is None:
+                rows.append(NOT_PENDING)
+            else:
+                since = record.updated_at if row.since is None else row.since
+                # A failed send to the door concerns every row waiting there.
+                last_error = row.last_error or (None if door is None else door.last_error)
+                rows.append(Pending(since, waiting, last_error))
+        candidates = [p for p in rows if p.waiting_for is not None]
+        own = status.key_waiting_for(
+            record.key_type, record.revoked, record.delivered, record.app_reloaded
+        )
+        if own is not None:
+            since = record.updated_at if record.status_since is None else record.status_since
+            candidates.append(Pending(since, own, record.last_error))
+        oldest = min(candidates, key=lambda p: p.since or 0, default=NOT_PENDING)
+        return tuple(rows), oldest
+
+    def overdue(self, record: KeyRecord, doors: Mapping[str, Door], now: int) -> list[Overdue]:
+        """The key's pending states not yet reported as too long, each with the instant it
+        becomes too long (its site's threshold for whom it waits after it began), soonest
+        first. The key's own state has ``door_id`` None."""
+        thresholds = self.ports.site_settings.for_site(record.site_id)
+        rows, _ = self.pending(record, doors, now)
+        found = []
+        for row, pending in zip(record.rows, rows, strict=True):
+            if pending.waiting_for is None or pending.since is None or row.overdue_noted:
+                continue
+            threshold = thresholds.for_waiting(pending.waiting_for)
+            if threshold is not None:
+                found.append(Overdue(row.door_id, row.state, pending, threshold))
+        own = status.key_waiting_for(
+            record.key_type, record.revoked, record.delivered, record.app_reloaded
+        )
+        if own is not None and not record.overdue_noted:
+            threshold = thresholds.for_waiting(own)
+            if threshold is not None:
+                since = record.updated_at if record.status_since is None else record.status_since
+                state = "revocation_pending" if record.revoked else "deployment_pending"
+                found.append(Overdue(None, state, Pending(since, own, None), threshold))
+        found.sort(key=lambda o: (o.due_at, o.door_id or ""))
+        return found
+
+    def with_overdue_at(self, record: KeyRecord, doors: Mapping[str, Door], now: int) -> KeyRecord:
+        found = self.overdue(record, doors, now)
+        return replace(record, overdue_at=found[0].due_at if found else None)
 
     @staticmethod
     def snapshot(record: KeyRecord, evaluated: status.KeyStatus) -> StatusSnapshot:
@@ -212,7 +341,7 @@ class Engine:
             # A confirmation completes the row's change; any other event is new door work
             # whose version is not known yet.
             change_version = row.change_version if event == "confirm" else None
-            rows.append(DoorRow(row.door_id, state, row.seq + 1, change_version))
+            rows.append(replace(row, state=state, seq=row.seq + 1, change_version=change_version))
         return replace(record, rows=tuple(rows))
 
     def finalize(
@@ -245,6 +374,10 @@ class Engine:
             after=self.snapshot(after, evaluated_after),
             details=dict(details or {}),
         )
+        after = stamped(before, after, now)
+        if snapshot_before is None or snapshot_before.status != evaluated_after.status.code:
+            after = replace(after, status_since=now, last_error=None, overdue_noted=False)
+        after = self.with_overdue_at(after, doors, now)
         return replace(
             after,
             version=(0 if before is None else before.version) + 1,

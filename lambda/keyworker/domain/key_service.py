@@ -12,7 +12,10 @@ different request is refused (IdempotencyConflict).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from keyworker import phones
@@ -26,8 +29,9 @@ from keyworker.domain.commands import (
     RevokeKey,
 )
 from keyworker.domain.engine import Engine
-from keyworker.domain.models import DIGITAL_KEY, KeyView
+from keyworker.domain.models import DIGITAL_KEY, KeyRecord, KeyView
 from keyworker.domain.pipeline import KeyPipeline, ModificationPlan
+from keyworker.errors import safe_reason
 
 logger = logging.getLogger("keyworker.domain.key_service")
 
@@ -107,7 +111,8 @@ class KeyService:
         )
         if not KeyPipeline.delivery_due(record):
             return False
-        self._pipeline.sign_and_deliver(record)
+        with self._failure_noted(record):
+            self._pipeline.sign_and_deliver(record)
         return True
 
     def take_back_now(self, site_id: str, key_id: str) -> bool:
@@ -119,5 +124,27 @@ class KeyService:
         )
         if record.key_type != DIGITAL_KEY or not record.revoked or record.phone_e164 is None:
             return False
-        self._ports.mobile_gateway.revoke(record.site_id, record.key_id, record.phone_e164)
+        with self._failure_noted(record):
+            self._ports.mobile_gateway.revoke(record.site_id, record.key_id, record.phone_e164)
         return True
+
+    @contextlib.contextmanager
+    def _failure_noted(self, record: KeyRecord) -> Iterator[None]:
+        """Record why the key's delivery or take-back failed as its ``last_error`` (a short,
+        safe reason), then let the error go on (the job is retried). Only failures write: the
+        working path costs no call. The reason is cleared when the key's status moves on."""
+        try:
+            yield
+        except Exception as error:
+            reason = safe_reason(error)
+
+            def note(current: KeyRecord, _doors: object, _now: int) -> KeyRecord | None:
+                if current.last_error == reason:
+                    return None
+                return replace(current, last_error=reason, version=current.version + 1)
+
+            try:
+                self._engine.mutate_key(record.site_id, record.key_id, note)
+            except Exception:
+                logger.warning("could not record the failure on key %s", record.key_id)
+            raise

@@ -53,6 +53,14 @@ class Door:
     # When the latest version was allocated (None before the first): bounds the age of a
     # version whose change item is missing (docs/data-model.md, the write protocol).
     allocated_at: int | None = None
+    # When the door was last heard from (a confirmation or a ``door.heartbeat``); None before
+    # the first. An online door silent for longer than its site's threshold is unreachable.
+    last_seen: int | None = None
+    # Why the last attempt to send the door its update failed; cleared by its confirmation.
+    last_error: str | None = None
+    # When the door was last made online (created so, or switched): work older than that was
+    # a technician's until then, so its silence counts from here at the earliest.
+    online_since: int | None = None
 
     @property
     def online(self) -> bool:
@@ -77,6 +85,14 @@ class DoorRow:
     state: str
     seq: int = 0
     change_version: int | None = None
+    # When the row entered ``state`` (None: written before this was recorded; readers fall
+    # back to the key's ``updated_at``). Kept while the state stays, whatever else moves.
+    since: int | None = None
+    # A short, safe reason why the last attempt to do the row's work failed; cleared when
+    # the row moves on (a new state or a new intent).
+    last_error: str | None = None
+    # The time service reported this row as pending too long (once per stay in a state).
+    overdue_noted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +174,19 @@ class KeyRecord:
     event_seq: int = 0
     last_event: AuditEvent | None = None
     indexed: IndexedStatus | None = None
+    # When the key's general status became what it is (None on keys written before this was
+    # recorded: readers use ``updated_at``). A digital key's delivery or revocation waits
+    # from here (``status.key_waiting_for``).
+    status_since: int | None = None
+    # A short, safe reason why the last delivery or take-back of the key failed; cleared when
+    # its general status moves on.
+    last_error: str | None = None
+    # The time service reported the key's own pending state as too long (once per status).
+    overdue_noted: bool = False
+    # When the first pending state not yet reported becomes too long (its site's threshold
+    # after it began); the index copy's next boundary includes it, so the time service
+    # visits the key then (docs/status-rules.md, "Stuck work").
+    overdue_at: int | None = None
 
     @property
     def door_ids(self) -> tuple[str, ...]:
@@ -254,15 +283,30 @@ class DoorWork:
 
     door: Door
     changes: tuple[DoorChange, ...]
+    unreachable_since: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class WorklistEntry:
-    """An offline door a technician must visit."""
+    """A door a technician must visit: offline, or online but unreachable."""
 
     door: Door
     pending_changes: int
     oldest_pending_age: int  # seconds since the oldest unconfirmed change
+    unreachable_since: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """Who pending work waits for (``status.WAITING_FOR``) and since when; all None when
+    nothing is pending. ``last_error``: why the last attempt at that work failed, if it did."""
+
+    since: int | None = None
+    waiting_for: str | None = None
+    last_error: str | None = None
+
+
+NOT_PENDING = Pending()
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +316,10 @@ class KeyView:
     record: KeyRecord
     status: KeyStatus
     evaluated_at: int
+    # Per door row (in ``record.rows`` order), and the key's own: its oldest pending row or
+    # its own delivery/revocation state, whichever waits longest.
+    doors_pending: tuple[Pending, ...] = ()
+    pending: Pending = NOT_PENDING
 
 
 @dataclass(frozen=True, slots=True)

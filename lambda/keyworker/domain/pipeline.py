@@ -581,7 +581,7 @@ class KeyPipeline:
     ) -> KeyRecord | None:
         engine = self._engine
         evaluated = engine.evaluate(record, doors, now)
-        fresh = engine.index(record, evaluated, now)
+        fresh = engine.index(engine.with_overdue_at(record, doors, now), evaluated, now)
         stored = record.indexed
         same = stored is not None and (stored.status, stored.home_status) == (
             fresh.status,
@@ -591,7 +591,11 @@ class KeyPipeline:
             return None
         if same:
             # Nothing a person sees changed: only the next boundary moves; no event.
-            return replace(record, indexed=fresh, version=record.version + 1)
+            return replace(
+                engine.with_overdue_at(record, doors, now),
+                indexed=fresh,
+                version=record.version + 1,
+            )
         reason = None
         if command.action == "time_passed":
             ended = record.valid_until is not None and now >= record.valid_until

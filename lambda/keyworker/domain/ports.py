@@ -9,7 +9,7 @@ path (see ``docs/data-model.md``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from keyworker.domain.models import (
@@ -22,6 +22,7 @@ from keyworker.domain.models import (
     PhoneRecord,
 )
 from keyworker.phones import PhoneHasher
+from keyworker.site_settings import SiteSettings
 
 if TYPE_CHECKING:
     # Annotations only: importing these costs nothing at run time.
@@ -64,13 +65,29 @@ class KeyStore(Protocol):
         ...
 
     def confirm_door_version(
-        self, site_id: str, door_id: str, version: int, *, pending_since: int | None
+        self,
+        site_id: str,
+        door_id: str,
+        version: int,
+        *,
+        pending_since: int | None,
+        seen_at: int | None = None,
     ) -> Door:
         """``confirmed_version`` rises to ``version``: with ``pending_since`` None only if that
         is the desired version (the door leaves the worklist), else only if a later version
         exists (the oldest unconfirmed work is then as old as ``pending_since``).
         ConcurrentUpdate when the door has confirmed ``version`` already or that condition
-        does not hold."""
+        does not hold. ``seen_at`` is recorded as the door's ``last_seen`` in the same write."""
+        ...
+
+    def door_failed(self, site_id: str, door_id: str, reason: str) -> None:
+        """Note why sending the door its update failed (its ``last_error``, cleared by its
+        next confirmation)."""
+        ...
+
+    def door_seen(self, site_id: str, door_id: str, seen_at: int) -> Door | None:
+        """Record that the door was heard from at ``seen_at`` (a ``door.heartbeat``): its
+        ``last_seen`` only ever rises. The door afterwards; None when there is no such door."""
         ...
 
     def get_key(self, site_id: str, key_id: str) -> KeyRecord | None: ...
@@ -108,6 +125,19 @@ class KeyStore(Protocol):
     def query_due_keys(self, now: int, *, limit: int) -> list[tuple[str, str]]: ...
 
     def query_doors_to_visit(self, site_id: str) -> list[Door]: ...
+
+    def query_site_keys(self, site_id: str, *, max_keys: int) -> list[KeyRecord] | None:
+        """Every key of the site (facts only: no audit event, phone or card), by a paginated
+        Query; None when the site has more than ``max_keys`` keys."""
+        ...
+
+    def query_site_runs(self, site_id: str) -> list[tuple[str, str, int, int]]:
+        """``(run_id, state, keys_total, keys_done)`` of the site's revocation runs."""
+        ...
+
+    def query_doors(self, site_id: str) -> list[Door]:
+        """Every door of the site (one paginated Query of its partition's door items)."""
+        ...
 
     def query_doors_to_sync(self, pending_before: int, *, limit: int) -> list[Door]: ...
 
@@ -258,3 +288,5 @@ class Ports:
     # When set, digital keys are handed to it instead of being signed and delivered inline
     # (the api Lambda: the worker signs and delivers; see KeyService.deliver_now).
     delivery_queue: DeliveryQueue | None = None
+    # Door health and stuck-work thresholds per site (docs/status-rules.md, "Who must act").
+    site_settings: SiteSettings = field(default_factory=SiteSettings)

@@ -34,10 +34,11 @@ import binascii
 import functools
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from keyworker.errors import ConfigurationError
+from keyworker.site_settings import SiteSettings
 
 if TYPE_CHECKING:
     from keyworker.api.deps import ApiDeps
@@ -78,6 +79,7 @@ class Settings:
     webhook_queue_url: str | None = None
     webhook_dlq_url: str | None = None
     webhook_allow_loopback: bool = False
+    site_settings: SiteSettings = field(default_factory=SiteSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -124,6 +126,7 @@ class Settings:
             webhook_dlq_url=optional("WEBHOOK_DLQ_URL"),
             webhook_allow_loopback=(optional("WEBHOOK_ALLOW_LOOPBACK") or "").lower()
             in ("1", "true", "yes"),
+            site_settings=SiteSettings.from_json(optional("SITE_THRESHOLDS")),
         )
 
     def need(self, value: str | None, name: str) -> str:
@@ -208,6 +211,7 @@ def _ports(common: _Common, **gateways: Any) -> Ports:
         encoder=CoreDoorUpdateEncoder(keyring.door_key),
         phone_hasher=hasher,
         default_region=settings.default_phone_region,
+        site_settings=settings.site_settings,
         **gateways,
     )
 

@@ -231,6 +231,76 @@ fn door_status(
         .map(|d| (d.state.name(), d.mode.map(|m| m.name()), d.label)))
 }
 
+/// Who a door row waits for (`technician`, `door`), or None when it is not pending.
+#[pyfunction]
+fn row_waiting_for(
+    py: Python<'_>,
+    state: &Bound<'_, PyAny>,
+    online: &Bound<'_, PyAny>,
+    unreachable: &Bound<'_, PyAny>,
+) -> PyResult<Option<&'static str>> {
+    let s = as_str(state, Field::top("state"), Family::KeyData)?;
+    let online = as_bool(online, Field::top("online"))?;
+    let unreachable = as_bool(unreachable, Field::top("unreachable"))?;
+    let state = core_result(py, DoorState::from_name(s, "state"))?;
+    Ok(core::row_waiting_for(state, online, unreachable).map(|w| w.name()))
+}
+
+/// Who a key's own state waits for (`mobile_cloud`, `keyholder_app`), or None.
+#[pyfunction]
+fn key_waiting_for(
+    py: Python<'_>,
+    key_type: &Bound<'_, PyAny>,
+    revoked: &Bound<'_, PyAny>,
+    delivered: &Bound<'_, PyAny>,
+    app_reloaded: &Bound<'_, PyAny>,
+) -> PyResult<Option<&'static str>> {
+    let k = as_str(key_type, Field::top("key_type"), Family::KeyData)?;
+    let key_type = core_result(py, KeyType::from_name(k, "key_type"))?;
+    Ok(core::key_waiting_for(
+        key_type,
+        as_bool(revoked, Field::top("revoked"))?,
+        as_bool(delivered, Field::top("delivered"))?,
+        as_bool(app_reloaded, Field::top("app_reloaded"))?,
+    )
+    .map(|w| w.name()))
+}
+
+/// Whether a door's pending work is automated: online and not unreachable.
+#[pyfunction]
+fn works_online(online: &Bound<'_, PyAny>, unreachable: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(core::works_online(
+        as_bool(online, Field::top("online"))?,
+        as_bool(unreachable, Field::top("unreachable"))?,
+    ))
+}
+
+fn opt_int(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<i64>> {
+    match value {
+        Some(v) if !v.is_none() => Ok(Some(as_int(v, Field::top(name), Family::KeyData)?)),
+        _ => Ok(None),
+    }
+}
+
+/// When an online door with unconfirmed work became unreachable, or None.
+#[pyfunction]
+#[pyo3(signature = (online, last_seen, pending_since, threshold, now))]
+fn unreachable_since(
+    online: &Bound<'_, PyAny>,
+    last_seen: Option<&Bound<'_, PyAny>>,
+    pending_since: Option<&Bound<'_, PyAny>>,
+    threshold: &Bound<'_, PyAny>,
+    now: &Bound<'_, PyAny>,
+) -> PyResult<Option<i64>> {
+    Ok(core::unreachable_since(
+        as_bool(online, Field::top("online"))?,
+        opt_int(last_seen, "last_seen")?,
+        opt_int(pending_since, "pending_since")?,
+        as_int(threshold, Field::top("threshold"), Family::KeyData)?,
+        as_int(now, Field::top("now"), Family::KeyData)?,
+    ))
+}
+
 #[pyfunction]
 fn general_status_label(py: Python<'_>, code: &str) -> PyResult<&'static str> {
     Ok(core_result(py, GeneralStatus::from_name(code, "code"))?.label())
@@ -816,6 +886,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FLAG_HAS_SCHEDULE", flags::HAS_SCHEDULE)?;
     m.add_function(wrap_pyfunction!(next_door_state, m)?)?;
     m.add_function(wrap_pyfunction!(door_status, m)?)?;
+    m.add("WAITING_FOR", PyTuple::new(py, core::WaitingFor::NAMES)?)?;
+    m.add_function(wrap_pyfunction!(row_waiting_for, m)?)?;
+    m.add_function(wrap_pyfunction!(key_waiting_for, m)?)?;
+    m.add_function(wrap_pyfunction!(works_online, m)?)?;
+    m.add_function(wrap_pyfunction!(unreachable_since, m)?)?;
     m.add_function(wrap_pyfunction!(general_status_label, m)?)?;
     m.add_function(wrap_pyfunction!(home_status_label, m)?)?;
     m.add_function(wrap_pyfunction!(home_status_category, m)?)?;

@@ -150,6 +150,9 @@ def door_to_item(door: Door) -> dict[str, Any]:
         "pending_since": door.pending_since,
         "rev": door.rev,
         "allocated_at": door.allocated_at,
+        "last_seen": door.last_seen,
+        "last_error": door.last_error,
+        "online_since": door.online_since,
     }
     if door.pending_changes > 0 and door.pending_since is not None:
         values["visit_pk"] = visit_partition(door.site_id, door.door_id, door.connectivity)
@@ -177,6 +180,9 @@ def door_from_item(item: Mapping[str, Any]) -> Door:
         pending_since=_opt_int(data.get("pending_since")),
         rev=int(data["rev"]),
         allocated_at=_opt_int(data.get("allocated_at")),
+        last_seen=_opt_int(data.get("last_seen")),
+        last_error=data.get("last_error"),
+        online_since=_opt_int(data.get("online_since")),
     )
 
 
@@ -240,12 +246,22 @@ def rows_of_item(item: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return from_item(attribute["M"])
 
 
+def _row_to_map(row: DoorRow) -> dict[str, Any]:
+    # Optional fields only when set: older readers and items stay as they were.
+    values: dict[str, Any] = {"state": row.state, "seq": row.seq}
+    if row.change_version is not None:
+        values["change_version"] = row.change_version
+    if row.since is not None:
+        values["since"] = row.since
+    if row.last_error is not None:
+        values["last_error"] = row.last_error
+    if row.overdue_noted:
+        values["overdue_noted"] = True
+    return values
+
+
 def key_to_item(record: KeyRecord) -> dict[str, Any]:
-    rows = {
-        row.door_id: {"state": row.state, "seq": row.seq}
-        | ({} if row.change_version is None else {"change_version": row.change_version})
-        for row in record.rows
-    }
+    rows = {row.door_id: _row_to_map(row) for row in record.rows}
     values: dict[str, Any] = {
         "pk": site_pk(record.site_id),
         "sk": key_sk(record.key_id),
@@ -272,6 +288,10 @@ def key_to_item(record: KeyRecord) -> dict[str, Any]:
         "request_fingerprint": record.request_fingerprint,
         "version": record.version,
         "event_seq": record.event_seq,
+        "status_since": record.status_since,
+        "last_error": record.last_error,
+        "overdue_noted": True if record.overdue_noted else None,
+        "overdue_at": record.overdue_at,
         "last_event": (
             None if record.last_event is None else _packed(event_to_values(record.last_event))
         ),
@@ -289,18 +309,36 @@ def key_to_item(record: KeyRecord) -> dict[str, Any]:
     return to_item(values)
 
 
+# What a key's status, pending rows and exposure need (``DynamoStore.query_site_keys``).
+_SITE_KEY_FACTS = (
+    "site_id",
+    "key_id",
+    "key_type",
+    "holder_id",
+    "door_ids",
+    "rows",
+    "valid_from",
+    "valid_until",
+    "schedule",
+    "created_at",
+    "updated_at",
+    "revoked",
+    "delivered",
+    "app_reloaded",
+    "phone_blocked",
+    "version",
+    "event_seq",
+    "status_since",
+    "last_error",
+    "overdue_noted",
+    "overdue_at",
+)
+
+
 def key_from_item(item: Mapping[str, Any]) -> KeyRecord:
     stored_rows = rows_of_item(item)
     data = from_item(item)
-    rows = tuple(
-        DoorRow(
-            door_id=door_id,
-            state=stored_rows[door_id]["state"],
-            seq=int(stored_rows[door_id]["seq"]),
-            change_version=_opt_int(stored_rows[door_id].get("change_version")),
-        )
-        for door_id in data["door_ids"]
-    )
+    rows = tuple(_row_from_map(door_id, stored_rows[door_id]) for door_id in data["door_ids"])
     indexed = None
     if "status" in data:
         indexed = IndexedStatus(
@@ -334,6 +372,22 @@ def key_from_item(item: Mapping[str, Any]) -> KeyRecord:
         event_seq=int(data.get("event_seq", 0)),
         last_event=None if last_event is None else event_from_values(last_event),
         indexed=indexed,
+        status_since=_opt_int(data.get("status_since")),
+        last_error=data.get("last_error"),
+        overdue_noted=bool(data.get("overdue_noted", False)),
+        overdue_at=_opt_int(data.get("overdue_at")),
+    )
+
+
+def _row_from_map(door_id: str, stored: Mapping[str, Any]) -> DoorRow:
+    return DoorRow(
+        door_id=door_id,
+        state=stored["state"],
+        seq=int(stored["seq"]),
+        change_version=_opt_int(stored.get("change_version")),
+        since=_opt_int(stored.get("since")),
+        last_error=stored.get("last_error"),
+        overdue_noted=bool(stored.get("overdue_noted", False)),
     )
 
 
@@ -513,6 +567,9 @@ class DynamoStore:
             ":desired": door.desired_version,
             ":confirmed": door.confirmed_version,
         }
+        if door.online_since is not None:
+            update += ", online_since = :online_since"
+            values[":online_since"] = door.online_since
         if pending:
             update += ", visit_pk = :visit"
             values[":visit"] = visit_partition(door.site_id, door.door_id, door.connectivity)
@@ -551,24 +608,54 @@ class DynamoStore:
         )
 
     def confirm_door_version(
-        self, site_id: str, door_id: str, version: int, *, pending_since: int | None
+        self,
+        site_id: str,
+        door_id: str,
+        version: int,
+        *,
+        pending_since: int | None,
+        seen_at: int | None = None,
     ) -> Door:
+        # A confirmation is the door being heard from: last_seen rides on this write.
+        seen = "" if seen_at is None else ", last_seen = :seen"
+        seen_value = {} if seen_at is None else {":seen": seen_at}
         if pending_since is None:
             # Caught up: out of the index, unless a version was allocated meanwhile.
             return self._update_door(
                 site_id,
                 door_id,
-                "SET confirmed_version = :v REMOVE pending_since, visit_pk",
+                f"SET confirmed_version = :v{seen} REMOVE pending_since, visit_pk, last_error",
                 "confirmed_version < :v AND desired_version = :v",
-                {":v": version},
+                {":v": version, **seen_value},
             )
         return self._update_door(
             site_id,
             door_id,
-            "SET confirmed_version = :v, pending_since = :since",
+            f"SET confirmed_version = :v, pending_since = :since{seen} REMOVE last_error",
             "confirmed_version < :v AND desired_version > :v",
-            {":v": version, ":since": pending_since},
+            {":v": version, ":since": pending_since, **seen_value},
         )
+
+    def door_failed(self, site_id: str, door_id: str, reason: str) -> None:
+        try:
+            self._update_door(
+                site_id, door_id, "SET last_error = :r", "attribute_exists(pk)", {":r": reason}
+            )
+        except ConcurrentUpdate:
+            return  # no such door: nothing to note it on
+
+    def door_seen(self, site_id: str, door_id: str, seen_at: int) -> Door | None:
+        try:
+            return self._update_door(
+                site_id,
+                door_id,
+                "SET last_seen = :seen",
+                "attribute_exists(pk) AND (attribute_not_exists(last_seen) OR last_seen < :seen)",
+                {":seen": seen_at},
+            )
+        except ConcurrentUpdate:
+            # No such door, or it was heard from at or after seen_at already.
+            return self.get_door(site_id, door_id)
 
     # -- keys
 
@@ -697,6 +784,62 @@ class DynamoStore:
             ScanIndexForward=True,
         )
         return [door_from_item(item) for item in items]
+
+    def query_doors(self, site_id: str) -> list[Door]:
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": {"S": site_pk(site_id)},
+                ":prefix": {"S": "DOOR#"},
+            },
+        )
+        return [door_from_item(item) for item in items]
+
+    def query_site_keys(self, site_id: str, *, max_keys: int) -> list[KeyRecord] | None:
+        """Every key of the site with the facts its status needs (a paginated Query of the
+        site's partition; the audit event, phone and card are not projected), or None when
+        the site holds more than ``max_keys`` keys (the read stops there)."""
+        names = {f"#a{i}": name for i, name in enumerate(_SITE_KEY_FACTS)}
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": site_pk(site_id)},
+                ":prefix": {"S": "KEY#"},
+            },
+            "ProjectionExpression": ", ".join(names),
+            "ExpressionAttributeNames": names,
+        }
+        records: list[KeyRecord] = []
+        while True:
+            response = self._call(self._client.query, TableName=self._table, **kwargs)
+            records.extend(key_from_item(item) for item in response.get("Items", []))
+            if len(records) > max_keys:
+                return None
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return records
+            kwargs["ExclusiveStartKey"] = last
+
+    def query_site_runs(self, site_id: str) -> list[tuple[str, str, int, int]]:
+        """``(run_id, state, keys_total, keys_done)`` of every revocation run of the site."""
+        items = self._query_all(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": site_pk(site_id)}, ":prefix": {"S": "RUN#"}},
+            ProjectionExpression="run_id, #state, keys_total, keys_done",
+            ExpressionAttributeNames={"#state": "state"},
+        )
+        runs = []
+        for item in items:
+            data = from_item(item)
+            runs.append(
+                (
+                    str(data["run_id"]),
+                    str(data["state"]),
+                    int(data.get("keys_total", 0)),
+                    int(data.get("keys_done", 0)),
+                )
+            )
+        return runs
 
     def query_doors_to_sync(self, pending_before: int, *, limit: int) -> list[Door]:
         """Online doors whose oldest unconfirmed change is older than ``pending_before``."""

@@ -11,6 +11,7 @@ mod error;
 pub mod modify;
 pub mod schedule;
 pub mod transition;
+pub mod waiting;
 
 #[cfg(test)]
 mod proptests;
@@ -25,3 +26,4 @@ pub use error::StatusError;
 pub use modify::{plan_modification, DoorPlan};
 pub use schedule::{Schedule, Weekdays, Window};
 pub use transition::next_door_state;
+pub use waiting::{key_waiting_for, row_waiting_for, unreachable_since, works_online, WaitingFor};
