@@ -1,0 +1,79 @@
+"""Real-browser tests: Debian's headless Chromium driven by selenium through chromedriver.
+
+``make browser`` (part of ``make test``) installs ``chromium`` and ``chromium-driver`` when
+they are absent and it can (root, or passwordless sudo, and apt-get). Where it cannot, these
+tests skip with a message naming the missing binary. Where it could but has not, they fail:
+a skip there would only hide that the set-up was not run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webdriver import WebDriver
+
+CHROMIUM = Path(os.environ.get("KEYWORKER_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("KEYWORKER_CHROMEDRIVER", "/usr/bin/chromedriver"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+def _can_install() -> bool:
+    """Whether ``make browser`` could install the browser here (what it would do)."""
+    if shutil.which("apt-get") is None:
+        return False
+    if os.geteuid() == 0:
+        return True
+    if shutil.which("sudo") is None:
+        return False
+    return subprocess.run(["sudo", "-n", "true"], capture_output=True, check=False).returncode == 0
+
+
+def _missing() -> list[Path]:
+    return [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    missing = _missing()
+    if missing:
+        names = ", ".join(str(path) for path in missing)
+        if _can_install():
+            pytest.fail(
+                f"{names} missing, but this machine can install it: run `make browser` "
+                "(apt-get install -y chromium chromium-driver); `make test` does that first."
+            )
+        pytest.skip(
+            f"{names} missing and not installable here (needs root or passwordless sudo with "
+            "apt-get): install Debian's chromium and chromium-driver to run the browser tests"
+        )
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # root in a container has no user namespace for the sandbox
+        "--disable-dev-shm-usage",  # /dev/shm is small in containers; Chromium crashes there
+        "--disable-gpu",
+        "--window-size=1280,900",
+        "--lang=en-US",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
