@@ -27,9 +27,10 @@ function route() {
 // keep them for this tab and take them off the address bar, history and screen.
 function takeTokenFromAddress() {
   const params = new URLSearchParams(window.location.hash.slice(1));
-  if (!params.get("token") || !params.get("site")) return;
+  if (!params.get("token") || !params.get("site")) return false;
   saveSession(params.get("site"), params.get("token"));
   window.history.replaceState(null, "", `${window.location.pathname}#/summary`);
+  return true;
 }
 
 function showConnection() {
@@ -154,6 +155,11 @@ async function start() {
   $("refresh").addEventListener("click", () => show({ quiet: true }));
   $("auto-refresh").addEventListener("change", () => show({ quiet: true }));
   window.addEventListener("hashchange", () => {
+    // A new address from `keyworker console` pasted into this tab: sign in again.
+    if (takeTokenFromAddress()) {
+      session = loadSession();
+      showConnection();
+    }
     // The skip link's #main is a place on the page, not a view.
     if (window.location.hash.startsWith("#/")) show();
   });
