@@ -39,12 +39,12 @@ export function ageSince(iso, asOf) {
   return age((now - then) / 1000);
 }
 
-// A status object from the API: {code, label, mode?}. The label is what people read; the
-// code stays visible (it is what the API filters by).
+// A status object from the API: {code, label, mode?}. The label is the seed's words (a
+// per-door label already says "(manual)" or "(automated)"); the code stays visible (it is
+// what the API filters by).
 export function status(value) {
   if (!value) return h("span", { class: "muted" }, "—");
-  const mode = value.mode ? ` (${value.mode})` : "";
-  return h("span", { class: "status", "data-code": value.code }, `${value.label}${mode} `, h("code", {}, value.code));
+  return h("span", { class: "status", "data-code": value.code }, `${value.label} `, h("code", {}, value.code));
 }
 
 export function keyLink(keyId) {

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from local_console import ConsoleSite, prepare
+from local_stack_harness import start_stack, stop_stack
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
@@ -77,3 +79,15 @@ def browser() -> Iterator[WebDriver]:
         yield driver
     finally:
         driver.quit()
+
+
+@pytest.fixture(scope="module")
+def console_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleSite]:
+    """One local stack per test module (starting one costs ~10 s, the small demo ~25 s)."""
+    stack = start_stack(tmp_path_factory.mktemp("console-stack"))
+    try:
+        site = prepare(stack)
+        yield site
+    finally:
+        output = stop_stack(stack)
+        assert stack.process.returncode == 0, output

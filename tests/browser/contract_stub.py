@@ -32,13 +32,13 @@ SUMMARY: dict[str, Any] = {
             {
                 "code": "deployment_pending",
                 "mode": "manual",
-                "label": "Deployment pending",
+                "label": "(manual) Deployment pending",
                 "count": 3,
             },
             {
                 "code": "deployment_pending",
                 "mode": "automated",
-                "label": "Deployment pending",
+                "label": "(automated) Deployment pending",
                 "count": 1,
             },
         ],
@@ -91,7 +91,7 @@ SUMMARY: dict[str, Any] = {
             "door_id": "apt-1",
             "state": {
                 "code": "deployment_pending",
-                "label": "Deployment pending",
+                "label": "(manual) Deployment pending",
                 "mode": "manual",
             },
             "pending_since": "2026-11-29T16:00:00Z",
@@ -147,7 +147,7 @@ KEY_CARD_1: dict[str, Any] = {
             "status": {
                 "code": "deployment_pending",
                 "mode": "automated",
-                "label": "Deployment pending",
+                "label": "(automated) Deployment pending",
             },
             "pending_since": "2026-11-29T17:58:00Z",
             "waiting_for": "door",
@@ -158,7 +158,7 @@ KEY_CARD_1: dict[str, Any] = {
             "status": {
                 "code": "deployment_pending",
                 "mode": "manual",
-                "label": "Deployment pending",
+                "label": "(manual) Deployment pending",
             },
             "pending_since": "2026-11-29T16:00:00Z",
             "waiting_for": "technician",

@@ -100,7 +100,7 @@ def test_a_key_shows_each_doors_waiting_for_since_and_last_error_and_its_history
     wait_for(browser, "#key-doors")
     assert browser.current_url.endswith("#/key/card-1")
     apt = row_cells(browser, "key-doors", "apt-1")
-    assert apt["Status"].startswith("Deployment pending (manual)")
+    assert apt["Status"].startswith("(manual) Deployment pending")
     assert apt["Waiting for"].startswith("technician")
     assert apt["Pending since"] == "2026-11-29 16:00:00 UTC"
     entrance = row_cells(browser, "key-doors", "entrance")
@@ -135,7 +135,7 @@ def test_the_worklist_and_a_runs_progress(signed_in: WebDriver) -> None:
     wait_for(browser, "#worklist")
     assert row_cells(browser, "worklist", "apt-1")["Pending changes"] == "2"
     browser.find_element(By.LINK_TEXT, "Revocation runs").click()
-    browser.find_element(By.LINK_TEXT, "run-1").click()
+    wait_for(browser, "#running-runs a").click()
     wait_for(browser, "#run-facts")
     bar = browser.find_element(By.CSS_SELECTOR, "#run-facts progress")
     assert (bar.get_attribute("value"), bar.get_attribute("max")) == ("40", "100")
