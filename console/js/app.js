@@ -88,6 +88,8 @@ function markCurrentNav(view) {
 async function show({ quiet = false } = {}) {
   clearTimeout(timer);
   const mine = ++generation;
+  await configured;
+  if (mine !== generation) return;
   const { view, param } = route();
   const module = VIEWS[view];
   markCurrentNav(view);
@@ -134,8 +136,11 @@ function scheduleRefresh(viewMs) {
   if (wait) timer = setTimeout(() => show({ quiet: true }), wait);
 }
 
-async function start() {
-  await loadConfig();
+// Where the API is (config.json) is read once; every view waits for it.
+const configured = loadConfig();
+
+function start() {
+  // Synchronous: the address (token, view) is taken before anything can change it.
   takeTokenFromAddress();
   session = loadSession();
   showConnection();

@@ -15,11 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from console_page import start_chromium
 from local_console import ConsoleSite, prepare
 from local_stack_harness import start_stack, stop_stack
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
 CHROMIUM = Path(os.environ.get("KEYWORKER_CHROMIUM", "/usr/bin/chromium"))
@@ -62,19 +60,7 @@ def browser() -> Iterator[WebDriver]:
             f"{names} missing and not installable here (needs root or passwordless sudo with "
             "apt-get): install Debian's chromium and chromium-driver to run the browser tests"
         )
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # root in a container has no user namespace for the sandbox
-        "--disable-dev-shm-usage",  # /dev/shm is small in containers; Chromium crashes there
-        "--disable-gpu",
-        "--window-size=1280,900",
-        "--lang=en-US",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(30)
+    driver = start_chromium(CHROMIUM, CHROMEDRIVER)
     try:
         yield driver
     finally:

@@ -3,14 +3,36 @@ text, plus a few checks a person would notice (contrast, focus, sideways scrolli
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 WAIT_SECONDS = 20
+
+
+def start_chromium(chromium: Path, chromedriver: Path, width: int = 1280) -> WebDriver:
+    """Headless Chromium through its own chromedriver (Debian's packages)."""
+    options = Options()
+    options.binary_location = str(chromium)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",  # root in a container has no user namespace for the sandbox
+        "--disable-dev-shm-usage",  # /dev/shm is small in containers; Chromium crashes there
+        "--disable-gpu",
+        f"--window-size={width},900",
+        "--lang=en-US",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(str(chromedriver)), options=options)
+    driver.set_page_load_timeout(30)
+    return driver
 
 
 def wait_for(browser: WebDriver, css: str, seconds: float = WAIT_SECONDS) -> WebElement:

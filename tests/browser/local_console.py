@@ -90,9 +90,19 @@ def prepare(stack: RunningStack) -> ConsoleSite:
     while walk.ok("GET", f"/revocations/{run['run_id']}")["state"] != "done":
         assert time.monotonic() < deadline, "the revocation run did not finish in 60 s"
         time.sleep(0.5)
+    # The online entrance confirms the card by itself (the door simulator): wait for it, so
+    # the card's rows and history hold still while the tests read them.
+    while _row_state(walk.ok("GET", f"/keys/{card['key_id']}"), "entrance") != "deployed":
+        assert time.monotonic() < deadline, "the entrance did not confirm the card in 60 s"
+        time.sleep(0.5)
     return ConsoleSite(
         stack,
         DEMO_SITE,
         WALK_SITE,
         {"card": card["key_id"], "leaving": leaving["key_id"], "run": run["run_id"]},
     )
+
+
+def _row_state(key: dict[str, Any], door_id: str) -> str | None:
+    [row] = [row for row in key["doors"] if row["door_id"] == door_id]
+    return None if row["status"] is None else str(row["status"]["code"])

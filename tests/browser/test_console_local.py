@@ -18,6 +18,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 def _open(browser: WebDriver, site: ConsoleSite, name: str, route: str) -> None:
     browser.get(site.console_url(name))
     # Signed in: the token is in this tab's storage, the address bar shows a view.
+    wait_for_text(browser, "#connection-summary", f"Site {name}")
     assert "token=" not in browser.current_url
     browser.get(f"{site.stack.api}/console/#/{route}")
 
