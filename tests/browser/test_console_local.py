@@ -26,6 +26,9 @@ def _open(browser: WebDriver, site: ConsoleSite, name: str, route: str) -> None:
 def test_keyworker_local_serves_the_console_and_keyworker_console_signs_in(
     console_site: ConsoleSite, browser: WebDriver
 ) -> None:
+    # `keyworker local` says where the console is.
+    printed = list(console_site.stack.output.queue)
+    assert f"console: {console_site.stack.api}/console/ (a token for it: " in "".join(printed)
     url = console_site.console_url(console_site.walk_site)
     assert url.startswith(f"{console_site.stack.api}/console/#site=walk&token=")
     browser.get(url)
@@ -84,8 +87,12 @@ def test_a_revocation_run_shows_its_progress_and_report(
     console_site: ConsoleSite, browser: WebDriver
 ) -> None:
     run_id = console_site.facts["run"]
-    _open(browser, console_site, console_site.walk_site, f"runs/{run_id}")
+    _open(browser, console_site, console_site.walk_site, "runs")
+    # Opened by its id (the list beside the form shows only running runs).
+    wait_for(browser, "#running-runs")
+    wait_for(browser, "#run-id").send_keys(run_id + Keys.ENTER)
     facts = wait_for(browser, "#run-facts")
+    assert browser.current_url.endswith(f"#/runs/{run_id}")
     assert "done" in facts.text
     bar = browser.find_element(By.CSS_SELECTOR, "#run-facts progress")
     assert (bar.get_attribute("value"), bar.get_attribute("max")) == ("1", "1")

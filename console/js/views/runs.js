@@ -1,5 +1,6 @@
 // Revocation runs: the running ones (from GET /summary) and one run's progress and report
 // (GET /revocations/{run_id}). A run in progress is read again every few seconds.
+import { ApiError } from "../api.js";
 import { h, table } from "../dom.js";
 import { instant, runLink } from "../format.js";
 import { lookupForm } from "./lookup.js";
@@ -10,9 +11,16 @@ const UNFINISHED = new Set(["planning", "running", "cancelling"]);
 export async function render({ get, param }) {
   if (param) return renderRun(get, param);
   const parts = [lookupForm({ id: "run-id", label: "Run id", route: "runs" })];
-  // The API lists no finished runs; the summary names the running ones.
-  const summary = await get("/summary");
-  const running = summary.revocation_runs || [];
+  // The API lists no finished runs; the summary names the running ones. Without it, a run
+  // can still be opened by its id, so the form stays and the reason is said beside it.
+  let running;
+  try {
+    running = (await get("/summary")).revocation_runs || [];
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status === 401) throw error;
+    parts.push(h("p", { class: "notice", id: "running-runs" }, `Running runs could not be listed: the summary answered ${error.status || "nothing"} ${error.title}. ${error.detail}`));
+    return { nodes: parts };
+  }
   parts.push(
     table({
       caption: "Running revocation runs",
