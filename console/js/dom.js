@@ -26,7 +26,7 @@ let captionCount = 0;
 
 // A table in a wrapper that scrolls sideways on a narrow screen (the page itself never does).
 // The wrapper is focusable and named by the caption, so keyboard users can scroll it too.
-export function table({ caption, columns, rows, id, empty = "None." }) {
+export function table({ caption, columns, rows, id, empty = "None.", narrow = false }) {
   if (rows.length === 0) return h("p", { class: "empty", id }, `${caption}: ${empty}`);
   const captionId = `caption-${++captionCount}`;
   return h(
@@ -34,7 +34,8 @@ export function table({ caption, columns, rows, id, empty = "None." }) {
     { class: "table-wrap", role: "region", tabindex: "0", "aria-labelledby": captionId },
     h(
       "table",
-      { id },
+      // A narrow table (a few short columns) fits a phone; the others scroll in the wrapper.
+      { id, class: narrow ? "narrow" : null },
       h("caption", { id: captionId }, caption),
       h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, rows),

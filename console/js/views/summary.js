@@ -25,6 +25,7 @@ function countsTable(caption, id, counts, total) {
   return table({
     caption,
     id,
+    narrow: true,
     columns: ["Status", "Count", "Share"],
     rows: counts.map((c) =>
       h(
