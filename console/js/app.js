@@ -101,7 +101,9 @@ async function show({ quiet = false } = {}) {
     $("connect-site").focus();
     return;
   }
-  const focusedHref = quiet ? document.activeElement?.getAttribute("href") : null;
+  // What the reader is on (a link, or a field being typed in) survives a quiet refresh.
+  const active = quiet && $("view").contains(document.activeElement) ? document.activeElement : null;
+  const kept = active && { href: active.getAttribute("href"), id: active.id, value: active.value };
   const heading = h("h2", { id: "view-title", tabindex: "-1" }, module.title, param ? h("span", { class: "visually-hidden" }, ` ${param}`) : null);
   if (!quiet) {
     target.replaceChildren(heading, h("p", { class: "muted" }, "Loading…"));
@@ -125,9 +127,16 @@ async function show({ quiet = false } = {}) {
   showError(null);
   const time = new Date().toISOString().slice(11, 19);
   $("live").textContent = announce ? `${announce} Updated ${time} UTC.` : `${module.title} updated ${time} UTC.`;
-  if (quiet && focusedHref) document.querySelector(`#view [href="${CSS.escape(focusedHref)}"]`)?.focus();
-  else if (!quiet) heading.focus();
+  if (!quiet) heading.focus();
+  else if (kept) restoreFocus(kept);
   scheduleRefresh(refreshAfterMs);
+}
+
+function restoreFocus({ href, id, value }) {
+  const again = id ? document.getElementById(id) : href && document.querySelector(`#view [href="${CSS.escape(href)}"]`);
+  if (!again) return;
+  if (id && value !== undefined && "value" in again) again.value = value;
+  again.focus();
 }
 
 function scheduleRefresh(viewMs) {

@@ -23,6 +23,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
 
 from keyworker.local.apigw import ApiGatewayServer
 from keyworker.local.console import ConsoleFiles, connect_url
@@ -145,6 +146,14 @@ def test_the_worklist_and_a_runs_progress(signed_in: WebDriver) -> None:
     wait_for_text(browser, "#live", "Run run-1: running, 40 of 100 keys.")
     assert browser.find_element(By.ID, "live").get_attribute("aria-live") == "polite"
     assert first.startswith("Run run-1")
+    # Typing in the form while the run is read again: the field keeps the focus and the text.
+    field = browser.find_element(By.ID, "run-id")
+    field.clear()
+    field.send_keys("run-2")
+    before = browser.find_element(By.ID, "live").text
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "live").text != before)
+    assert browser.switch_to.active_element.get_attribute("id") == "run-id"
+    assert browser.find_element(By.ID, "run-id").get_attribute("value") == "run-2"
 
 
 def test_errors_say_plainly_what_went_wrong(
