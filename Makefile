@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.deps-installed
 
-.PHONY: setup native lint test test-rust test-python bench run demo clean artifacts
+.PHONY: setup native lint test test-rust test-python bench run demo clean artifacts browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,29 @@ lint: setup
 test-rust:
 	cargo test -p keyworker-core --release --quiet
 
-test-python: setup
+test-python: setup browser
 	$(BIN)/python -m pytest
+
+# The console's tests (tests/browser) drive Debian's chromium through its chromedriver, at the
+# paths tests/browser/conftest.py uses. Installed when absent and this machine allows it
+# (root, or sudo without a password); a failed install fails the run. Where it cannot be
+# installed, the browser tests skip and say which binary is missing (README, "The console").
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+BROWSER_PACKAGES := chromium chromium-driver
+
+browser:
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then \
+		exit 0; \
+	elif ! command -v apt-get >/dev/null; then \
+		echo "make browser: no apt-get: install chromium and chromedriver yourself, or tests/browser skips"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then \
+		sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES); \
+	else \
+		echo "make browser: $(BROWSER_PACKAGES) missing and no root or passwordless sudo: tests/browser skips"; \
+	fi
 
 test: lint test-rust test-python
 

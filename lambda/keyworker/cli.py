@@ -33,6 +33,15 @@ def _cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_console(args: argparse.Namespace) -> int:
+    from keyworker.local.client import local_api_and_token
+    from keyworker.local.console import connect_url
+
+    api, token = local_api_and_token(state_dir(), [args.site], args.api, None)
+    print(connect_url(api, args.site, token))
+    return 0
+
+
 def _cmd_local(args: argparse.Namespace) -> int:
     from keyworker.local.simulators import Simulation
     from keyworker.local.stack import LocalConfig, run
@@ -74,12 +83,15 @@ def _demo_after_start(args: argparse.Namespace, console: Any) -> Callable[[Any],
 
     def run_it(stack: Any) -> None:
         from keyworker.local.client import ApiClient
+        from keyworker.local.console import connect_url
         from keyworker.local.demo import DemoSize, new_site_id, run_demo
         from keyworker.local.tokens import LocalTokenIssuer
 
         site = new_site_id()
         token = LocalTokenIssuer.for_state_dir(state_dir()).issue([site])
         client = ApiClient(stack.api_url, token, site)
+        # Printed first so the console can be watched while the demo fills the site.
+        print(f"console: {connect_url(stack.api_url, site, token)}", file=console, flush=True)
         code = run_demo(client, DemoSize(), console)
         if stack.stopping:
             return  # the stack stopped under the demo: there is nothing to point at
@@ -243,6 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("--api", help="API base URL (default: the local stack started here)")
     listen.add_argument("--token", help="bearer token (default: minted for the local stack)")
     listen.set_defaults(run=_cmd_listen)
+
+    console = commands.add_parser(
+        "console",
+        help="print the local stack's console address, signed in to a site (token in the URL)",
+    )
+    console.add_argument("--site", required=True, help="the site the console shows")
+    console.add_argument("--api", help="API base URL (default: the local stack started here)")
+    console.set_defaults(run=_cmd_console)
 
     from keyworker.revocation.cli import add_parser as add_revoke
 

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from keyworker.api import problems
+from keyworker.local.console import ConsoleFiles
 from keyworker.local.tokens import InvalidToken, LocalTokenIssuer
 
 LambdaHandler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
@@ -145,8 +146,10 @@ class ApiGatewayServer:
         port: int = 8000,
         function_name: str = "keyworker-api",
         public_paths: tuple[str, ...] = ("/health",),
+        console: ConsoleFiles | None = None,
     ) -> None:
         self._handler = handler
+        self._console = console
         self._tokens = tokens
         self._function_name = function_name
         self._public_paths = public_paths
@@ -218,6 +221,12 @@ class ApiGatewayServer:
             return
         body = request.rfile.read(length) if length else b""
         path = urlsplit(request.path).path
+        # The console's files are static (S3 on AWS): answered here, never by the function,
+        # and without a token (they hold no data; the page sends the token to the API).
+        static = self._console.answer(request.command, path) if self._console else None
+        if static is not None:
+            self._write_proxy_response(request, static)
+            return
         claims: dict[str, Any] | None = None
         if path not in self._public_paths:
             auth = request.headers.get("authorization", "")

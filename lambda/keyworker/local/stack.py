@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 from keyworker.adapters.secrets_keyring import SecretsManagerKeyring
 from keyworker.credentials import Algorithm
 from keyworker.local.apigw import ApiGatewayServer, LambdaContext
+from keyworker.local.console import CONSOLE_DIR, PREFIX, ConsoleFiles
 from keyworker.local.containers import Handler, ProcessContainers, load_handler
 from keyworker.local.emulator import EmulatorProcess, environment_for
 from keyworker.local.resources import StackResources, create_phone_hash_secret, create_stack
@@ -183,6 +184,8 @@ class LocalStack:
             LocalTokenIssuer.for_state_dir(config.state_dir),
             host=config.host,
             port=config.port,
+            # Absent only in an install without the repository's console/ (not make setup's).
+            console=ConsoleFiles(CONSOLE_DIR) if CONSOLE_DIR.is_dir() else None,
         )
         self.api.start()
         self._write_state_file()
@@ -341,6 +344,11 @@ def run(
     signal.signal(signal.SIGTERM, shutdown)
     print(f"api: {stack.api_url}", file=console, flush=True)
     print(f"aws: {stack.aws_url}", file=console, flush=True)
+    print(
+        f"console: {stack.api_url}{PREFIX}/ (a token for it: keyworker console --site SITE)",
+        file=console,
+        flush=True,
+    )
     mode = (
         "off"
         if not config.simulation.enabled
