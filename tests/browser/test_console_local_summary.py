@@ -1,11 +1,6 @@
 """The console's views of this round's new endpoints, against a real ``keyworker local``:
 the demo site's counts as ``GET /summary`` gives them, a pending row's ``waiting_for``, the
-exposure list as ``GET /exposure`` gives it (issue 14's done-when for the console).
-
-Kept as ``.py.txt`` on the console branch: ``/summary``, ``/exposure`` and the rows'
-``pending_since``/``waiting_for``/``last_error`` (contracts C and D) are built on the
-visibility branch. The integrator renames this file to ``test_console_local_pending.py``
-(or folds it into ``test_console_local.py``) once both are merged; it must then pass."""
+exposure list as ``GET /exposure`` gives it (issue 14's done-when for the console)."""
 
 from __future__ import annotations
 
