@@ -21,6 +21,7 @@ from moto.dynamodb.responses import DynamoHandler
 from moto_state import fake_aws_environment
 
 from keyworker.local import moto_shims
+from keyworker.local.emulator import Emulator
 
 Request = tuple[str, dict[str, Any]]
 
@@ -411,3 +412,63 @@ def test_queries_and_scans_do_not_meet_writes_halfway(
     finally:
         sys.setswitchinterval(interval)
     assert client.scan(TableName="t", Select="COUNT")["Count"] == 16 + 3 * 40
+
+
+def _http_answer(call: Callable[..., Any], kwargs: dict[str, Any], name: str) -> Any:
+    """The parsed answer with its status and content type (what the server path decides)."""
+    try:
+        response = call(**kwargs)
+    except ClientError as error:
+        meta = error.response["ResponseMetadata"]
+        answer: Any = {"failed": error.response["Error"]}
+    else:
+        meta = response.pop("ResponseMetadata")
+        answer = response
+    headers = dict(meta["HTTPHeaders"])
+    for volatile in ("date", "x-amzn-requestid", "x-amz-crc32", "content-length"):
+        headers.pop(volatile, None)  # the crc and length follow the body, compared parsed
+    answer = _normalised(answer, name)
+    return {"answer": answer, "status": meta["HTTPStatusCode"], "headers": headers}
+
+
+def test_the_emulators_json_fast_path_answers_as_moto_s_flask_app() -> None:
+    """The same DynamoDB and SQS calls through moto's Flask app and through the fast path of
+    the emulator's server (over HTTP, as the stack calls it) get the same answers, statuses
+    and content types, errors included."""
+    emulator = Emulator()
+    emulator.start()
+    try:
+        assert emulator.app is not None
+        dynamodb, sqs = emulator.client("dynamodb"), emulator.client("sqs")
+        calls: dict[bool, list[Any]] = {}
+        for fast in (False, True):
+            emulator.app.enabled = fast
+            table = f"http-{fast}"
+            _create(dynamodb, table)
+            answers = [
+                _http_answer(getattr(dynamodb, operation), kwargs, table)
+                for operation, kwargs in _requests(table)
+            ]
+            queue = sqs.create_queue(QueueName=f"q-{fast}")["QueueUrl"]
+            for operation, kwargs in (
+                ("send_message", {"QueueUrl": queue, "MessageBody": "one"}),
+                ("receive_message", {"QueueUrl": queue, "MaxNumberOfMessages": 5}),
+                ("receive_message", {"QueueUrl": queue, "WaitTimeSeconds": 0}),
+                ("send_message", {"QueueUrl": queue + "-missing", "MessageBody": "x"}),
+                ("get_queue_attributes", {"QueueUrl": queue, "AttributeNames": ["All"]}),
+            ):
+                answer = _http_answer(getattr(sqs, operation), kwargs, f"q-{fast}")
+                for message in answer["answer"].get("Messages", []):
+                    message.pop("ReceiptHandle")
+                    message.pop("MessageId")
+                attributes = answer["answer"].get("Attributes", {})
+                for volatile in ("QueueArn", "CreatedTimestamp", "LastModifiedTimestamp"):
+                    attributes.pop(volatile, None)
+                answer["answer"].pop("MessageId", None)
+                answers.append(answer)
+            calls[fast] = answers
+        assert len(calls[True]) == len(calls[False])
+        for got, expected in zip(calls[True], calls[False], strict=True):
+            assert got == expected
+    finally:
+        emulator.stop()
