@@ -81,6 +81,8 @@ from moto.moto_server.werkzeug_app import BackendRequest
 from moto.sqs import models as sqs_models
 from moto.sqs.responses import SQSResponse
 
+from keyworker.local.state import EMULATOR_CALLS_PATH
+
 SetAttribute = Callable[[Any, str, Any], None]
 
 # ------------------------------------------------------------------------------ atomicity
@@ -296,13 +298,27 @@ class JsonFastPath:
     (``moto.core.utils.convert_to_flask_response``) would call it — same request class, same
     arguments, same error mapping, same response class — without the Flask app around it.
     Anything else (other services, other paths, a browser's CORS request) takes moto's own
-    way. ``enabled`` exists for the differential test."""
+    way. ``enabled`` exists for the differential test.
+
+    It also counts the calls it serves: ``GET /_keyworker/calls`` answers ``{"calls": N}``
+    (a path no AWS service has), which the demo reads to print AWS calls per key."""
 
     def __init__(self, app: Callable[..., Any]) -> None:
         self.app = app
         self.enabled = True
+        self.calls = 0
+        self._calls_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if (
+            environ.get("PATH_INFO") == EMULATOR_CALLS_PATH
+            and environ.get("REQUEST_METHOD") == "GET"
+        ):
+            body = json.dumps({"calls": self.calls}).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        with self._calls_lock:
+            self.calls += 1
         dispatch = self._dispatch_for(environ) if self.enabled else None
         if dispatch is None:
             return self.app(environ, start_response)
