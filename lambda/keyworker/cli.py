@@ -82,7 +82,7 @@ def _demo_after_start(args: argparse.Namespace, console: Any) -> Callable[[Any],
     """``keyworker local --demo``: run the demo against this stack once it serves."""
 
     def run_it(stack: Any) -> None:
-        from keyworker.local.client import ApiClient
+        from keyworker.local.client import ApiClient, emulator_call_counter
         from keyworker.local.console import connect_url
         from keyworker.local.demo import DemoSize, new_site_id, run_demo
         from keyworker.local.tokens import LocalTokenIssuer
@@ -92,7 +92,8 @@ def _demo_after_start(args: argparse.Namespace, console: Any) -> Callable[[Any],
         client = ApiClient(stack.api_url, token, site)
         # Printed first so the console can be watched while the demo fills the site.
         print(f"console: {connect_url(stack.api_url, site, token)}", file=console, flush=True)
-        code = run_demo(client, DemoSize(), console)
+        calls = emulator_call_counter(stack.aws_url)
+        code = run_demo(client, DemoSize(), console, aws_calls=calls)
         if stack.stopping:
             return  # the stack stopped under the demo: there is nothing to point at
         outcome = "finished" if code == 0 else "failed"
@@ -106,14 +107,19 @@ def _demo_after_start(args: argparse.Namespace, console: Any) -> Callable[[Any],
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from keyworker.local.client import ApiClient, local_api_and_token
+    from keyworker.local.client import ApiClient, emulator_call_counter, local_api_and_token
     from keyworker.local.demo import DemoSize, new_site_id, run_demo
+    from keyworker.local.state import read_stack_state
 
     site = args.site or new_site_id()
     api, token = local_api_and_token(state_dir(), [site], args.api, args.token)
     client = ApiClient(api, token, site)
     size = DemoSize(doors=args.doors, keys=args.keys, workers=args.workers)
-    return run_demo(client, size, sys.stdout, progress=not args.no_progress)
+    # The emulator's call count, when the API is the local stack started from here.
+    state = read_stack_state(state_dir())
+    same_stack = state is not None and api.rstrip("/") == str(state["api"]).rstrip("/")
+    calls = emulator_call_counter(str(state["aws"]) if state and same_stack else None)
+    return run_demo(client, size, sys.stdout, progress=not args.no_progress, aws_calls=calls)
 
 
 def _cmd_listen(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from moto.dynamodb.responses import DynamoHandler
 from moto_state import fake_aws_environment
 
 from keyworker.local import moto_shims
+from keyworker.local.emulator import Emulator
 
 Request = tuple[str, dict[str, Any]]
 
@@ -109,7 +110,63 @@ def _requests(table: str) -> list[Request]:
                 "ScanIndexForward": False,
             },
         ),
+        (
+            "query",
+            {
+                "TableName": table,
+                "KeyConditionExpression": "pk = :pk AND sk > :after",
+                "ExpressionAttributeValues": {":pk": {"S": "SITE#s"}, ":after": {"S": "KEY#002"}},
+                "ExclusiveStartKey": {"pk": {"S": "SITE#s"}, "sk": {"S": "KEY#006"}},
+                "Limit": 3,
+            },
+        ),
+        (
+            "query",
+            {
+                "TableName": table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": "SITE#other"}},
+                "ScanIndexForward": False,
+                "Limit": 2,
+            },
+        ),
+        (
+            "query",
+            {
+                "TableName": table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": "SITE#nobody"}},
+            },
+        ),
+        (
+            "query",
+            {
+                "TableName": table,
+                "IndexName": "by-gsi",
+                "KeyConditionExpression": "gsi_pk = :g",
+                "ExpressionAttributeValues": {":g": {"S": "G#2"}},
+                "ExclusiveStartKey": {
+                    "gsi_pk": {"S": "G#2"},
+                    "pk": {"S": "SITE#other"},
+                    "sk": {"S": "KEY#002"},
+                },
+                "Limit": 3,
+                "ScanIndexForward": False,
+            },
+        ),
         ("scan", {"TableName": table, "Limit": 3}),
+        ("scan", {"TableName": table, "IndexName": "by-gsi", "Limit": 5}),
+        (
+            "put_item",
+            {
+                "TableName": table,
+                "Item": {**_item(70), "big": {"S": "x" * 300_000}, "bigger": {"B": b"y" * 110_000}},
+            },
+        ),
+        (
+            "put_item",
+            {"TableName": table, "Item": {**_item(71), "big": {"S": "x" * 404_000}}},
+        ),
         ("put_item", {"TableName": table, "Item": _item(50)}),
         ("put_item", {"TableName": table, "Item": _item(4), "ReturnValues": "ALL_OLD"}),
         (
@@ -185,6 +242,10 @@ def _create(client: Any, table: str) -> None:
     )
     for n in range(12):
         client.put_item(TableName=table, Item=_item(n))
+    # A second partition, written between the first's items would sort: a query must pick
+    # its own partition and answer in key order either way.
+    for n in (7, 2, 9, 4):
+        client.put_item(TableName=table, Item={**_item(n), "pk": {"S": "SITE#other"}})
 
 
 def _answer(call: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
@@ -218,18 +279,26 @@ def client(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def test_dynamodb_answers_are_the_same_with_the_fast_serializer(
     client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _create(client, "moto-own")
+    moto_shims.speed_up_moto(monkeypatch.setattr)
+    with monkeypatch.context() as shipped:
+        moto_shims.moto_as_shipped(shipped.setattr)
+        assert not getattr(DynamoHandler.serialized, "__keyworker_fast__", False)
+        _create(client, "moto-own")
     _create(client, "moto-fast")
-    moto_serialized = moto_shims.MOTO_SERIALIZED
-    assert not getattr(moto_serialized, "__keyworker_fast__", False)
     for (operation, plain), (_, fast) in zip(
         _requests("moto-own"), _requests("moto-fast"), strict=True
     ):
-        monkeypatch.setattr(DynamoHandler, "serialized", moto_serialized)
-        expected = _normalised(_answer(getattr(client, operation), plain), "moto-own")
-        moto_shims.speed_up_moto(monkeypatch.setattr)
+        with monkeypatch.context() as shipped:
+            moto_shims.moto_as_shipped(shipped.setattr)
+            expected = _normalised(_answer(getattr(client, operation), plain), "moto-own")
         got = _normalised(_answer(getattr(client, operation), fast), "moto-fast")
         assert got == expected, operation
+    # Both tables hold the same items afterwards (the size check let the same ones in).
+    scans = [
+        _normalised(client.scan(TableName=name)["Items"], name)
+        for name in ("moto-own", "moto-fast")
+    ]
+    assert scans[0] == scans[1]
 
 
 def test_the_fast_serializer_is_in_use_and_faster(
@@ -244,9 +313,10 @@ def test_the_fast_serializer_is_in_use_and_faster(
             client.batch_get_item(RequestItems={"t": {"Keys": keys}})
         return time.perf_counter() - start
 
-    monkeypatch.setattr(DynamoHandler, "serialized", moto_shims.MOTO_SERIALIZED)
-    read()
-    plain = min(read() for _ in range(3))
+    with monkeypatch.context() as shipped:
+        moto_shims.moto_as_shipped(shipped.setattr)
+        read()
+        plain = min(read() for _ in range(3))
     moto_shims.speed_up_moto(monkeypatch.setattr)
     assert getattr(DynamoHandler.serialized, "__keyworker_fast__", False)
     fast = min(read() for _ in range(3))
@@ -302,3 +372,103 @@ def test_concurrent_adds_each_return_their_own_new_value(
     finally:
         sys.setswitchinterval(interval)
     assert sorted(told) == list(range(1, 201))
+
+
+def test_queries_and_scans_do_not_meet_writes_halfway(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Query or Scan iterating the table while items are put used to fail with moto's
+    ``dictionary changed size during iteration``; under the emulator's lock each sees the
+    table between two writes."""
+    moto_shims.make_dynamodb_atomic(monkeypatch.setattr)
+    moto_shims.speed_up_moto(monkeypatch.setattr)
+    _create(client, "t")
+
+    def write(worker: int) -> None:
+        for n in range(40):
+            item = {**_item(n), "pk": {"S": f"SITE#w{worker}-{n}"}}
+            client.put_item(TableName="t", Item=item)
+
+    def read(_: int) -> int:
+        count = 0
+        for _ in range(15):
+            count += client.query(
+                TableName="t",
+                IndexName="by-gsi",
+                KeyConditionExpression="gsi_pk = :g",
+                ExpressionAttributeValues={":g": {"S": "G#1"}},
+            )["Count"]
+            count += client.scan(TableName="t", Select="COUNT")["Count"]
+        return count
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            writers = [pool.submit(write, w) for w in range(3)]
+            readers = [pool.submit(read, r) for r in range(3)]
+            for future in writers + readers:
+                future.result()  # re-raises a reader's or writer's error
+    finally:
+        sys.setswitchinterval(interval)
+    assert client.scan(TableName="t", Select="COUNT")["Count"] == 16 + 3 * 40
+
+
+def _http_answer(call: Callable[..., Any], kwargs: dict[str, Any], name: str) -> Any:
+    """The parsed answer with its status and content type (what the server path decides)."""
+    try:
+        response = call(**kwargs)
+    except ClientError as error:
+        meta = error.response["ResponseMetadata"]
+        answer: Any = {"failed": error.response["Error"]}
+    else:
+        meta = response.pop("ResponseMetadata")
+        answer = response
+    headers = dict(meta["HTTPHeaders"])
+    for volatile in ("date", "x-amzn-requestid", "x-amz-crc32", "content-length"):
+        headers.pop(volatile, None)  # the crc and length follow the body, compared parsed
+    answer = _normalised(answer, name)
+    return {"answer": answer, "status": meta["HTTPStatusCode"], "headers": headers}
+
+
+def test_the_emulators_json_fast_path_answers_as_moto_s_flask_app() -> None:
+    """The same DynamoDB and SQS calls through moto's Flask app and through the fast path of
+    the emulator's server (over HTTP, as the stack calls it) get the same answers, statuses
+    and content types, errors included."""
+    emulator = Emulator()
+    emulator.start()
+    try:
+        assert emulator.app is not None
+        dynamodb, sqs = emulator.client("dynamodb"), emulator.client("sqs")
+        calls: dict[bool, list[Any]] = {}
+        for fast in (False, True):
+            emulator.app.enabled = fast
+            table = f"http-{fast}"
+            _create(dynamodb, table)
+            answers = [
+                _http_answer(getattr(dynamodb, operation), kwargs, table)
+                for operation, kwargs in _requests(table)
+            ]
+            queue = sqs.create_queue(QueueName=f"q-{fast}")["QueueUrl"]
+            for operation, kwargs in (
+                ("send_message", {"QueueUrl": queue, "MessageBody": "one"}),
+                ("receive_message", {"QueueUrl": queue, "MaxNumberOfMessages": 5}),
+                ("receive_message", {"QueueUrl": queue, "WaitTimeSeconds": 0}),
+                ("send_message", {"QueueUrl": queue + "-missing", "MessageBody": "x"}),
+                ("get_queue_attributes", {"QueueUrl": queue, "AttributeNames": ["All"]}),
+            ):
+                answer = _http_answer(getattr(sqs, operation), kwargs, f"q-{fast}")
+                for message in answer["answer"].get("Messages", []):
+                    message.pop("ReceiptHandle")
+                    message.pop("MessageId")
+                attributes = answer["answer"].get("Attributes", {})
+                for volatile in ("QueueArn", "CreatedTimestamp", "LastModifiedTimestamp"):
+                    attributes.pop(volatile, None)
+                answer["answer"].pop("MessageId", None)
+                answers.append(answer)
+            calls[fast] = answers
+        assert len(calls[True]) == len(calls[False])
+        for got, expected in zip(calls[True], calls[False], strict=True):
+            assert got == expected
+    finally:
+        emulator.stop()

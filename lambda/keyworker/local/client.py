@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -18,7 +18,7 @@ import urllib3
 from urllib3.util.retry import Retry
 
 from keyworker.errors import KeyworkerError
-from keyworker.local.state import read_stack_state
+from keyworker.local.state import EMULATOR_CALLS_PATH, read_stack_state
 from keyworker.local.tokens import LocalTokenIssuer
 
 DEFAULT_API = "http://127.0.0.1:8000"
@@ -123,3 +123,20 @@ def local_api_and_token(
     if token is None:
         token = LocalTokenIssuer.for_state_dir(state_dir).issue(sites)
     return base, token
+
+
+def emulator_call_counter(aws_endpoint: str | None) -> Callable[[], int | None]:
+    """How many calls the local stack's AWS emulator has served so far (None: unknown — no
+    endpoint, or an emulator that does not count)."""
+    pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2.0, read=10.0))
+
+    def calls() -> int | None:
+        if not aws_endpoint:
+            return None
+        try:
+            response = pool.request("GET", aws_endpoint.rstrip("/") + EMULATOR_CALLS_PATH)
+            return int(json.loads(response.data)["calls"]) if response.status == 200 else None
+        except (urllib3.exceptions.HTTPError, ValueError, KeyError, TypeError):
+            return None
+
+    return calls

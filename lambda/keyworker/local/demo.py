@@ -56,10 +56,11 @@ def new_site_id() -> str:
 
 @dataclass
 class Timings:
-    steps: list[tuple[str, float, int]] = field(default_factory=list)  # name, seconds, requests
+    # name, seconds, requests, AWS calls (None: the emulator's count is not known)
+    steps: list[tuple[str, float, int, int | None]] = field(default_factory=list)
 
-    def step(self, name: str, seconds: float, requests: int) -> None:
-        self.steps.append((name, seconds, requests))
+    def step(self, name: str, seconds: float, requests: int, aws_calls: int | None) -> None:
+        self.steps.append((name, seconds, requests, aws_calls))
 
 
 def _iso(epoch: float) -> str:
@@ -68,9 +69,18 @@ def _iso(epoch: float) -> str:
 
 class Demo:
     def __init__(
-        self, client: ApiClient, size: DemoSize, out: TextIO, seed: int = 7, progress: bool = True
+        self,
+        client: ApiClient,
+        size: DemoSize,
+        out: TextIO,
+        seed: int = 7,
+        progress: bool = True,
+        aws_calls: Callable[[], int | None] | None = None,
     ) -> None:
         self.client = client
+        # Every call the whole stack made to the AWS emulator so far (functions, pollers,
+        # simulators): read around each step for the AWS calls per key.
+        self.aws_calls = aws_calls or (lambda: None)
         self.size = size
         self.out = out
         self.random = random.Random(seed)
@@ -105,10 +115,12 @@ class Demo:
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _timed(self, name: str, action: Callable[[], T]) -> T:
-        start, requests = time.monotonic(), self.client.requests
+        start, requests, calls = time.monotonic(), self.client.requests, self.aws_calls()
         result = action()
         seconds = time.monotonic() - start
-        self.timings.step(name, seconds, self.client.requests - requests)
+        calls_after = self.aws_calls()
+        aws = None if calls is None or calls_after is None else calls_after - calls
+        self.timings.step(name, seconds, self.client.requests - requests, aws)
         return result
 
     def _wait_until(self, what: str, done: Callable[[], bool], timeout: float = 600.0) -> None:
@@ -268,7 +280,9 @@ class Demo:
             "worklist": worklist,
         }
 
-    def print_summary(self, result: dict[str, Any], total_seconds: float) -> None:
+    def print_summary(
+        self, result: dict[str, Any], total_seconds: float, aws_total: int | None = None
+    ) -> None:
         say = self.say
         say("")
         say(f"Keys at site {self.client.site_id}: {result['keys']}")
@@ -290,14 +304,22 @@ class Demo:
             say(f"  ... and {len(result['worklist']) - 12} more")
         say("")
         say("Measured")
-        say(f"  {'step':<44} {'seconds':>8} {'requests':>9} {'req/s':>7}")
-        for name, seconds, requests in self.timings.steps:
+        say(f"  {'step':<44} {'seconds':>8} {'requests':>9} {'req/s':>7} {'AWS calls':>10}")
+        for name, seconds, requests, aws in self.timings.steps:
             rate = requests / seconds if seconds > 0 else 0.0
-            say(f"  {name:<44} {seconds:>8.1f} {requests:>9} {rate:>7.0f}")
-        say(f"  {'total':<44} {total_seconds:>8.1f} {self.client.requests:>9}")
+            aws_text = "-" if aws is None else str(aws)
+            say(f"  {name:<44} {seconds:>8.1f} {requests:>9} {rate:>7.0f} {aws_text:>10}")
+        total_text = "-" if aws_total is None else str(aws_total)
+        requests_total = self.client.requests
+        say(f"  {'total':<44} {total_seconds:>8.1f} {requests_total:>9} {'':>7} {total_text:>10}")
+        if aws_total is not None and self.size.keys:
+            say(
+                f"  AWS calls per key: {aws_total / self.size.keys:.1f} (every call the stack "
+                f"made to its emulator during the demo, over the {self.size.keys} keys issued)"
+            )
 
     def run(self) -> dict[str, Any]:
-        started = time.monotonic()
+        started, calls_before = time.monotonic(), self.aws_calls()
         size = self.size
         self.say(f"Site {self.client.site_id}: {size.doors} doors, {size.keys} keys")
         self._timed(f"put {size.doors} doors", self.create_doors)
@@ -326,7 +348,11 @@ class Demo:
         )
         self._timed("let the field catch up", self.wait_for_automation)
         result = self._timed("read every key's status", self.summary)
-        self.print_summary(result, time.monotonic() - started)
+        calls_after = self.aws_calls()
+        aws_total = (
+            None if calls_before is None or calls_after is None else calls_after - calls_before
+        )
+        self.print_summary(result, time.monotonic() - started, aws_total)
         return result
 
 
@@ -337,9 +363,15 @@ def _table(say: Callable[[str], None], title: str, counts: Counter[tuple[str, st
         say(f"  {label:<40} {code:<26} {count:>6}")
 
 
-def run_demo(client: ApiClient, size: DemoSize, out: TextIO, progress: bool = True) -> int:
+def run_demo(
+    client: ApiClient,
+    size: DemoSize,
+    out: TextIO,
+    progress: bool = True,
+    aws_calls: Callable[[], int | None] | None = None,
+) -> int:
     try:
-        Demo(client, size, out, progress=progress).run()
+        Demo(client, size, out, progress=progress, aws_calls=aws_calls).run()
     except (ApiError, TimeoutError) as error:
         print(f"keyworker demo: {error}", file=sys.stderr)
         return 1

@@ -18,7 +18,7 @@ from botocore.config import Config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from waitress.server import create_server
 
-from keyworker.local.moto_shims import make_dynamodb_atomic, speed_up_moto
+from keyworker.local.moto_shims import JsonFastPath, make_dynamodb_atomic, speed_up_moto
 
 REGION = "us-east-1"
 # The emulator accepts any credentials; fixed fake ones keep boto3 from looking for real ones.
@@ -46,6 +46,7 @@ class Emulator:
     host: str = "127.0.0.1"
     port: int = 0
     threads: int = EMULATOR_THREADS
+    app: JsonFastPath | None = field(default=None, init=False)
     _server: Any = field(default=None, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
 
@@ -54,7 +55,7 @@ class Emulator:
         speed_up_moto()
         # waitress warns when requests wait for a thread: normal under load, noise on a console.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-        app = DomainDispatcherApplication(create_backend_app)
+        app = self.app = JsonFastPath(DomainDispatcherApplication(create_backend_app))
         self._server = create_server(
             app,
             host=self.host,

@@ -12,8 +12,12 @@ Two kinds of change, both confined to the emulator's process (and to tests that 
   the same attribute could show up in this update's ``ALL_NEW`` (two writers allocating a door
   version would both be told the later one).
 
-- **Speed.** moto answers every call in Python; three of its per-request costs have nothing to
-  do with what it emulates, and made the local stack several times slower than it needs to
+  Query and Scan iterate the table's dictionaries; a write landing meanwhile made Python
+  raise ``dictionary changed size during iteration`` (a 500 to the caller), so they take the
+  same lock: a read sees the table between two writes, as on DynamoDB.
+
+- **Speed.** moto answers every call in Python; several of its per-request costs have nothing
+  to do with what it emulates, and made the local stack several times slower than it needs to
   be (see docs/local-stack.md for the figures). :func:`speed_up_moto` removes them without
   changing a byte of what a client sees:
 
@@ -28,6 +32,23 @@ Two kinds of change, both confined to the emulator's process (and to tests that 
      jobs queued each call cost 10-40 ms. The same clock is read with ``time.time``.
   3. Every request lists moto's package directory to find its service; the listing is made
      once.
+  4. Every request lists its handler's methods (``inspect.getmembers``) to check that the
+     action exists; the list is made once per handler class.
+  5. Building an item re-adds the size of every attribute already in it for each attribute
+     added (quadratic in the attributes: a third of a PutItem of a key item). The item's
+     size is added up once and held to the same limit with the same error.
+  6. Every Query sorted the whole table (every item of every partition, compared through
+     ``Decimal``-casting ``DynamoType`` comparisons) before picking its partition or index
+     entries, which it sorts again by the order it answers in: at the 2,000-key demo's size
+     each Query cost ~0.1-1 s. Query now gets the partition's items (a table query) or every
+     item (an index query) unsorted; its own sort by the (unique) key gives the same order.
+
+  And one for the emulator's server (:class:`JsonFastPath`, in front of moto's app): moto's
+  server routes every request through a Flask app per service (request context, URL map,
+  CORS middleware, response finalisation) only to call the service's ``dispatch``. For the
+  JSON-protocol calls of DynamoDB and SQS (``POST /`` with an ``X-Amz-Target``) it calls the
+  same ``dispatch`` with the same request object and builds the same Flask response: 25-30%
+  less CPU per DynamoDB call.
 """
 
 from __future__ import annotations
@@ -42,18 +63,41 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+from flask import Response as FlaskResponse  # moto's views answer with Flask's response class
 from moto import backends as moto_backends
+from moto.core import responses as moto_responses
+from moto.core import utils as moto_utils
 from moto.core.utils import unix_time as _moto_unix_time
 from moto.core.utils import unix_time_millis as _moto_unix_time_millis
+from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.responses import DynamoHandler
+from moto.moto_api import recorder as moto_recorder
+from moto.moto_server.werkzeug_app import BackendRequest
 from moto.sqs import models as sqs_models
+from moto.sqs.responses import SQSResponse
+
+from keyworker.local.state import EMULATOR_CALLS_PATH
 
 SetAttribute = Callable[[Any, str, Any], None]
 
 # ------------------------------------------------------------------------------ atomicity
 
-_ATOMIC_OPERATIONS = ("put_item", "update_item", "delete_item", "get_item", "transact_write_items")
+_ATOMIC_OPERATIONS = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "get_item",
+    "transact_write_items",
+    # Readers of many items: they iterate the table's dictionaries, which a write must not
+    # change under them.
+    "query",
+    "scan",
+)
 _emulator_lock = threading.RLock()
 
 
@@ -139,11 +183,162 @@ def _moto_modules() -> tuple[str, ...]:
 _list_moto_modules = moto_backends.list_of_moto_modules
 
 
+_method_names_from_class = moto_utils.method_names_from_class
+
+
+@functools.cache
+def _handler_method_names(handler_class: type) -> list[str]:
+    return _method_names_from_class(handler_class)
+
+
+#: moto's item size limit (``LimitedSizeDict``): 400 KB as DynamoDB measures it.
+_ITEM_SIZE_LIMIT = 405000
+
+
+def _item_init(self: Item, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+    # moto's Item.__init__ sets each attribute through LimitedSizeDict.__setitem__, which sums
+    # the sizes of all attributes already set every time. Sizes are never negative, so the
+    # total of the whole item is over the limit exactly when one of those running sums was.
+    self.hash_key = hash_key
+    self.range_key = range_key
+    values = {key: DynamoType(value) for key, value in attrs.items()}
+    size = sum(bytesize(key) + value.size() for key, value in values.items())
+    if size > _ITEM_SIZE_LIMIT:
+        raise ItemSizeTooLarge
+    self.attrs = LimitedSizeDict()
+    dict.update(self.attrs, values)
+
+
+_item_init.__keyworker_fast__ = True  # type: ignore[attr-defined]
+
+_TABLE_QUERY = Table.query
+_TABLE_ALL_ITEMS = Table.all_items
+_query_scope = threading.local()
+
+
+def _unsorted_items(table: Table, hash_key: Any) -> list[Any]:
+    """The items a Query looks at, in no particular order: the partition's (``hash_key``) or,
+    for an index query (``None``), every item."""
+    if hash_key is None:
+        if not table.range_key_attr:
+            return list(table.items.values())
+        return [item for partition in table.items.values() for item in partition.values()]
+    if hash_key not in table.items:  # not .get on a defaultdict: no empty partition left
+        return []
+    partition = table.items[hash_key]
+    return list(partition.values()) if table.range_key_attr else [partition]
+
+
+def _all_items(self: Table) -> list[Any]:
+    scope = getattr(_query_scope, "scope", None)
+    if scope is not None and scope[0] is self:
+        return _unsorted_items(self, scope[1])
+    return _TABLE_ALL_ITEMS(self)
+
+
+def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+    # Table.query's index_name is its 8th parameter after hash_key (moto calls it by position).
+    index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+    _query_scope.scope = (self, None if index_name else hash_key)
+    try:
+        return _TABLE_QUERY(self, hash_key, *args, **kwargs)
+    finally:
+        _query_scope.scope = None
+
+
+_query.__keyworker_fast__ = True  # type: ignore[attr-defined]
+
+
+#: What :func:`speed_up_moto` replaces, as moto ships it (captured before any replacement).
+_SHIPPED: tuple[tuple[Any, str, Any], ...] = (
+    (DynamoHandler, "serialized", MOTO_SERIALIZED),
+    (sqs_models, "unix_time_millis", _moto_unix_time_millis),
+    (sqs_models, "unix_time", _moto_unix_time),
+    (moto_backends, "list_of_moto_modules", _list_moto_modules),
+    (moto_responses, "method_names_from_class", _method_names_from_class),
+    (Item, "__init__", Item.__init__),
+    (Table, "all_items", _TABLE_ALL_ITEMS),
+    (Table, "query", _TABLE_QUERY),
+)
+
+
+def moto_as_shipped(set_attribute: SetAttribute) -> None:
+    """Put back what :func:`speed_up_moto` replaced: the differential tests compare answers
+    of moto as shipped with the sped-up one (pass a ``monkeypatch.context()``'s setattr)."""
+    for owner, name, value in _SHIPPED:
+        set_attribute(owner, name, value)
+
+
 def speed_up_moto(set_attribute: SetAttribute = setattr) -> None:
-    """Take moto's three avoidable per-request costs out (see above). Idempotent; tests pass
-    ``monkeypatch.setattr`` to undo it afterwards."""
+    """Take moto's avoidable per-request costs out (see above). Idempotent; tests pass
+    ``monkeypatch.setattr`` (or a ``monkeypatch.context()``'s) to undo it afterwards."""
     if not getattr(DynamoHandler.serialized, "__keyworker_fast__", False):
         set_attribute(DynamoHandler, "serialized", _serialized)
     set_attribute(sqs_models, "unix_time_millis", _clock_millis)
     set_attribute(sqs_models, "unix_time", _clock_seconds)
     set_attribute(moto_backends, "list_of_moto_modules", _moto_modules)
+    set_attribute(moto_responses, "method_names_from_class", _handler_method_names)
+    set_attribute(Item, "__init__", _item_init)
+    set_attribute(Table, "all_items", _all_items)
+    set_attribute(Table, "query", _query)
+
+
+# ---------------------------------------------------------------------- the server's path
+
+#: ``X-Amz-Target`` prefixes of the JSON-protocol services the stack calls, and their handler.
+_JSON_TARGETS: dict[str, Any] = {
+    "DynamoDB_20120810": DynamoHandler.dispatch,
+    "AmazonSQS": SQSResponse.dispatch,
+}
+
+
+class JsonFastPath:
+    """WSGI middleware in front of moto's server app: a JSON-protocol call of DynamoDB or SQS
+    goes straight to its service's ``dispatch``, as moto's Flask view
+    (``moto.core.utils.convert_to_flask_response``) would call it — same request class, same
+    arguments, same error mapping, same response class — without the Flask app around it.
+    Anything else (other services, other paths, a browser's CORS request) takes moto's own
+    way. ``enabled`` exists for the differential test.
+
+    It also counts the calls it serves: ``GET /_keyworker/calls`` answers ``{"calls": N}``
+    (a path no AWS service has), which the demo reads to print AWS calls per key."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+        self.enabled = True
+        self.calls = 0
+        self._calls_lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if (
+            environ.get("PATH_INFO") == EMULATOR_CALLS_PATH
+            and environ.get("REQUEST_METHOD") == "GET"
+        ):
+            body = json.dumps({"calls": self.calls}).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+        with self._calls_lock:
+            self.calls += 1
+        dispatch = self._dispatch_for(environ) if self.enabled else None
+        if dispatch is None:
+            return self.app(environ, start_response)
+        request = BackendRequest(environ)
+        moto_recorder._record_request(request)
+        try:
+            result = dispatch(request, request.raw_url, dict(request.headers))
+        except ClientError as error:
+            result = 400, {}, error.response["Error"]["Message"]
+        status, headers, content = result if len(result) == 3 else (200, {}, result)
+        response = FlaskResponse(response=content, status=status, headers=headers)
+        # What moto's CORS middleware (flask_cors, defaults) adds to a request without Origin.
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response(environ, start_response)
+
+    @staticmethod
+    def _dispatch_for(environ: dict[str, Any]) -> Any:
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != "/":
+            return None
+        if "HTTP_ORIGIN" in environ:  # moto's CORS middleware would add headers
+            return None
+        service, _, _ = str(environ.get("HTTP_X_AMZ_TARGET", "")).partition(".")
+        return _JSON_TARGETS.get(service)

@@ -10,6 +10,11 @@ from typing import Any
 STATE_FILE = "stack.json"
 
 
+#: Where the local stack's AWS emulator tells how many calls it has served (``{"calls": N}``;
+#: a path no AWS service has).
+EMULATOR_CALLS_PATH = "/_keyworker/calls"
+
+
 def write_stack_state(state_dir: Path, state: dict[str, Any]) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / STATE_FILE).write_text(json.dumps(state))
