@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto_state import fake_aws_environment
 
 from keyworker.local import moto_shims
@@ -470,5 +471,60 @@ def test_the_emulators_json_fast_path_answers_as_moto_s_flask_app() -> None:
         assert len(calls[True]) == len(calls[False])
         for got, expected in zip(calls[True], calls[False], strict=True):
             assert got == expected
+    finally:
+        emulator.stop()
+
+
+def test_stream_records_are_the_same_with_the_fast_serializer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The local stream function reads the table's stream through the emulator's server: the
+    same records (images, keys, times, sequence numbers) come back through moto's own
+    serializer and through the fast one, and the fast one is in use."""
+    moto_shims.speed_up_moto(monkeypatch.setattr)
+    emulator = Emulator()
+    emulator.start()
+    try:
+        dynamodb = emulator.client("dynamodb")
+        dynamodb.create_table(
+            TableName="streamed",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        for n in range(12):
+            dynamodb.put_item(TableName="streamed", Item={**_item(n % 5), "n": {"N": str(n)}})
+        dynamodb.delete_item(TableName="streamed", Key={"pk": _item(0)["pk"], "sk": _item(0)["sk"]})
+        arn = dynamodb.describe_table(TableName="streamed")["Table"]["LatestStreamArn"]
+        streams = emulator.client("dynamodbstreams")
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
+
+        def read_all() -> list[Any]:
+            iterator = streams.get_shard_iterator(
+                StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+            )["ShardIterator"]
+            records: list[Any] = []
+            while True:
+                page = streams.get_records(ShardIterator=iterator, Limit=5)
+                records += page["Records"]
+                if not page["Records"]:
+                    return records
+                iterator = page["NextShardIterator"]
+
+        with monkeypatch.context() as shipped:
+            moto_shims.moto_as_shipped(shipped.setattr)
+            expected = read_all()
+        assert getattr(DynamoDBStreamsHandler.serialized, "__keyworker_fast__", False)
+        got = read_all()
+        assert len(expected) == 13
+        assert [r["eventName"] for r in got].count("REMOVE") == 1
+        assert got == expected
     finally:
         emulator.stop()
