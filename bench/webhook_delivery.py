@@ -10,7 +10,11 @@ HTTP API, then
   order rule holds none back; ``--subjects N`` spreads them over N keys) and times until the
   receiver has all of them;
 - latency: fans out ``--paced`` events one at a time, every ``--interval`` seconds, and
-  measures each one's fan-out → receipt time.
+  measures each one's fan-out → receipt time;
+- state change → receiver: issues ``--state-changes`` cards through the HTTP API one at a
+  time and measures from the API's answer (the key is written before it answers) to the
+  receiver having that key's ``key.created``: the whole path (the table's stream, the stream
+  function, the fan-out, the delivery queue, the delivery function).
 
     .venv/bin/python bench/webhook_delivery.py
     .venv/bin/python bench/webhook_delivery.py --events 200 --paced 50   # a smoke run
@@ -147,6 +151,49 @@ def start_stack() -> tuple[subprocess.Popen[str], Path, dict[str, str]]:
     return stack, state, endpoints
 
 
+def state_change_latencies(
+    http: urllib3.PoolManager,
+    api: str,
+    token: str,
+    receiver: Receiver,
+    count: int,
+    interval: float,
+) -> list[float]:
+    """Milliseconds from the API's answer to a card's creation (its key is written before the
+    answer) to the receiver having that key's ``key.created``, one card at a time."""
+    # State change → receiver: a card issued through the API, its key.created received.
+    auth = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+    door = http.request(
+        "PUT",
+        f"{api}/v1/sites/{SITE}/doors/bench-door",
+        body=json.dumps({"name": "Bench", "kind": "unit", "connectivity": "offline"}).encode(),
+        headers=auth,
+    )
+    assert door.status < 300, door.data
+    changes = []
+    for n in range(count):
+        answer = http.request(
+            "POST",
+            f"{api}/v1/sites/{SITE}/access-media",
+            body=json.dumps(
+                {
+                    "holder_id": f"h{n}",
+                    "card_uid": f"04{n:08X}",
+                    "door_ids": ["bench-door"],
+                    "valid_from": "2026-01-01T00:00:00Z",
+                }
+            ).encode(),
+            headers={**auth, "Idempotency-Key": f"bench-{n}"},
+        )
+        answered = time.monotonic()
+        assert answer.status < 300, answer.data
+        created_id = f"keys/{json.loads(answer.data)['key_id']}/{1:020d}"
+        receiver.wait_for([created_id], timeout=60)
+        changes.append((receiver.arrivals[created_id] - answered) * 1000)
+        time.sleep(interval)
+    return changes
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1000)
@@ -159,6 +206,7 @@ def main() -> int:
     )
     parser.add_argument("--paced", type=int, default=200)
     parser.add_argument("--interval", type=float, default=0.05)
+    parser.add_argument("--state-changes", type=int, default=50)
     args = parser.parse_args()
 
     stack, state, endpoints = start_stack()
@@ -214,6 +262,11 @@ def main() -> int:
             latencies.append((receiver.arrivals[one["id"]] - sent) * 1000)
             time.sleep(args.interval)
         latencies.sort()
+
+        changes = state_change_latencies(
+            http, endpoints["api"], token, receiver, args.state_changes, args.interval
+        )
+        changes.sort()
         result = {
             "events": args.events,
             "subjects": subjects,
@@ -226,6 +279,9 @@ def main() -> int:
             "paced_events": args.paced,
             "latency_ms_p50": round(statistics.median(latencies), 1),
             "latency_ms_p95": round(latencies[int(0.95 * (len(latencies) - 1))], 1),
+            "state_changes": args.state_changes,
+            "state_change_to_receiver_ms_p50": round(statistics.median(changes), 1),
+            "state_change_to_receiver_ms_p95": round(changes[int(0.95 * (len(changes) - 1))], 1),
             "cpu": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(),
             "load_average": os.getloadavg(),
