@@ -1,7 +1,7 @@
 """Outbound events against moto in-process: the handler tests' stack plus the table's stream
 (read by the local stream poller, which calls the stream function as the event source mapping
 does), an EventBridge bus whose rule copies every keyworker event into an SQS queue, and a
-collecting webhook fan-out plugged in where the real one goes (``wiring.webhook_fanout``)."""
+collecting webhook fan-out plugged in where the real one goes (``wiring._stream_fanout``)."""
 
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def outbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Outbox]:
         )
         monkeypatch.setenv("EVENT_BUS_NAME", BUS)
         webhooks = CollectingFanout()
-        monkeypatch.setattr(wiring, "webhook_fanout", lambda common: webhooks)
+        monkeypatch.setattr(wiring, "_stream_fanout", lambda common: webhooks)
         # The feed shows settled events only; the tests read at once.
         monkeypatch.setattr("keyworker.outbound.feed.SETTLE_SECONDS", 0.0)
         wiring.reset()
