@@ -119,7 +119,7 @@ def run(creates: int, writers: int) -> dict[str, Any]:
     """``creates`` creates over ``writers`` threads against a fresh in-process moto."""
     with mock_aws():
         client = make_client(region_name=REGION)
-        create_tables(client, names={"KeyworkerTable": TABLE})
+        create_tables(client, names={"KeyworkerTable": TABLE}, only=["KeyworkerTable"])
         services = build_services(offline_ports(client, TABLE, NOW))
         doors = services.doors
         doors.put_door(

@@ -399,7 +399,7 @@ def measure(
     sequential_table = f"revocation-floor-sequential-{size}"
     tables = [run_table, floor_table] + ([sequential_table] if sequential_floor else [])
     for table in tables:
-        create_tables(client, names={"KeyworkerTable": table})
+        create_tables(client, names={"KeyworkerTable": table}, only=["KeyworkerTable"])
     card, digital = _templates(client, run_table)
     items = _site_items(size, card, digital)
     fill_start = time.perf_counter()

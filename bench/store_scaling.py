@@ -113,7 +113,7 @@ def _timed(
 def _prepare(client: Any, size: int, repeat: int) -> tuple[Services, list[tuple[str, str]], float]:
     """A table of ``size`` keys and ``repeat`` target keys, each on a door of its own."""
     table = f"{TABLE}-{size}"
-    create_tables(client, names={"KeyworkerTable": table})
+    create_tables(client, names={"KeyworkerTable": table}, only=["KeyworkerTable"])
     services = build_services(offline_ports(client, table, NOW))
     fill_start = time.perf_counter()
     _fill(client, table, services, size)

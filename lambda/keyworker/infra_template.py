@@ -8,7 +8,7 @@ long form (``{"Ref": ...}``, ``{"Fn::GetAtt": [...]}``), as CloudFormation itsel
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,9 +94,11 @@ def create_tables(
     client: DynamoDBClient,
     *,
     names: Mapping[str, str] | None = None,
+    only: Collection[str] | None = None,
     path: Path | str = TEMPLATE_PATH,
 ) -> dict[str, str]:
-    """Create every table of the template; returns logical id -> created table name.
+    """Create every table of the template (or ``only`` those logical ids); returns logical id
+    -> created table name.
 
     ``names`` maps a logical id to the table name to use (defaults to the logical id), as a
     stack would name its tables. Time-to-live settings of the template are applied too.
@@ -104,6 +106,8 @@ def create_tables(
     names = names or {}
     created: dict[str, str] = {}
     for logical_id, properties in table_definitions(load_template(path)).items():
+        if only is not None and logical_id not in only:
+            continue
         table_name = names.get(logical_id, logical_id)
         client.create_table(**create_table_request(properties, table_name))
         client.get_waiter("table_exists").wait(TableName=table_name)

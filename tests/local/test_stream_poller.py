@@ -23,7 +23,7 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
     fake_aws_environment(monkeypatch)
     with mock_aws():
         client = boto3.client("dynamodb")
-        create_tables(client, names={"KeyworkerTable": TABLE})
+        create_tables(client, names={"KeyworkerTable": TABLE}, only=["KeyworkerTable"])
         arn = client.describe_table(TableName=TABLE)["Table"]["LatestStreamArn"]
         yield client, arn
 
