@@ -5,13 +5,20 @@ and the webhook port — each once, in order per subject, with no phone number i
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
+import pytest
 from handlers.handler_harness import PHONE_FORMS, SITE, cloud_event
 
+from keyworker.clock import SystemClock
+from keyworker.handlers import expiry
+from keyworker.local.apigw import LambdaContext
 from outbound.conftest import Outbox
 
 FROM = "2026-01-05T00:00:00Z"
+#: What EventBridge Scheduler hands the expiry function (the fields it reads).
+SCHEDULE_EVENT = {"id": "stuck-work-sweep", "source": "aws.scheduler", "detail": "{}"}
 
 
 def medium(card: str = "card-0001", doors: list[str] | None = None) -> dict[str, Any]:
@@ -177,3 +184,31 @@ def test_a_dry_run_completes_when_planned(outbox: Outbox) -> None:
     assert completed["data"]["state"] == "planned"
     assert completed["data"]["dry_run"] is True
     assert outbox.feed("?types=key.revoked").body["events"] == []
+
+
+def test_stuck_work_reaches_the_outside_world_as_key_pending_too_long(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduled function's report of stuck work (an audit event ``pending_too_long``)
+    leaves through the stream like every other change: once, as ``key.pending_too_long``,
+    naming the door, who must act and since when."""
+    site_doors(outbox)
+    key_id = outbox.stack.api("POST", "/access-media", medium()).body["key_id"]
+    outbox.process()
+    # 16 minutes later: the online door's 15-minute threshold has passed, the offline door's
+    # 7 days have not.
+    later = int(time.time()) + 16 * 60
+    monkeypatch.setattr(SystemClock, "now", lambda self: later)
+    for _ in range(2):  # a second sweep reports nothing new
+        expiry.handler(SCHEDULE_EVENT, LambdaContext("keyworker-expiry"))
+    outbox.process()
+
+    feed = of_subject(outbox.feed("?limit=100").body["events"], f"keys/{key_id}")
+    stuck = [e for e in feed if e["type"] == "key.pending_too_long"]
+    assert len(stuck) == 1
+    details = stuck[0]["data"]["details"]
+    assert (details["door_id"], details["waiting_for"]) == ("front", "door")
+    assert details["threshold_seconds"] == 15 * 60
+    assert [int(e["sequence"]) for e in feed] == list(range(1, len(feed) + 1))
+    assert stuck[0] in outbox.webhooks.events()
+    assert stuck[0] in outbox.bus_events()
