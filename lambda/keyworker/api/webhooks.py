@@ -24,7 +24,7 @@ router = new_router()
 TAGS = ["webhooks"]
 
 # The filters a subscription may ask for: an outbound event type or a family's ``.*``
-# (keyworker.outbound.webhooks.model.EVENT_TYPES; a test keeps the two lists equal).
+# (keyworker.outbound.envelope.EVENT_TYPES; a test keeps the two lists equal).
 EventFilter = Literal[
     "key.created",
     "key.modified",
