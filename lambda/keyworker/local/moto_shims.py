@@ -160,36 +160,32 @@ def _json_value(value: Any) -> Any:
     raise TypeError(f"no DynamoDB JSON for {type(value).__name__}")
 
 
-def _serialized(self: DynamoHandler, action_result: Any) -> Any:
-    result = action_result.result
-    if isinstance(result, dict) and self._get_action() in DATA_PLANE_OPERATIONS:
-        body = json.dumps(result, default=_json_value, separators=(",", ":"))
-        headers = {"Content-Type": _JSON_CONTENT_TYPE}
-        headers.update(self.response_headers)
-        return 200, headers, body
-    return MOTO_SERIALIZED(self, action_result)
-
-
-_serialized.__keyworker_fast__ = True  # type: ignore[attr-defined]
-
 #: moto's own serializer of DynamoDB Streams responses (the shim falls back to it).
 MOTO_STREAMS_SERIALIZED = DynamoDBStreamsHandler.serialized
 
 
-def _streams_serialized(self: DynamoDBStreamsHandler, action_result: Any) -> Any:
-    """GetRecords answers with stream records whose images are DynamoDB JSON as they stand;
-    moto's generic serializer visited every AttributeValue of every image (~8 ms a record of
-    a key item, most of the local stream function's reading cost)."""
-    result = action_result.result
-    if isinstance(result, dict) and self._get_action() == "GetRecords":
-        body = json.dumps(result, default=_json_value, separators=(",", ":"))
-        headers = {"Content-Type": _JSON_CONTENT_TYPE}
-        headers.update(self.response_headers)
-        return 200, headers, body
-    return MOTO_STREAMS_SERIALIZED(self, action_result)
+def _fast_serializer(moto_serialized: Any, actions: frozenset[str]) -> Any:
+    """A handler's ``serialized`` that writes the results of ``actions`` (DynamoDB JSON as
+    they stand) with ``json.dumps`` and leaves everything else, errors included, to moto's."""
+
+    def serialized(self: Any, action_result: Any) -> Any:
+        result = action_result.result
+        if isinstance(result, dict) and self._get_action() in actions:
+            body = json.dumps(result, default=_json_value, separators=(",", ":"))
+            headers = {"Content-Type": _JSON_CONTENT_TYPE}
+            headers.update(self.response_headers)
+            return 200, headers, body
+        return moto_serialized(self, action_result)
+
+    serialized.__keyworker_fast__ = True  # type: ignore[attr-defined]
+    return serialized
 
 
-_streams_serialized.__keyworker_fast__ = True  # type: ignore[attr-defined]
+_serialized = _fast_serializer(MOTO_SERIALIZED, DATA_PLANE_OPERATIONS)
+# GetRecords answers with stream records whose images are DynamoDB JSON as they stand; moto's
+# generic serializer visited every AttributeValue of every image (~8 ms a record of a key
+# item, most of the local stream function's reading cost).
+_streams_serialized = _fast_serializer(MOTO_STREAMS_SERIALIZED, frozenset({"GetRecords"}))
 
 
 def _clock_millis(dt: datetime | None = None) -> float:
