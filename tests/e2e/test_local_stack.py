@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from local_stack_harness import Api, RunningStack
+from local_stack_harness import Api, RunningStack, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -36,17 +35,6 @@ def event(event_type: str, data: dict[str, Any]) -> str:
             "data": data,
         }
     )
-
-
-def eventually(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
 
 
 class Site:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from local_stack_harness import Api, RunningStack, start_stack, stop_stack
+from local_stack_harness import Api, RunningStack, eventually, start_stack, stop_stack
 from standardwebhooks import Webhook
 from webhook_receiver import Receiver
 
@@ -22,15 +22,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     running = start_stack(tmp_path_factory.mktemp("events"), "--simulate", "instant")
     yield running
     stop_stack(running)
-
-
-def _wait(predicate: object, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out")
 
 
 def _walk_a_key(api: Api) -> str:
@@ -74,13 +65,21 @@ def test_every_transition_arrives_in_order_signed_and_the_feed_agrees(
         time.sleep(2)  # the fan-out caches a site's subscriptions for 1 s
         key_id = _walk_a_key(api)
         # The last confirmation completes the key in the worker: its last event comes after.
-        _wait(lambda: api.ok("GET", f"/keys/{key_id}")["status"]["code"] == "revoked")
+        eventually(
+            lambda: api.ok("GET", f"/keys/{key_id}")["status"]["code"] == "revoked",
+            "the key revoked",
+            60,
+        )
         history = api.ok("GET", f"/keys/{key_id}/history")["events"]
         expected = [f"keys/{key_id}/{n:020d}" for n in range(1, len(history) + 1)]
         for name, receiver in (("steady", steady), ("flaky", flaky)):
             # The flaky receiver's three failures wait up to 5 + 30 + 120 s (full jitter:
             # about half that on average) before the fourth attempt (docs/webhooks.md).
-            _wait(lambda r=receiver: {e["id"] for e in r.events()} >= set(expected), 200)
+            eventually(
+                lambda r=receiver: {e["id"] for e in r.events()} >= set(expected),
+                f"every event at the {name} receiver",
+                200,
+            )
             secret = hooks[name]["secret"]
             verified = [Webhook(secret).verify(r.body, r.headers) for r in receiver.received]
             first_seen = list(dict.fromkeys(e["id"] for e in verified if e["id"] in expected))
@@ -97,7 +96,7 @@ def test_every_transition_arrives_in_order_signed_and_the_feed_agrees(
             return [e["id"] for e in feed if e["subject"] == f"keys/{key_id}"] == expected
 
         try:
-            _wait(feed_has_every_event, 30)
+            eventually(feed_has_every_event, "every event in the feed", 30)
         except AssertionError:
             raise AssertionError(([(e["id"], e["type"]) for e in feed], expected)) from None
         delivered = {e["id"]: e for e in steady.events()}

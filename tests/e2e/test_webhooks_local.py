@@ -11,11 +11,10 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-from local_stack_harness import Api, RunningStack, start_stack, stop_stack
+from local_stack_harness import Api, RunningStack, eventually, start_stack, stop_stack
 from standardwebhooks import Webhook
 from webhook_receiver import Receiver
 
@@ -31,28 +30,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     assert running.process.returncode == 0, output
 
 
-def _wait(predicate: object, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out")
-
-
 def test_a_registered_receiver_gets_the_test_event_signed(stack: RunningStack) -> None:
     api = Api(stack.api, stack.token(SITE), SITE)
     receiver = Receiver().start()
     try:
         created = api.ok("POST", "/webhooks", {"url": receiver.url, "event_types": ["key.*"]})
         queued = api.ok("POST", f"/webhooks/{created['id']}/test")
-        _wait(lambda: receiver.received)
+        eventually(lambda: receiver.received, "the test event at the receiver")
         [got] = receiver.received
         event = Webhook(created["secret"]).verify(got.body, got.headers)
         assert event["type"] == "webhook.test"
         assert event["siteid"] == SITE
         assert got.headers["webhook-id"] == queued["webhook_id"]
-        _wait(lambda: api.ok("GET", f"/webhooks/{created['id']}/deliveries")["items"])
+        eventually(
+            lambda: api.ok("GET", f"/webhooks/{created['id']}/deliveries")["items"],
+            "the delivery in the log",
+        )
         [entry] = api.ok("GET", f"/webhooks/{created['id']}/deliveries")["items"]
         assert (entry["outcome"], entry["status_code"]) == ("delivered", 200)
         status, _ = api.call("DELETE", f"/webhooks/{created['id']}")
