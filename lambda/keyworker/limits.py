@@ -43,6 +43,11 @@ MAX_DOORS_PER_KEY: Final[int] = min(_core.MAX_DOORS, BATCH_GET_ITEM_KEYS)
 ID_PATTERN: Final = rf"^[A-Za-z0-9][A-Za-z0-9._:@+\-]{{0,{MAX_ID_LEN - 1}}}$"
 ID_RULE: Final = f"1-{MAX_ID_LEN} letters, digits or . _ : @ + - (ASCII, not starting with a sign)"
 
+#: Most keys one batch create (``POST /keys/batch``) may hold: its work stays well inside the
+#: api function's 30 s (8 writes at a time, ~4 calls a key) and its answer inside API
+#: Gateway's 10 MB (a key is about 1.5 KB as answered).
+MAX_KEYS_PER_BATCH: Final = 500
+
 #: Longest door name, in characters.
 MAX_NAME_LEN: Final = 200
 # No control characters (C0, DEL, C1) anywhere, and not blank.

@@ -3,14 +3,15 @@ are updated by the worker), read one, list by status and type, its audit trail, 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
 
+from keyworker import limits
 from keyworker.adapters import observability
 from keyworker.api._routing import (
+    IDEMPOTENCY_HEADER,
     IdInPath,
     epoch,
     header_named,
@@ -25,6 +26,8 @@ from keyworker.api.models import (
     DigitalKeyIn,
     DoorPlanOut,
     DoorStatusOut,
+    KeyBatchIn,
+    KeyBatchOut,
     KeyHistoryOut,
     KeyModificationIn,
     KeyOut,
@@ -60,10 +63,10 @@ def _accepted(site_id: str, view: KeyView) -> Response[str]:
     return json_response(202, body, headers={"Location": location})
 
 
-def _issue(
-    site_id: str, body: AccessMediumIn | DigitalKeyIn, idempotency_key: str | None
-) -> Response[str]:
-    """Both creates: the wire model as a command, run through the pipeline."""
+def _command(
+    site_id: str, body: AccessMediumIn | DigitalKeyIn, request: str | None
+) -> NewKeyCommand:
+    """A create's wire model as its command."""
     common: dict[str, Any] = {
         "site_id": site_id,
         "holder_id": body.holder_id,
@@ -72,16 +75,20 @@ def _issue(
         "valid_until": epoch(body.valid_until),
         "schedule": None if body.schedule is None else body.schedule.model_dump(),
         "actor": actor(router),
+        "request_id": request,
     }
+    if isinstance(body, AccessMediumIn):
+        return CreateAccessMedium(card_uid=body.card_uid, **common)
+    return CreateDigitalKey(phone=body.phone, **common)
+
+
+def _issue(
+    site_id: str, body: AccessMediumIn | DigitalKeyIn, idempotency_key: str | None
+) -> Response[str]:
+    """Both creates: the wire model as a command, run through the pipeline."""
     try:
-        command: NewKeyCommand = (
-            CreateAccessMedium(card_uid=body.card_uid, **common)
-            if isinstance(body, AccessMediumIn)
-            else CreateDigitalKey(phone=body.phone, **common)
-        )
-        view = deps(router).services.keys.run(
-            replace(command, request_id=request_id(idempotency_key))
-        )
+        command = _command(site_id, body, request_id(idempotency_key))
+        view = deps(router).services.keys.run(command)
     except InvalidInput as error:
         raise header_named(error) from error
     observability.key_issued(view.record.key_type)
@@ -114,6 +121,51 @@ def create_digital_key(
     idempotency_key: IdempotencyKey = None,
 ) -> Response[str]:
     return _issue(site_id, key, idempotency_key)
+
+
+@router.post(
+    "/keys/batch",
+    summary="Issue many keys at once (an import): access media and digital keys",
+    tags=TAGS,
+    responses=responses(
+        202,
+        KeyBatchOut,
+        "Accepted: every key of the batch, in order. All or nothing for refusals: an item "
+        "with bad input, an unknown door or a reused idempotency key is answered with a "
+        "problem naming `items[i].<field>`, and no key of the batch is written.",
+    ),
+)
+def create_keys(
+    site_id: str,
+    batch: Annotated[KeyBatchIn, Body()],
+    idempotency_key: IdempotencyKey = None,
+) -> Response[str]:
+    """Item ``i`` of a batch sent with ``Idempotency-Key: K`` has its own idempotency key
+    ``K.i``: the same batch sent again returns the same keys (and finishes leftover work)."""
+    base = request_id(idempotency_key)
+    try:
+        commands = [
+            _command(site_id, item, None if base is None else f"{base}.{index}")
+            for index, item in enumerate(batch.items)
+        ]
+        views = deps(router).services.keys.create_many(commands)
+    except InvalidInput as error:
+        raise _batch_header_named(error) from error
+    for view in views:
+        observability.key_issued(view.record.key_type)
+    return json_response(202, KeyBatchOut(items=[key_out(view) for view in views]))
+
+
+def _batch_header_named(error: InvalidInput) -> InvalidInput:
+    """An item's request id is the header's value with ``.i``: name the header."""
+    field = error.field or ""
+    if field.startswith("items[") and field.endswith("].request_id"):
+        return type(error)(
+            f"Idempotency-Key must leave room for the item index ('.{field[6:-12]}') in "
+            f"{limits.MAX_ID_LEN} characters of {limits.ID_RULE}",
+            IDEMPOTENCY_HEADER,
+        )
+    return header_named(error)
 
 
 @router.get(

@@ -134,6 +134,23 @@ class DigitalKeyIn(_NewKeyIn):
     )
 
 
+class AccessMediumItemIn(AccessMediumIn):
+    type: Literal["access_medium"]
+
+
+class DigitalKeyItemIn(DigitalKeyIn):
+    type: Literal["digital_key"]
+
+
+class KeyBatchIn(_In):
+    """Keys to issue as one request (an import): access media and digital keys, each with the
+    fields of its single create and its ``type``."""
+
+    items: list[Annotated[AccessMediumItemIn | DigitalKeyItemIn, Field(discriminator="type")]] = (
+        Field(min_length=1, max_length=limits.MAX_KEYS_PER_BATCH)
+    )
+
+
 class KeyModificationIn(_In):
     """A change of an issued key: the fields given replace the key's; the others stay.
     ``valid_until`` and ``schedule`` given as null remove them."""
@@ -224,6 +241,10 @@ class KeyOut(_PendingOut):
     home_status: HomeStatusOut | None
     doors: list[KeyDoorOut]
     version: int
+
+
+class KeyBatchOut(_Out):
+    items: list[KeyOut] = Field(description="The keys issued, in the order of the request.")
 
 
 class KeyPageOut(_Out):

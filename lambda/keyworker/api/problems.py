@@ -155,6 +155,10 @@ def _kind_of(error: BaseException) -> str:
 # ------------------------------------------------------------------------- by exception type
 
 
+#: The ``type`` tags of the request models' tagged unions (``KeyBatchIn``'s items).
+_UNION_TAGS = frozenset(("access_medium", "digital_key"))
+
+
 def validation_problem(errors: Sequence[Mapping[str, Any]]) -> Response[str]:
     """Request validation (Powertools + pydantic): every field at fault, the first as ``field``.
 
@@ -172,6 +176,9 @@ def validation_problem(errors: Sequence[Mapping[str, Any]]) -> Response[str]:
             loc = ["-".join(part.capitalize() for part in loc[1].split("-")), *loc[2:]]
         elif loc and loc[0] in ("query", "path"):
             loc = loc[1:] or loc
+        # pydantic names a member of a tagged union by its tag (``items.2.access_medium.
+        # card_uid``); the API names the item, as it does for every other refusal.
+        loc = [p for i, p in enumerate(loc) if not (p in _UNION_TAGS and loc[i - 1].isdigit())]
         # Messages only: pydantic's echo of the input may hold a phone number.
         field_errors.append(
             FieldError(field=".".join(loc) or "body", message=str(error.get("msg", "invalid")))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -26,6 +26,7 @@ from keyworker.domain.commands import (
     KeyCommand,
     KeyDelivered,
     ModifyKey,
+    NewKeyCommand,
     RevokeKey,
 )
 from keyworker.domain.engine import Engine
@@ -68,6 +69,12 @@ class KeyService:
             site_id,
         )
         return view
+
+    def create_many(self, commands: Sequence[NewKeyCommand]) -> list[KeyView]:
+        """Many new keys of one site at once (an import), all or nothing for refusals
+        (:meth:`KeyPipeline.create_many`); the keys afterwards, in the commands' order."""
+        result = self._pipeline.create_many(commands)
+        return [self._pipeline.view(outcome, result.doors) for outcome in result.outcomes]
 
     # -------------------------------------------------------------------------- modify
 

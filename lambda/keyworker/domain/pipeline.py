@@ -49,6 +49,7 @@ from keyworker.domain.commands import (
     KeyCommand,
     KeyDelivered,
     ModifyKey,
+    NewKeyCommand,
     RefreshStatus,
     RevokeKey,
     Unchanged,
@@ -240,6 +241,43 @@ class KeyPipeline:
         engine = self._engine
         return engine.view(outcome.record, doors, engine.clock.now())
 
+    def create_many(self, commands: Sequence[NewKeyCommand]) -> Result:
+        """Create many keys of one site as one request (an import): all or nothing for
+        refusals. Every create is drafted and checked first (ids, doors, validity, schedule,
+        phone number; a request id already used for another request) and the first refusal
+        raises, naming ``items[i].<field>``, before anything is written. Then they go through
+        the pipeline together, so the keys at one door share one door change and each online
+        door is asked to sync once for the whole batch."""
+        if not commands:
+            return Result((), {})
+        site_id = commands[0].site_id
+        if any(c.site_id != site_id for c in commands):
+            raise ValueError("a pipeline run takes commands of one site")
+        wanted = {k for k in (self._key_id_of(c) for c in commands) if k is not None}
+        known = dict(self._store.get_keys(site_id, wanted)) if wanted else {}
+        door_ids = {d for c in commands for d in _command_doors(c)}
+        doors = dict(self._store.get_doors(site_id, door_ids)) if door_ids else {}
+
+        def check(indexed: tuple[int, NewKeyCommand]) -> tuple[KeyRecord, PhoneRecord | None]:
+            index, command = indexed
+            try:
+                draft, phone = self._draft(command, doors)
+                existing = known.get(draft.key_id)
+                if existing is not None and (
+                    existing.request_fingerprint != draft.request_fingerprint
+                ):
+                    raise IdempotencyConflict(
+                        "request_id was already used for a different key request"
+                    )
+            except _REFUSALS as error:
+                raise _of_item(error, index) from error
+            return draft, phone
+
+        # In parallel (a digital key's draft reads its phone); the first refusal in item order
+        # raises.
+        drafts = dict(enumerate(self._map(check, list(enumerate(commands)))))
+        return self.run(commands, records=known, doors=doors, drafts=drafts)
+
     def run(
         self,
         commands: Sequence[KeyCommand],
@@ -249,6 +287,7 @@ class KeyPipeline:
         errors_as_outcomes: bool = False,
         action: str | None = None,
         takeover: bool = False,
+        drafts: Mapping[int, tuple[KeyRecord, PhoneRecord | None]] | None = None,
     ) -> Result:
         """Run commands on keys of one site (see the module's steps). ``records`` and
         ``doors`` are what the caller has just read (stale ones only cost a retry: every write
@@ -257,14 +296,18 @@ class KeyPipeline:
         otherwise the first error raises (nothing of a failed single command is written).
         ``takeover``: the caller's own earlier try of these commands failed (it is not running
         any more), so their door work is taken over without waiting for its lease. ``action``
-        names the door changes (default: from the rows' states)."""
+        names the door changes (default: from the rows' states). ``drafts``: the new keys of
+        the creates at those indexes, already drafted and checked (:meth:`create_many`)."""
         if not commands:
             return Result((), dict(doors or {}))
         site_id = commands[0].site_id
         if any(c.site_id != site_id for c in commands):
             raise ValueError("a pipeline run takes commands of one site")
         known = dict(records or {})
-        wanted = {self._key_id_of(c) for c in commands} - set(known)
+        drafted = drafts or {}
+        # A drafted create's key was read with its draft (absent from ``records``: new).
+        wanted = {self._key_id_of(c) for i, c in enumerate(commands) if i not in drafted}
+        wanted -= set(known)
         wanted.discard(None)
         if wanted:
             known.update(self._store.get_keys(site_id, wanted))  # type: ignore[arg-type]
@@ -276,9 +319,10 @@ class KeyPipeline:
         if missing_doors:
             all_doors.update(self._store.get_doors(site_id, missing_doors))
 
-        def one(command: KeyCommand) -> Outcome:
+        def one(indexed: tuple[int, KeyCommand]) -> Outcome:
+            index, command = indexed
             try:
-                return self._persist(command, known, all_doors)
+                return self._persist(command, known, all_doors, drafted.get(index))
             except _REFUSALS as error:
                 # A refusal of this command (not an outage: those raise, and the whole run is
                 # retried; every step of it is idempotent).
@@ -286,7 +330,7 @@ class KeyPipeline:
                     raise
                 return Outcome(command, None, False, error)
 
-        outcomes = self._map(one, commands)
+        outcomes = self._map(one, list(enumerate(commands)))
         self._record_what_happened(outcomes)
         outcomes, made = self._hand_to_doors(site_id, outcomes, all_doors, action, takeover)
         self._tell_the_outside_world(site_id, outcomes, all_doors, made)
@@ -308,12 +352,16 @@ class KeyPipeline:
     # --------------------------------------------------------------------------- persist
 
     def _persist(
-        self, command: KeyCommand, known: dict[str, KeyRecord], doors: dict[str, Door]
+        self,
+        command: KeyCommand,
+        known: dict[str, KeyRecord],
+        doors: dict[str, Door],
+        drafted: tuple[KeyRecord, PhoneRecord | None] | None = None,
     ) -> Outcome:
         """Decide and write one command, re-reading and deciding again on a lost race."""
         engine = self._engine
         if isinstance(command, CreateAccessMedium | CreateDigitalKey):
-            return self._create(command, known, doors)
+            return self._create(command, known, doors, drafted)
         key_id = command.key_id
         validation.check_id(key_id, "key_id")
         current = known.get(key_id)
@@ -342,9 +390,10 @@ class KeyPipeline:
         command: CreateAccessMedium | CreateDigitalKey,
         known: dict[str, KeyRecord],
         doors: dict[str, Door],
+        drafted: tuple[KeyRecord, PhoneRecord | None] | None = None,
     ) -> Outcome:
         engine = self._engine
-        draft, phone = self._draft(command, doors)
+        draft, phone = drafted or self._draft(command, doors)
         existing = known.get(draft.key_id)
         if existing is None:
             record = engine.finalize(
@@ -890,6 +939,16 @@ class KeyPipeline:
             return [function(item) for item in items]
         with ThreadPoolExecutor(max_workers=min(self._parallel, len(items))) as pool:
             return list(pool.map(function, items))
+
+
+def _of_item(error: KeyworkerError, index: int) -> KeyworkerError:
+    """A refusal of one create of a batch, naming the item: ``items[3].door_ids``."""
+    where = f"items[{index}]"
+    field_name = getattr(error, "field", None)
+    named = f"{where}.{field_name}" if field_name else where
+    if isinstance(error, InvalidInput | NotFound):
+        return type(error)(f"{where}: {error}", field=named)
+    return type(error)(f"{where}: {error}")
 
 
 def _modification_fingerprint(command: ModifyKey) -> str:

@@ -20,6 +20,7 @@ from typing import Any, TextIO, TypeVar
 
 from tqdm import tqdm
 
+from keyworker.limits import MAX_KEYS_PER_BATCH
 from keyworker.local.client import ApiClient, ApiError
 from keyworker.revocation.cli import follow
 
@@ -47,6 +48,10 @@ class DemoSize:
     keys: int = 2000
     digital_share: float = 0.3
     workers: int = 8
+    # Keys per POST /keys/batch, and how many such requests at once (the local stack runs
+    # two api containers).
+    batch: int = 250
+    batch_workers: int = 2
 
 
 def new_site_id() -> str:
@@ -95,15 +100,22 @@ class Demo:
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
-    def _parallel(self, label: str, items: list[T], work: Callable[[T], Any]) -> list[Any]:
-        pool = ThreadPoolExecutor(self.size.workers)
+    def _parallel(
+        self,
+        label: str,
+        items: list[T],
+        work: Callable[[T], Any],
+        unit: str = "req",
+        workers: int | None = None,
+    ) -> list[Any]:
+        pool = ThreadPoolExecutor(workers or self.size.workers)
         try:
             results = pool.map(work, items)
             bar: Iterable[Any] = tqdm(
                 results,
                 total=len(items),
                 desc=label,
-                unit="req",
+                unit=unit,
                 disable=not self.progress,
                 file=sys.stderr,
                 leave=False,
@@ -161,7 +173,7 @@ class Demo:
         now = time.time()
         commons = [d["door_id"] for d in self.doors if d["kind"] == "common"]
         units = [d["door_id"] for d in self.doors if d["kind"] == "unit"]
-        requests: list[tuple[str, str, dict[str, Any]]] = []
+        requests: list[tuple[str, dict[str, Any]]] = []
         digital = int(self.size.keys * self.size.digital_share)
         for n in range(self.size.keys):
             unit = units[n % len(units)]
@@ -180,23 +192,38 @@ class Demo:
                     body["schedule"] = WORKDAY_SCHEDULE
                 if n % 10 == 5:
                     body["valid_until"] = _iso(now + 20)  # expires during the demo
-                requests.append(("digital-keys", f"key-{n}", body))
+                requests.append((f"key-{n}", {"type": "digital_key", **body}))
             else:
                 body["card_uid"] = f"04{n:08X}"
                 if n % 9 == 4:
                     body["schedule"] = WORKDAY_SCHEDULE
-                requests.append(("access-media", f"key-{n}", body))
+                requests.append((f"key-{n}", {"type": "access_medium", **body}))
 
-        def create(request: tuple[str, str, dict[str, Any]]) -> dict[str, Any]:
-            path, idempotency, body = request
-            key: dict[str, Any] = self.client.post(
-                f"/{path}", body, idempotency_key=f"{self.client.site_id}-{idempotency}"
+        # Issued as the property manager's import sends them: in batches (POST /keys/batch),
+        # so the keys at one door share its door change and each online door syncs once per
+        # batch, not once per key.
+        size = min(self.size.batch, MAX_KEYS_PER_BATCH)
+        batches = [requests[i : i + size] for i in range(0, len(requests), size)]
+
+        def create(batch: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+            first = batch[0][0]
+            keys: list[dict[str, Any]] = self.client.post(
+                "/keys/batch",
+                {"items": [body for _, body in batch]},
+                idempotency_key=f"{self.client.site_id}-{first}",
+            )["items"]
+            for key, (_, body) in zip(keys, batch, strict=True):
+                if "phone" in body:
+                    key["phone"] = body["phone"]
+            return keys
+
+        self.keys = [
+            key
+            for keys in self._parallel(
+                "keys", batches, create, unit="batch", workers=self.size.batch_workers
             )
-            if "phone" in body:
-                key["phone"] = body["phone"]
-            return key
-
-        self.keys = self._parallel("keys", requests, create)
+            for key in keys
+        ]
         for key in self.keys:
             if "phone" in key:
                 self.phones.setdefault(key["phone"], []).append(key["key_id"])

@@ -325,13 +325,16 @@ class JsonFastPath:
     Anything else (other services, other paths, a browser's CORS request) takes moto's own
     way. ``enabled`` exists for the differential test.
 
-    It also counts the calls it serves: ``GET /_keyworker/calls`` answers ``{"calls": N}``
-    (a path no AWS service has), which the demo reads to print AWS calls per key."""
+    It also counts the calls it serves: ``GET /_keyworker/calls`` answers ``{"calls": N,
+    "operations": {"DynamoDB.PutItem": [count, seconds, cpu_seconds], ...}}`` (a path no AWS
+    service has; wall time and the serving thread's CPU time spent answering), which the demo
+    reads to print AWS calls per key and where the emulator's time went."""
 
     def __init__(self, app: Callable[..., Any]) -> None:
         self.app = app
         self.enabled = True
         self.calls = 0
+        self.operations: dict[str, list[float]] = {}
         self._calls_lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -339,11 +342,27 @@ class JsonFastPath:
             environ.get("PATH_INFO") == EMULATOR_CALLS_PATH
             and environ.get("REQUEST_METHOD") == "GET"
         ):
-            body = json.dumps({"calls": self.calls}).encode()
+            with self._calls_lock:
+                body = json.dumps({"calls": self.calls, "operations": self.operations}).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
+        started, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return self._answer(environ, start_response)
+        finally:
+            self._count(environ, time.perf_counter() - started, time.thread_time() - cpu)
+
+    def _count(self, environ: dict[str, Any], seconds: float, cpu: float) -> None:
+        service, _, operation = str(environ.get("HTTP_X_AMZ_TARGET", "other.")).partition(".")
+        name = f"{service.split('_')[0]}.{operation}"
         with self._calls_lock:
             self.calls += 1
+            entry = self.operations.setdefault(name, [0, 0.0, 0.0])
+            entry[0] += 1
+            entry[1] += seconds
+            entry[2] += cpu
+
+    def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         dispatch = self._dispatch_for(environ) if self.enabled else None
         if dispatch is None:
             return self.app(environ, start_response)
