@@ -23,8 +23,7 @@ def doors(stack: Stack) -> Stack:
 
 def cards(n: int, **overrides: Any) -> list[dict[str, Any]]:
     return [
-        {"type": "access_medium", **medium(card_uid=f"card-{i:04d}", **overrides)}
-        for i in range(n)
+        {"type": "access_medium", **medium(card_uid=f"card-{i:04d}", **overrides)} for i in range(n)
     ]
 
 
@@ -90,7 +89,11 @@ def test_a_bad_phone_in_a_batch_names_its_item(doors: Stack) -> None:
     "body",
     [
         {"items": []},
-        {"items": [{"holder_id": "h", "door_ids": ["front"], "valid_from": "2026-01-05T00:00:00Z"}]},
+        {
+            "items": [
+                {"holder_id": "h", "door_ids": ["front"], "valid_from": "2026-01-05T00:00:00Z"}
+            ]
+        },
         {"items": [{"type": "key_card", **medium()}]},
         {"items": cards(limits.MAX_KEYS_PER_BATCH + 1)},
         {"keys": cards(1)},
