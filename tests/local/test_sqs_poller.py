@@ -134,3 +134,47 @@ def test_an_idle_short_polling_poller_waits_between_empty_receives(sqs: Any) -> 
     time.sleep(1.0)
     poller.stop()
     assert 3 <= receives <= 15
+
+
+def test_a_batch_is_not_redelivered_while_its_handler_runs(sqs: Any) -> None:
+    # Visibility 1 s, a handler that takes 2.5 s: without the poller keeping the batch
+    # invisible, a second poller would get the same message while the first still works on it.
+    url, arn, dlq_url = _queue_pair(sqs, "events-slow")
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": 1}))
+    seen_meanwhile: list[int] = []
+
+    def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", [])
+            seen_meanwhile.extend(json.loads(m["Body"])["n"] for m in got)
+            time.sleep(0.2)
+        return {"batchItemFailures": []}
+
+    poller = QueuePoller(sqs, url, arn, slow, "events", wait_seconds=1, visibility_timeout=1)
+    assert poller.poll_once() == 1
+    assert seen_meanwhile == []
+    assert poller.stats.succeeded == 1
+    time.sleep(1.2)
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", []) == []
+    assert sqs.receive_message(QueueUrl=dlq_url, WaitTimeSeconds=0).get("Messages", []) == []
+
+
+def test_without_keeping_it_invisible_a_slow_batch_is_redelivered(sqs: Any) -> None:
+    # The same slow handler on a poller that does not keep the batch: the message comes back
+    # while it is being processed (what the test above guards against).
+    url, arn, _ = _queue_pair(sqs, "events-slow-plain", max_receive_count=5)
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"n": 1}))
+    seen_meanwhile: list[int] = []
+
+    def slow(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline and not seen_meanwhile:
+            got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", [])
+            seen_meanwhile.extend(json.loads(m["Body"])["n"] for m in got)
+            time.sleep(0.2)
+        return {"batchItemFailures": []}
+
+    poller = QueuePoller(sqs, url, arn, slow, "events", wait_seconds=1)
+    assert poller.poll_once() == 1
+    assert seen_meanwhile == [1]

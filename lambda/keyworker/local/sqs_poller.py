@@ -5,6 +5,14 @@ exactly the messages the function did not report in ``batchItemFailures``. A fai
 stays in the queue, becomes visible again after the queue's visibility timeout, and SQS itself
 moves it to the dead-letter queue once its receive count passes the redrive policy's
 ``maxReceiveCount`` (the emulator does this in server mode, as SQS does).
+
+On AWS a batch is never redelivered while its invocation runs: the queue's visibility timeout
+is sized above the function's timeout. The local stack shortens the visibility timeout to a
+few seconds (so a failed message is retried in seconds) and has no function timeout, so a
+poller given ``visibility_timeout`` keeps the batch it is processing invisible until the
+handler returns (``ChangeMessageVisibilityBatch`` every half timeout) — without it, a batch
+that takes longer than the timeout under load is handed to a second poller and processed
+twice.
 """
 
 from __future__ import annotations
@@ -44,6 +52,9 @@ class QueuePoller:
     #: With short polling (``wait_seconds`` 0), how long an empty receive waits before the next
     #: one, so an idle poller never spins and starves the handlers of the GIL.
     idle_seconds: float = 0.05
+    #: The queue's visibility timeout, when it is shorter than a batch may take: the batch is
+    #: kept invisible while the handler runs (see the module's docstring).
+    visibility_timeout: int | None = None
     stats: PollerStats = field(default_factory=PollerStats)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -92,7 +103,11 @@ class QueuePoller:
             return 0
         self.stats.batches += 1
         event = {"Records": [self._record(m) for m in messages]}
-        failed_ids = self._invoke(event, messages)
+        stop_keeping = self._keep_invisible(messages)
+        try:
+            failed_ids = self._invoke(event, messages)
+        finally:
+            stop_keeping()
         done = [m for m in messages if m["MessageId"] not in failed_ids]
         if done:
             self.sqs.delete_message_batch(
@@ -104,6 +119,31 @@ class QueuePoller:
         self.stats.succeeded += len(done)
         self.stats.failed += len(messages) - len(done)
         return len(messages)
+
+    def _keep_invisible(self, messages: list[dict[str, Any]]) -> Callable[[], None]:
+        """Extend the batch's visibility every half timeout until the returned function is
+        called (nothing without ``visibility_timeout``)."""
+        timeout = self.visibility_timeout
+        if not timeout:
+            return lambda: None
+        done = threading.Event()
+        entries = [
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": timeout}
+            for i, m in enumerate(messages)
+        ]
+
+        def keep() -> None:
+            while not done.wait(timeout / 2):
+                try:
+                    self.sqs.change_message_visibility_batch(
+                        QueueUrl=self.queue_url, Entries=entries
+                    )
+                except Exception:
+                    # At worst the batch is redelivered, as it would be without this.
+                    logger.warning("could not extend a batch's visibility", exc_info=True)
+
+        threading.Thread(target=keep, name=f"keep-{self.function_name}", daemon=True).start()
+        return done.set
 
     def _invoke(self, event: dict[str, Any], messages: list[dict[str, Any]]) -> set[str]:
         """Message ids to leave in the queue, by Lambda's rules for ReportBatchItemFailures."""

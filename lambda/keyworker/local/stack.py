@@ -145,6 +145,7 @@ class LocalStack:
                     handler,
                     function_name=source.function,
                     batch_size=source.batch_size,
+                    visibility_timeout=config.visibility_timeout,
                 )
                 for _ in range(config.queue_concurrency)
             )
@@ -152,7 +153,14 @@ class LocalStack:
             self.doors = DoorSimulator(self._keyring_for(secrets_client), self._feedback)
             door_commands = self.resources.queue_named("door-commands")
             self.pollers.append(
-                QueuePoller(sqs, door_commands.url, door_commands.arn, self.doors, "door-simulator")
+                QueuePoller(
+                    sqs,
+                    door_commands.url,
+                    door_commands.arn,
+                    self.doors,
+                    "door-simulator",
+                    visibility_timeout=config.visibility_timeout,
+                )
             )
         for poller in self.pollers:
             poller.start()
