@@ -528,3 +528,163 @@ def test_stream_records_are_the_same_with_the_fast_serializer(
         assert got == expected
     finally:
         emulator.stop()
+
+
+# ------------------------------------------------------------------ request parsing (shim 7)
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as hs  # noqa: E402
+from moto.core import parse as moto_parse  # noqa: E402
+from moto.core.utils import get_service_model  # noqa: E402
+
+_SCALARS = hs.one_of(
+    hs.builds(lambda s: {"S": s}, hs.text(max_size=8)),
+    hs.builds(lambda n: {"N": str(n)}, hs.integers(-(10**6), 10**6)),
+    hs.builds(lambda b: {"B": b}, hs.sampled_from(["AAEC", "", "3q2+7w=="])),
+    hs.builds(lambda b: {"BOOL": b}, hs.booleans()),
+    hs.just({"NULL": True}),
+    hs.builds(lambda s: {"SS": s}, hs.lists(hs.text(max_size=4), min_size=1, max_size=3)),
+    hs.builds(lambda s: {"BS": s}, hs.lists(hs.sampled_from(["AAEC", "/w=="]), max_size=2)),
+    hs.builds(lambda s: {"NS": [str(x) for x in s]}, hs.lists(hs.integers(), max_size=3)),
+)
+_ATTRIBUTE_VALUES = hs.recursive(
+    _SCALARS,
+    lambda inner: hs.one_of(
+        hs.builds(lambda m: {"M": m}, hs.dictionaries(hs.text(max_size=5), inner, max_size=3)),
+        hs.builds(lambda items: {"L": items}, hs.lists(inner, max_size=3)),
+    ),
+    max_leaves=12,
+)
+_ITEMS = hs.dictionaries(hs.text(min_size=1, max_size=6), _ATTRIBUTE_VALUES, max_size=6)
+
+
+def _both_ways(service: str, operation: str, body: dict[str, Any]) -> tuple[Any, Any]:
+    model = get_service_model(service).operation_model(operation)
+    raw = json.dumps(body).encode()
+    shipped = moto_shims._MOTO_PARSE_JSON_BODY(
+        moto_parse.JSONParser(model, map_type=dict), raw, model.input_shape
+    )
+    fast = moto_shims._parse_json_body(
+        moto_parse.JSONParser(model, map_type=dict), raw, model.input_shape
+    )
+    return shipped, fast
+
+
+@settings(max_examples=150, deadline=None)
+@given(item=_ITEMS, extra=hs.dictionaries(hs.sampled_from(["Unknown", "Limit"]), hs.integers()))
+def test_the_compiled_request_parser_reads_every_item_as_moto_does(
+    item: dict[str, Any], extra: dict[str, int]
+) -> None:
+    # Every kind of AttributeValue, nested, plus members the shape does not know (dropped)
+    # and numbers the shape types (converted).
+    body = {"TableName": "t", "Item": {"pk": {"S": "a"}, **item}, **extra}
+    shipped, fast = _both_ways("dynamodb", "PutItem", body)
+    assert fast == shipped
+    assert json.dumps(fast, sort_keys=True, default=repr) == json.dumps(
+        shipped, sort_keys=True, default=repr
+    )
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "body"),
+    [
+        (
+            "dynamodb",
+            "UpdateItem",
+            {
+                "TableName": "t",
+                "Key": {"pk": {"S": "a"}, "sk": {"B": "AAEC"}},
+                "UpdateExpression": "SET #v = :v ADD n :one",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeNames": {"#v": "v"},
+                "ExpressionAttributeValues": {":v": {"L": [{"NULL": True}]}, ":one": {"N": "1"}},
+                "ReturnValues": "ALL_NEW",
+            },
+        ),
+        (
+            "dynamodb",
+            "Query",
+            {
+                "TableName": "t",
+                "IndexName": "by_status",
+                "KeyConditionExpression": "pk = :p",
+                "ExpressionAttributeValues": {":p": {"S": "x"}},
+                "Limit": 25,
+                "ScanIndexForward": False,
+                "ExclusiveStartKey": {"pk": {"S": "x"}, "sk": {"S": "y"}},
+            },
+        ),
+        (
+            "dynamodb",
+            "BatchWriteItem",
+            {
+                "RequestItems": {
+                    "t": [
+                        {"PutRequest": {"Item": {"pk": {"S": "a"}, "b": {"BS": ["AAEC"]}}}},
+                        {"DeleteRequest": {"Key": {"pk": {"S": "b"}}}},
+                    ]
+                }
+            },
+        ),
+        (
+            "dynamodb",
+            "BatchGetItem",
+            {"RequestItems": {"t": {"Keys": [{"pk": {"S": "a"}}], "ConsistentRead": True}}},
+        ),
+        ("dynamodb", "PutItem", {"TableName": "t", "Item": None}),
+        (
+            "sqs",
+            "SendMessage",
+            {
+                "QueueUrl": "u",
+                "MessageBody": "{}",
+                "DelaySeconds": 3,
+                "MessageAttributes": {
+                    "s": {"DataType": "String", "StringValue": "x"},
+                    "b": {"DataType": "Binary", "BinaryValue": "AAEC"},
+                },
+            },
+        ),
+        (
+            "sqs",
+            "ReceiveMessage",
+            {
+                "QueueUrl": "u",
+                "MaxNumberOfMessages": 10,
+                "WaitTimeSeconds": 1,
+                "MessageSystemAttributeNames": ["All"],
+            },
+        ),
+        (
+            "sqs",
+            "ChangeMessageVisibilityBatch",
+            {
+                "QueueUrl": "u",
+                "Entries": [{"Id": "0", "ReceiptHandle": "r", "VisibilityTimeout": 5}],
+            },
+        ),
+        ("dynamodbstreams", "GetRecords", {"ShardIterator": "i", "Limit": 100}),
+    ],
+)
+def test_the_compiled_request_parser_reads_each_call_as_moto_does(
+    service: str, operation: str, body: dict[str, Any]
+) -> None:
+    shipped, fast = _both_ways(service, operation, body)
+    assert fast == shipped
+    assert [type(v) for v in fast.values()] == [type(v) for v in shipped.values()]
+
+
+def test_malformed_values_fail_alike() -> None:
+    # A structure that is not an object, a number that is not one: the same exception.
+    for body in ({"TableName": "t", "Item": {"pk": "not-a-structure"}}, {"Limit": "x"}):
+        operation = "PutItem" if "Item" in body else "Query"
+        model = get_service_model("dynamodb").operation_model(operation)
+        raw = json.dumps(body).encode()
+        errors = []
+        for parse in (moto_shims._MOTO_PARSE_JSON_BODY, moto_shims._parse_json_body):
+            try:
+                parse(moto_parse.JSONParser(model, map_type=dict), raw, model.input_shape)
+            except Exception as error:
+                errors.append(type(error))
+        assert len(errors) == 2, errors
+        assert errors[0] is errors[1], errors

@@ -43,6 +43,12 @@ Two kinds of change, both confined to the emulator's process (and to tests that 
      entries, which it sorts again by the order it answers in: at the 2,000-key demo's size
      each Query cost ~0.1-1 s. Query now gets the partition's items (a table query) or every
      item (an index query) unsorted; its own sort by the (unique) key gives the same order.
+  7. Every JSON-protocol request (every DynamoDB and SQS call) is parsed by walking its input
+     shape: for each value a handler looked up by name, for each structure every member of
+     its shape re-read, for each attribute of an item all ten members of ``AttributeValue``.
+     That walk was a third of the emulator's time when it was flooded with PutItems of key
+     items. The same walk is compiled once per shape into plain functions (same members,
+     same names, same conversions of blobs, timestamps and numbers, same ``None`` handling).
 
   And one for the emulator's server (:class:`JsonFastPath`, in front of moto's app): moto's
   server routes every request through a Flask app per service (request context, URL map,
@@ -68,6 +74,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from flask import Response as FlaskResponse  # moto's views answer with Flask's response class
 from moto import backends as moto_backends
+from moto.core import parse as moto_parse
 from moto.core import responses as moto_responses
 from moto.core import utils as moto_utils
 from moto.core.utils import unix_time as _moto_unix_time
@@ -270,6 +277,103 @@ def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
 _query.__keyworker_fast__ = True  # type: ignore[attr-defined]
 
 
+# ------------------------------------------------------------------ request parsing (7)
+
+_Parse = Callable[[Any], Any]
+_COMPILED_PARSERS: dict[tuple[str, str], _Parse] = {}  # while compiling, under the lock
+_READY_PARSERS: dict[tuple[str, str], _Parse] = {}  # input shapes, read without the lock
+_compile_lock = threading.Lock()
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _compiled_parser(service: str, shape: Any) -> _Parse:
+    """``BaseJSONParser._parse_shape(shape, ·)`` of moto as one function, made once per
+    shape name of the service (names are unique in a service model; a member's own traits
+    only name it in its parent, where they are read). Recursive shapes (``AttributeValue``
+    holds maps and lists of itself) reach their own function through a forward reference."""
+    key = (service, shape.name)
+    parse = _COMPILED_PARSERS.get(key)
+    if parse is not None:
+        return parse
+    later: list[_Parse] = []
+
+    def forward(value: Any) -> Any:  # the function being made, once it is made
+        return later[0](value)
+
+    _COMPILED_PARSERS[key] = forward
+    later.append(_compile_parser(service, shape))
+    _COMPILED_PARSERS[key] = later[0]
+    return later[0]
+
+
+def _compile_parser(service: str, shape: Any) -> _Parse:
+    kind = shape.type_name
+    if kind == "structure":
+        if shape.is_document_type:
+            return _same
+        members = [
+            (name, member.serialization.get("name", name), _compiled_parser(service, member))
+            for name, member in shape.members.items()
+        ]
+
+        def structure(value: Any) -> Any:
+            if value is None:
+                return None
+            parsed = {}
+            for name, json_name, parse in members:
+                raw = value.get(json_name)
+                if raw is not None:
+                    parsed[name] = parse(raw)
+            return parsed
+
+        return structure
+    if kind == "list":
+        member = _compiled_parser(service, shape.member)
+        return lambda node: [member(item) for item in node]
+    if kind == "map":
+        key, value = _compiled_parser(service, shape.key), _compiled_parser(service, shape.value)
+        return lambda mapping: {key(k): value(v) for k, v in mapping.items()}
+    return _LEAF_PARSERS.get(kind, _same)
+
+
+_LEAF_PARSERS: dict[str, _Parse] = {
+    "blob": moto_parse.default_blob_parser,
+    "timestamp": moto_parse.default_timestamp_parser,
+    "float": float,
+    "double": float,
+    "integer": int,
+    "byte": int,
+    "short": int,
+    "long": int,
+}
+
+
+def _parse_json_body(self: moto_parse.JSONParser, raw_body: Any, shape: Any) -> Any:
+    if (
+        type(self) is not moto_parse.JSONParser
+        or self.MAP_TYPE is not dict
+        or self._blob_parser is not moto_parse.default_blob_parser
+        or self._timestamp_parser is not moto_parse.default_timestamp_parser
+    ):
+        return _MOTO_PARSE_JSON_BODY(self, raw_body, shape)  # type: ignore[no-untyped-call]
+    parsed_json = self._parse_body_as_json(raw_body)  # type: ignore[no-untyped-call]
+    key = (self.operation_model.service_model.service_name, shape.name)
+    parse = _READY_PARSERS.get(key)
+    if parse is None:
+        # Compiled under the lock and published whole: a parser still being compiled holds
+        # forward references that another thread must not call.
+        with _compile_lock:
+            parse = _READY_PARSERS[key] = _compiled_parser(key[0], shape)
+    return parse(parsed_json)
+
+
+_parse_json_body.__keyworker_fast__ = True  # type: ignore[attr-defined]
+_MOTO_PARSE_JSON_BODY = moto_parse.JSONParser._parse_json_body
+
+
 #: What :func:`speed_up_moto` replaces, as moto ships it (captured before any replacement).
 _SHIPPED: tuple[tuple[Any, str, Any], ...] = (
     (DynamoHandler, "serialized", MOTO_SERIALIZED),
@@ -281,6 +385,7 @@ _SHIPPED: tuple[tuple[Any, str, Any], ...] = (
     (Item, "__init__", Item.__init__),
     (Table, "all_items", _TABLE_ALL_ITEMS),
     (Table, "query", _TABLE_QUERY),
+    (moto_parse.JSONParser, "_parse_json_body", _MOTO_PARSE_JSON_BODY),
 )
 
 
@@ -305,6 +410,7 @@ def speed_up_moto(set_attribute: SetAttribute = setattr) -> None:
     set_attribute(Item, "__init__", _item_init)
     set_attribute(Table, "all_items", _all_items)
     set_attribute(Table, "query", _query)
+    set_attribute(moto_parse.JSONParser, "_parse_json_body", _parse_json_body)
 
 
 # ---------------------------------------------------------------------- the server's path
