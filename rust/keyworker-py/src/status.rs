@@ -6,7 +6,7 @@
 //! interpreter released.
 
 use std::fmt;
-use std::mem::{align_of, size_of};
+use std::mem::{align_of, size_of, MaybeUninit};
 
 use keyworker_core::status::bulk::{self, flags, BulkInput};
 use keyworker_core::status::codes::{HomeStatus as CoreHomeStatus, NO_HOME_STATUS};
@@ -17,6 +17,8 @@ use keyworker_core::status::{
     KeyType, Schedule, StatusError, Weekdays, Window,
 };
 use pyo3::buffer::{ElementType, PyUntypedBuffer};
+use pyo3::exceptions::PyOverflowError;
+use pyo3::ffi;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyMapping, PyMemoryView, PyString, PyTuple};
@@ -805,6 +807,33 @@ impl<T: ColumnElement> Column<T> {
     }
 }
 
+/// A new `bytes` object of `len` bytes whose contents the caller must fill before anyone else
+/// sees it, and those contents as writable, possibly uninitialised memory.
+fn uninit_bytes<'py, 'a>(
+    py: Python<'py>,
+    len: usize,
+) -> PyResult<(Bound<'py, PyBytes>, &'a mut [MaybeUninit<u8>])> {
+    let size = ffi::Py_ssize_t::try_from(len)
+        .map_err(|_| PyOverflowError::new_err("too many keys for one bytes object"))?;
+    // SAFETY: a null source asks CPython for a new object with uninitialised contents
+    // (documented for PyBytes_FromStringAndSize); the result is checked for null (an error
+    // set) and owned. PyBytes_AsString on a bytes object gives its `len` bytes of storage,
+    // which live as long as the object; the returned Bound owns that object and the caller
+    // keeps it alive while writing. Uninitialised memory may be viewed as MaybeUninit.
+    unsafe {
+        let object = Bound::from_owned_ptr_or_err(
+            py,
+            ffi::PyBytes_FromStringAndSize(std::ptr::null(), size),
+        )?
+        .cast_into_unchecked::<PyBytes>();
+        let data = ffi::PyBytes_AsString(object.as_ptr()).cast::<MaybeUninit<u8>>();
+        if data.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        Ok((object, std::slice::from_raw_parts_mut(data, len)))
+    }
+}
+
 /// Codes of every key of a columnar batch: `(status bytes, home-status bytes, status counts,
 /// home-status counts + none count)`. Runs without the interpreter.
 #[pyfunction]
@@ -858,12 +887,22 @@ fn evaluate_bulk<'py>(
         door_offsets: columns.4.as_slice(),
         door_states: columns.5.as_slice(),
     };
-    let out = core_result(py, py.detach(|| bulk::evaluate_bulk(&input, now, threads)))?;
+    // The codes are written by the core's threads straight into the two bytes objects
+    // returned: nothing is cleared before or copied after on this thread alone, which at a
+    // million keys was a tenth of the two-thread time (docs/status-engine.md). The objects
+    // are not visible to any other Python code until returned, so filling them with the
+    // interpreter released is safe.
+    let n = input.key_types.len();
+    let (status_bytes, status_out) = uninit_bytes(py, n)?;
+    let (home_bytes, home_out) = uninit_bytes(py, n)?;
+    let done = py.detach(|| bulk::evaluate_bulk_into(&input, now, threads, status_out, home_out));
+    // On an error the two objects, never filled, are dropped here unseen.
+    let counts = core_result(py, done)?;
     Ok((
-        PyBytes::new(py, &out.status),
-        PyBytes::new(py, &out.home_status),
-        out.status_counts.to_vec(),
-        out.home_status_counts.to_vec(),
+        status_bytes,
+        home_bytes,
+        counts.status_counts.to_vec(),
+        counts.home_status_counts.to_vec(),
     ))
 }
 

@@ -20,6 +20,7 @@
 //! flag rather than branched on; a chunk that raises the flag is re-walked slowly to report
 //! the first error precisely.
 
+use std::mem::MaybeUninit;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rayon::prelude::*;
@@ -73,6 +74,15 @@ pub struct BulkOutput {
     pub home_status_counts: [u64; HomeStatus::ALL.len() + 1],
 }
 
+/// Counts per status code of a batch evaluated by [`evaluate_bulk_into`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BulkCounts {
+    /// Count per general status code.
+    pub status_counts: [u64; GeneralStatus::ALL.len()],
+    /// Count per home-app status code, and in the last slot the keys without one.
+    pub home_status_counts: [u64; HomeStatus::ALL.len() + 1],
+}
+
 /// Evaluates every key of `input` at `now`.
 ///
 /// `threads`: `None` uses rayon's global pool (one thread per core) for batches of more than
@@ -83,6 +93,41 @@ pub fn evaluate_bulk(
     now: i64,
     threads: Option<usize>,
 ) -> Result<BulkOutput, StatusError> {
+    let n = input.key_types.len();
+    let mut status = Vec::with_capacity(n);
+    let mut home = Vec::with_capacity(n);
+    let counts = evaluate_bulk_into(
+        input,
+        now,
+        threads,
+        &mut status.spare_capacity_mut()[..n],
+        &mut home.spare_capacity_mut()[..n],
+    )?;
+    // SAFETY: both have capacity n, and on success `evaluate_bulk_into` wrote all n bytes.
+    unsafe {
+        status.set_len(n);
+        home.set_len(n);
+    }
+    Ok(BulkOutput {
+        status,
+        home_status: home,
+        status_counts: counts.status_counts,
+        home_status_counts: counts.home_status_counts,
+    })
+}
+
+/// [`evaluate_bulk`] writing the codes into the caller's buffers (one byte per key each), so
+/// that a caller who must hand over memory of its own (the Python binding's `bytes`) gets the
+/// codes written there by the worker threads: no copy afterwards, and no clearing beforehand,
+/// on the calling thread alone. The buffers may be uninitialised; on success every byte of
+/// both is written, on an error they hold nothing meaningful.
+pub fn evaluate_bulk_into(
+    input: &BulkInput<'_>,
+    now: i64,
+    threads: Option<usize>,
+    status: &mut [MaybeUninit<u8>],
+    home: &mut [MaybeUninit<u8>],
+) -> Result<BulkCounts, StatusError> {
     check_shape(input)?;
     if let Some(t) = threads {
         if t == 0 || t > MAX_THREADS {
@@ -93,21 +138,25 @@ pub fn evaluate_bulk(
         }
     }
     let n = input.key_types.len();
-    let mut status = vec![0u8; n];
-    let mut home = vec![0u8; n];
+    for (field, len) in [("status", status.len()), ("home_status", home.len())] {
+        if len != n {
+            return Err(StatusError::bulk(
+                field,
+                format!("the {field} output has {len} bytes for {n} keys"),
+            ));
+        }
+    }
     let sequential = threads == Some(1) || n <= CHUNK_KEYS;
     let counts = if sequential {
-        run_chunk(input, 0, &mut status, &mut home, now).map_err(|()| first_error(input, 0))?
+        run_chunk(input, 0, status, home, now).map_err(|()| first_error(input, 0))?
     } else {
-        let mut run = || parallel(input, &mut status, &mut home, now);
+        let mut run = || parallel(input, status, home, now);
         match threads {
             None => run(),
             Some(t) => pool(t)?.install(run),
         }?
     };
-    Ok(BulkOutput {
-        status,
-        home_status: home,
+    Ok(BulkCounts {
         status_counts: counts.general(),
         home_status_counts: counts.home(),
     })
@@ -155,8 +204,8 @@ fn check_shape(input: &BulkInput<'_>) -> Result<(), StatusError> {
 
 fn parallel(
     input: &BulkInput<'_>,
-    status: &mut [u8],
-    home: &mut [u8],
+    status: &mut [MaybeUninit<u8>],
+    home: &mut [MaybeUninit<u8>],
     now: i64,
 ) -> Result<Counts, StatusError> {
     let results: Vec<Result<Counts, ()>> = status
@@ -248,8 +297,8 @@ static PACKED_OUTCOMES: [u32; OUTCOMES.len()] = {
 fn run_chunk(
     input: &BulkInput<'_>,
     first: usize,
-    status: &mut [u8],
-    home: &mut [u8],
+    status: &mut [MaybeUninit<u8>],
+    home: &mut [MaybeUninit<u8>],
     now: i64,
 ) -> Result<Counts, ()> {
     #[cfg(target_arch = "x86_64")]
@@ -267,8 +316,8 @@ fn run_chunk(
 unsafe fn run_chunk_avx2(
     input: &BulkInput<'_>,
     first: usize,
-    status: &mut [u8],
-    home: &mut [u8],
+    status: &mut [MaybeUninit<u8>],
+    home: &mut [MaybeUninit<u8>],
     now: i64,
 ) -> Result<Counts, ()> {
     run_chunk_with::<true>(input, first, status, home, now)
@@ -284,8 +333,8 @@ unsafe fn run_chunk_avx2(
 fn run_chunk_with<const AVX2: bool>(
     input: &BulkInput<'_>,
     first: usize,
-    status: &mut [u8],
-    home: &mut [u8],
+    status: &mut [MaybeUninit<u8>],
+    home: &mut [MaybeUninit<u8>],
     now: i64,
 ) -> Result<Counts, ()> {
     let len = status.len();
@@ -379,8 +428,8 @@ fn run_chunk_with<const AVX2: bool>(
         let (status, home) = (&mut status[a..b], &mut home[a..b]);
         for (i, ((&x, st), h)) in index[..k].iter().zip(status).zip(home).enumerate() {
             let packed = PACKED_OUTCOMES[usize::from(x & 0x0fff)];
-            *st = packed as u8;
-            *h = (packed >> 8) as u8;
+            st.write(packed as u8);
+            h.write((packed >> 8) as u8);
             hist[i & 7][(packed >> 16) as usize & 63] += 1;
         }
     }
@@ -643,6 +692,31 @@ mod tests {
         assert_eq!(out.status_counts, [1, 1, 1, 0, 1, 0, 1]);
         assert_eq!(out.home_status_counts, [0, 1, 0, 1, 0, 0, 1, 2]);
         assert_eq!(evaluate_bulk(&c.input(), NOW, Some(3)).unwrap(), out);
+    }
+
+    #[test]
+    fn evaluating_into_the_callers_buffers_gives_the_same_codes() {
+        let c = sample();
+        let whole = evaluate_bulk(&c.input(), NOW, None).unwrap();
+        for threads in [None, Some(1), Some(2)] {
+            // Stale bytes in the buffers must all be overwritten.
+            let (mut status, mut home) = ([MaybeUninit::new(0xee); 5], [MaybeUninit::new(0xee); 5]);
+            let counts =
+                evaluate_bulk_into(&c.input(), NOW, threads, &mut status, &mut home).unwrap();
+            // SAFETY: initialised above (and rewritten by the call).
+            let read = |b: &[MaybeUninit<u8>]| {
+                b.iter()
+                    .map(|x| unsafe { x.assume_init() })
+                    .collect::<Vec<u8>>()
+            };
+            assert_eq!(read(&status), whole.status);
+            assert_eq!(read(&home), whole.home_status);
+            assert_eq!(counts.status_counts, whole.status_counts);
+            assert_eq!(counts.home_status_counts, whole.home_status_counts);
+        }
+        let (mut status, mut home) = ([MaybeUninit::new(0); 5], [MaybeUninit::new(0); 4]);
+        let e = evaluate_bulk_into(&c.input(), NOW, None, &mut status, &mut home).unwrap_err();
+        assert_eq!(e.field(), Some("home_status"));
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub mod waiting;
 #[cfg(test)]
 mod proptests;
 
-pub use bulk::{evaluate_bulk, BulkInput, BulkOutput};
+pub use bulk::{evaluate_bulk, evaluate_bulk_into, BulkCounts, BulkInput, BulkOutput};
 pub use codes::{
     DoorAction, DoorEvent, DoorState, DoorStatus, GeneralStatus, HomeCategory, HomeStatus, KeyType,
     Mode, NO_HOME_STATUS,
