@@ -258,6 +258,7 @@ _DOOR_BY_BYTE: tuple[DoorStatus | None, ...] = tuple(map(_door_status_of_byte, r
 
 
 @lru_cache(maxsize=1024)
+@lru_cache(maxsize=1024)
 def _time_day(label: str) -> HomeStatus:
     return HomeStatus(_TIME_DAY, label, _TIME_DAY_CATEGORY)
 
@@ -358,11 +359,14 @@ def evaluate(facts: KeyFacts, now: int) -> KeyStatus:
         home_status = _time_day(home_label)
     else:
         home_status = _HOME_BY_CODE[home]
-    return KeyStatus(
-        status=_STATUS_BY_CODE[general],
-        home_status=home_status,
-        doors=tuple(map(_DOOR_BY_BYTE.__getitem__, doors)),
-    )
+    return KeyStatus(_STATUS_BY_CODE[general], home_status, _door_rows(doors))
+
+
+@lru_cache(maxsize=4096)
+def _door_rows(codes: bytes) -> tuple[DoorStatus | None, ...]:
+    """The door rows of a key from the core's codes; keys share a handful of patterns, so
+    the tuple is made once per pattern (the API evaluates a key per request)."""
+    return tuple(map(_DOOR_BY_BYTE.__getitem__, codes))
 
 
 def is_usable_at(facts: KeyFacts, instant: int) -> bool:

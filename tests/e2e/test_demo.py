@@ -64,13 +64,14 @@ def test_demo_runs_its_scenario_and_prints_a_true_summary(stack: RunningStack) -
             break
     assert len(items) == 60
     assert "Keys at site demo-test: 60" in out
-    # The emulator's count of the stack's AWS calls, per step and per key: issuing a key costs
-    # the stack at least its floor of calls (docs/data-model.md), so a count that does not
-    # move (or is not read) fails.
+    # The emulator's count of the stack's AWS calls, per step and per key: a key issued in a
+    # batch still costs at least its own conditional write, and over the whole story a key
+    # is written again (door versions recorded, confirmed, delivered) and its events stored,
+    # so a count that does not move (or is not read) fails.
     per_key = float(out.split("AWS calls per key: ")[1].split()[0])
-    assert per_key >= 7, out
+    assert per_key >= 3, out
     issue_line = next(line for line in out.splitlines() if line.strip().startswith("issue 60 keys"))
-    assert int(issue_line.split()[-1]) >= 60 * 7, issue_line
+    assert int(issue_line.split()[-1]) >= 60, issue_line
     general = out.split("General status (admin portal)")[1].split("Home-app status")[0]
     counts = {line.split()[-2]: int(line.split()[-1]) for line in general.strip().splitlines()}
     assert sum(counts.values()) == 60
