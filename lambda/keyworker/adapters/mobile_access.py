@@ -63,6 +63,8 @@ class HttpsMobileAccess:
         self._base = base_url.rstrip("/")
         self._token = token
         self._pool = pool or urllib3.PoolManager(
+            # The pipeline hands a batch's digital keys over side by side (8 at a time).
+            maxsize=10,
             retries=retry or default_retry(),
             timeout=timeout or urllib3.Timeout(connect=2.0, read=5.0),
         )

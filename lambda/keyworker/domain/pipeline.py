@@ -899,14 +899,21 @@ class KeyPipeline:
         if stale:
             latest.update(self._store.get_doors(site_id, stale))
         engine.request_syncs(site_id, set(made) | resync, latest)
-        for outcome in outcomes:
+
+        def tell_mobile_cloud(outcome: Outcome) -> None:
             record = outcome.record
             if record is None or record.key_type != DIGITAL_KEY:
-                continue
+                return
             if isinstance(outcome.command, RevokeKey) and record.phone_e164 is not None:
                 self._ports.mobile_gateway.revoke(site_id, record.key_id, record.phone_e164)
             elif isinstance(outcome.command, CreateDigitalKey | ModifyKey | FollowPhone):
                 self.deliver_if_due(record)
+
+        # One call per digital key, independent of each other: a batch create or a revocation
+        # chunk makes them side by side, not one after another (the first failure raises,
+        # as before; a retry of the run makes the calls again, which the mobile-access cloud
+        # and the delivery queue take more than once).
+        self._map(tell_mobile_cloud, [o for o in outcomes if o.record is not None])
 
     @staticmethod
     def delivery_due(record: KeyRecord) -> bool:
