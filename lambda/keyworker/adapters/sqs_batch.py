@@ -37,7 +37,7 @@ class ObservedSqsBatch(BatchProcessor):
         def one(record: Any) -> tuple[Any, ...]:
             logger.thread_safe_append_keys(**keys)
             try:
-                return tuple(self._process_record(record))
+                return self._process_record(record)
             finally:
                 logger.thread_safe_clear_keys()
 

@@ -158,10 +158,9 @@ def create_keys(
 
 def _batch_header_named(error: InvalidInput) -> InvalidInput:
     """An item's request id is the header's value with ``.i``: name the header."""
-    field = error.field or ""
-    if field.startswith("items[") and field.endswith("].request_id"):
+    if (error.field or "").endswith("].request_id"):
         return type(error)(
-            f"Idempotency-Key must leave room for the item index ('.{field[6:-12]}') in "
+            f"Idempotency-Key must leave room for the item index ('.N') in "
             f"{limits.MAX_ID_LEN} characters of {limits.ID_RULE}",
             IDEMPOTENCY_HEADER,
         )

@@ -27,6 +27,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from keyworker.domain.models import ACCESS_MEDIUM, DIGITAL_KEY
 from keyworker.errors import (
     BlocklistFull,
     ConcurrentUpdate,
@@ -155,8 +156,9 @@ def _kind_of(error: BaseException) -> str:
 # ------------------------------------------------------------------------- by exception type
 
 
-#: The ``type`` tags of the request models' tagged unions (``KeyBatchIn``'s items).
-_UNION_TAGS = frozenset(("access_medium", "digital_key"))
+#: The ``type`` tags of the request models' tagged unions (``KeyBatchIn``'s items): the key
+#: types.
+_UNION_TAGS = frozenset((ACCESS_MEDIUM, DIGITAL_KEY))
 
 
 def validation_problem(errors: Sequence[Mapping[str, Any]]) -> Response[str]:

@@ -250,9 +250,7 @@ class KeyPipeline:
         door is asked to sync once for the whole batch."""
         if not commands:
             return Result((), {})
-        site_id = commands[0].site_id
-        if any(c.site_id != site_id for c in commands):
-            raise ValueError("a pipeline run takes commands of one site")
+        site_id = _site_of(commands)
         wanted = {k for k in (self._key_id_of(c) for c in commands) if k is not None}
         known = dict(self._store.get_keys(site_id, wanted)) if wanted else {}
         door_ids = {d for c in commands for d in _command_doors(c)}
@@ -263,12 +261,8 @@ class KeyPipeline:
             try:
                 draft, phone = self._draft(command, doors)
                 existing = known.get(draft.key_id)
-                if existing is not None and (
-                    existing.request_fingerprint != draft.request_fingerprint
-                ):
-                    raise IdempotencyConflict(
-                        "request_id was already used for a different key request"
-                    )
+                if existing is not None:
+                    _check_same_request(existing, draft)
             except _REFUSALS as error:
                 raise _of_item(error, index) from error
             return draft, phone
@@ -300,9 +294,7 @@ class KeyPipeline:
         the creates at those indexes, already drafted and checked (:meth:`create_many`)."""
         if not commands:
             return Result((), dict(doors or {}))
-        site_id = commands[0].site_id
-        if any(c.site_id != site_id for c in commands):
-            raise ValueError("a pipeline run takes commands of one site")
+        site_id = _site_of(commands)
         known = dict(records or {})
         drafted = drafts or {}
         # A drafted create's key was read with its draft (absent from ``records``: new).
@@ -411,8 +403,7 @@ class KeyPipeline:
                 if phone is not None:
                     record = self._register_with_phone(record, phone, command.actor, doors)
                 return Outcome(command, record, True, event=event)
-        if existing.request_fingerprint != draft.request_fingerprint:
-            raise IdempotencyConflict("request_id was already used for a different key request")
+        _check_same_request(existing, draft)
         if phone is not None:
             existing = self._register_with_phone(existing, phone, command.actor, doors)
         return _replay(command, existing)
@@ -902,8 +893,7 @@ class KeyPipeline:
 
         def tell_mobile_cloud(outcome: Outcome) -> None:
             record = outcome.record
-            if record is None or record.key_type != DIGITAL_KEY:
-                return
+            assert record is not None
             if isinstance(outcome.command, RevokeKey) and record.phone_e164 is not None:
                 self._ports.mobile_gateway.revoke(site_id, record.key_id, record.phone_e164)
             elif isinstance(outcome.command, CreateDigitalKey | ModifyKey | FollowPhone):
@@ -913,7 +903,8 @@ class KeyPipeline:
         # chunk makes them side by side, not one after another (the first failure raises,
         # as before; a retry of the run makes the calls again, which the mobile-access cloud
         # and the delivery queue take more than once).
-        self._map(tell_mobile_cloud, [o for o in outcomes if o.record is not None])
+        digital = [o for o in outcomes if o.record and o.record.key_type == DIGITAL_KEY]
+        self._map(tell_mobile_cloud, digital)
 
     @staticmethod
     def delivery_due(record: KeyRecord) -> bool:
@@ -946,6 +937,20 @@ class KeyPipeline:
             return [function(item) for item in items]
         with ThreadPoolExecutor(max_workers=min(self._parallel, len(items))) as pool:
             return list(pool.map(function, items))
+
+
+def _site_of(commands: Sequence[KeyCommand]) -> str:
+    site_id = commands[0].site_id
+    if any(c.site_id != site_id for c in commands):
+        raise ValueError("a pipeline run takes commands of one site")
+    return site_id
+
+
+def _check_same_request(existing: KeyRecord, draft: KeyRecord) -> None:
+    """A create whose request id names an existing key replays it only if it is the same
+    request (the key's fingerprint)."""
+    if existing.request_fingerprint != draft.request_fingerprint:
+        raise IdempotencyConflict("request_id was already used for a different key request")
 
 
 def _of_item(error: KeyworkerError, index: int) -> KeyworkerError:
