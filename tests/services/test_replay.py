@@ -120,18 +120,22 @@ def test_time_service(site: World) -> None:
 
 
 class _FailingOnce:
-    """Wraps the store; the first ``put_change`` fails as if the Lambda died right after
-    allocating a door version, before writing the version's change."""
+    """Wraps the store; the first ``put_change`` at ``door_id`` fails as if the Lambda died
+    right after allocating that door's version, before writing the version's change.
 
-    def __init__(self, inner: Any) -> None:
+    The door is named, not "whichever comes first": a command hands its doors their changes
+    in parallel, so the first ``put_change`` to arrive may be any door's."""
+
+    def __init__(self, inner: Any, door_id: str = "entrance") -> None:
         self._inner = inner
+        self._door_id = door_id
         self.failed = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     def put_change(self, change: DoorChange) -> bool:
-        if not self.failed:
+        if not self.failed and change.door_id == self._door_id:
             self.failed = True
             raise StoreUnavailable("the Lambda died here")
         return bool(self._inner.put_change(change))
