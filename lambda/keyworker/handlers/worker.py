@@ -20,6 +20,9 @@ from keyworker.jobs.registry import parse_job
 from keyworker.jobs.schema import Job
 
 QUEUE = "jobs"
+# A batch's jobs side by side (docs/lambdas.md): they spend their time waiting on DynamoDB and
+# the mobile-access cloud, and each is safe beside any other, a duplicate of itself included.
+RECORDS_AT_ONCE = 4
 
 
 def _count_outcome(job: Job, outcome: Any) -> None:
@@ -51,7 +54,7 @@ def _run(record: SQSRecord) -> None:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = wiring.worker()
     deps.dedupe.register_lambda_context(context)
-    processor = ObservedSqsBatch(QUEUE, deps.max_receive_count)
+    processor = ObservedSqsBatch(QUEUE, deps.max_receive_count, records_at_once=RECORDS_AT_ONCE)
     return dict(
         process_partial_response(
             event=event, record_handler=_run, processor=processor, context=context

@@ -8,6 +8,14 @@ A chunk that crashes anywhere is run again from the start (SQS redelivers it). K
 revoked are recognised by their audit trail (this run as the actor) and counted as revoked, not
 as already revoked; the pipeline finishes their leftover work (event, door versions, syncs,
 take-back). Nothing is counted until the chunk's outcome is recorded, once.
+
+The outcome's doors are read off the revoked keys' rows (each row a revoke handed to its door
+carries that change's version), not off the door changes this try made: two deliveries of one
+chunk running at once (SQS is at-least-once) each write some of its keys and leave the door
+work of the others to the writer holding them, so either try's own changes are only part of
+the chunk's. A try that finds keys whose door work another writer still holds stops with
+:class:`~keyworker.errors.DuplicateInProgress`; its redelivery reads the outcome that writer
+recorded (or, after the writer's lease, finishes the work itself).
 """
 
 from __future__ import annotations
@@ -18,9 +26,10 @@ import logging
 from keyworker.adapters.dynamodb.key_store import key_from_item
 from keyworker.adapters.dynamodb.run_store import Backoff, RunStore, unpack_snapshot
 from keyworker.domain.commands import RevokeKey
+from keyworker.domain.engine import unsettled
 from keyworker.domain.models import DIGITAL_KEY, KeyRecord
 from keyworker.domain.pipeline import KeyPipeline, Result
-from keyworker.errors import ConcurrentUpdate, IllegalTransition
+from keyworker.errors import ConcurrentUpdate, DuplicateInProgress, IllegalTransition
 from keyworker.revocation.models import (
     ALREADY_REVOKED,
     FAILED,
@@ -104,6 +113,7 @@ class ChunkExecutor:
         result = self._backoff.call(revoke_all)
         counts = zero_counts()
         revoked_digital = 0
+        revoked: list[KeyRecord] = []
         for outcome in result.outcomes:
             assert isinstance(outcome.command, RevokeKey)
             key_id = outcome.command.key_id
@@ -122,19 +132,39 @@ class ChunkExecutor:
             if outcome.changed or self._revoked_by(record, run):
                 counts[REVOKED] += 1
                 revoked_digital += record.key_type == DIGITAL_KEY
+                revoked.append(record)
             else:
                 counts[ALREADY_REVOKED] += 1
         counts[FAILED] += len(failures)
+        held = [record.key_id for record in revoked if unsettled(record)]
+        if held:
+            raise DuplicateInProgress(
+                f"chunk {chunk.number} of run {run.run_id}: another delivery is handing "
+                f"{len(held)} of its keys to their doors"
+            )
         return ChunkOutcome(
             counts=counts,
             failures=tuple(failures),
-            doors={
-                door_id: DoorChangeMade(made.version, made.keys, 1)
-                for door_id, made in result.door_changes.items()
-            },
+            doors=_doors_of(revoked),
             finished_at=self._pipeline.engine.clock.now(),
             revoked_digital_keys=revoked_digital,
         )
+
+
+def _doors_of(revoked: list[KeyRecord]) -> dict[str, DoorChangeMade]:
+    """Per door, the revoked keys' rows its removal changes carry: a revoke leaves a row
+    without a door version only where the door needs no change (a confirmation keeps it)."""
+    versions: dict[str, set[int]] = {}
+    keys: dict[str, int] = {}
+    for record in revoked:
+        for row in record.rows:
+            if row.change_version is not None:
+                versions.setdefault(row.door_id, set()).add(row.change_version)
+                keys[row.door_id] = keys.get(row.door_id, 0) + 1
+    return {
+        door_id: DoorChangeMade(max(found), keys[door_id], len(found))
+        for door_id, found in sorted(versions.items())
+    }
 
 
 __all__ = ["DEFAULT_PARALLEL_WRITES", "ChunkExecutor"]
