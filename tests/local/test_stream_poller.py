@@ -9,11 +9,12 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from moto import mock_aws
 from moto_state import fake_aws_environment
 
 from keyworker.infra_template import create_tables
-from keyworker.local.stream_poller import StreamPoller, streams_client
+from keyworker.local.stream_poller import StreamPoller, _records_as_sent, streams_client
 
 TABLE = "poller-test"
 
@@ -89,3 +90,46 @@ def test_a_function_error_retries_then_gives_the_record_up(table: tuple[Any, str
     assert calls == [["000", "001"]] * 3 + [["001"]]
     assert poller.stats.handler_errors == 3
     assert poller.stats.discarded == 1
+
+
+def test_get_records_gives_the_records_as_sent(table: tuple[Any, str]) -> None:
+    """The poller's client skips boto3's walk of every image: the records it gives are those
+    boto3 parses, with the time as epoch seconds (as in the Lambda event) instead of a
+    datetime."""
+    client, arn = table
+    client.put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": "p"},
+            "sk": {"S": "000"},
+            "rows": {"M": {"d1": {"L": [{"N": "1"}, {"NULL": True}, {"BOOL": False}]}}},
+            "doors": {"SS": ["a", "b"]},
+        },
+    )
+    client.delete_item(TableName=TABLE, Key={"pk": {"S": "p"}, "sk": {"S": "000"}})
+
+    def records(streams: Any) -> tuple[list[dict[str, Any]], str | None]:
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        answer = streams.get_records(ShardIterator=iterator)
+        return answer["Records"], answer.get("NextShardIterator")
+
+    as_sent, next_sent = records(streams_client())
+    plain = boto3.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
+    parsed, next_parsed = records(plain)
+    assert [r["eventName"] for r in as_sent] == ["INSERT", "REMOVE"]
+    assert next_sent is not None
+    assert next_parsed is not None
+    for raw, model in zip(as_sent, parsed, strict=True):
+        created = raw["dynamodb"].pop("ApproximateCreationDateTime")
+        assert isinstance(created, int | float)
+        assert created == model["dynamodb"].pop("ApproximateCreationDateTime").timestamp()
+        assert raw == model
+    # An error answer is left to boto3's parser (its error shape, its exception).
+    error = {"status_code": 400, "body": b'{"__type": "ExpiredIteratorException"}'}
+    customized: dict[str, Any] = {}
+    _records_as_sent(error, customized)
+    assert customized == {}
+    assert error["body"] == b'{"__type": "ExpiredIteratorException"}'

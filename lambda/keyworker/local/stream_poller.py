@@ -11,6 +11,7 @@ is given up after ``maximum_retry_attempts`` retries (``MaximumRetryAttempts``) 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 import time
@@ -29,13 +30,34 @@ logger = logging.getLogger(__name__)
 
 
 def streams_client(endpoint_url: str | None = None) -> Any:
-    """A DynamoDB Streams client that moto routes (boto3's account-id endpoints it does not)."""
+    """A DynamoDB Streams client that moto routes (boto3's account-id endpoints it does not),
+    whose GetRecords answers carry the records as they came over the wire (see
+    :func:`_records_as_sent`)."""
     factory: Any = boto3.client
-    return factory(
+    client = factory(
         "dynamodbstreams",
         endpoint_url=endpoint_url,
         config=Config(account_id_endpoint_mode="disabled"),
     )
+    client.meta.events.register("before-parse.dynamodb-streams.GetRecords", _records_as_sent)
+    return client
+
+
+def _records_as_sent(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+) -> None:
+    """GetRecords' records as the event source hands them to a function: the response's own
+    JSON, where each item image already is DynamoDB JSON. boto3 would walk every attribute
+    of every image through the model only to give back the same dictionaries (and the time
+    as a datetime): with whole key items in both images, that walk was a tenth of the local
+    stack's time. Errors are left to boto3's parser."""
+    if response_dict.get("status_code") != 200:
+        return
+    body = json.loads(response_dict["body"])
+    customized_response_dict["Records"] = body.get("Records", [])
+    if "NextShardIterator" in body:
+        customized_response_dict["NextShardIterator"] = body["NextShardIterator"]
+    response_dict["body"] = b"{}"
 
 
 @dataclass
@@ -185,7 +207,8 @@ class StreamPoller:
         stream = dict(record["dynamodb"])
         created = stream.get("ApproximateCreationDateTime")
         if isinstance(created, dt.datetime):
-            # The Lambda event carries epoch seconds (boto3's GetRecords parsed them).
+            # The Lambda event carries epoch seconds (a client parsing GetRecords gives a
+            # datetime).
             stream["ApproximateCreationDateTime"] = created.timestamp()
         return {
             "eventID": record.get("eventID"),
