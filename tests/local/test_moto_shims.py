@@ -415,6 +415,57 @@ def test_queries_and_scans_do_not_meet_writes_halfway(
     assert client.scan(TableName="t", Select="COUNT")["Count"] == 16 + 3 * 40
 
 
+def test_reads_never_see_an_item_changing_under_them(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GetItem and BatchGetItem serialise the stored item after the operation, outside the
+    lock: an UpdateItem changing it in place meanwhile made them fail with ``dictionary
+    changed size during iteration`` (seen in a concurrency test). With copy-on-write updates
+    every read gets an item as one update left it: its attributes ``a0``..``aN`` complete."""
+    moto_shims.make_dynamodb_atomic(monkeypatch.setattr)
+    moto_shims.speed_up_moto(monkeypatch.setattr)
+    _create(client, "t")
+    keys = [{"pk": {"S": "SITE#s"}, "sk": {"S": f"KEY#{n}"}} for n in range(4)]
+    for key in keys:
+        client.put_item(TableName="t", Item={**key, "n": {"N": "0"}})
+
+    def update(worker: int) -> None:
+        for n in range(1, 61):
+            client.update_item(
+                TableName="t",
+                Key=keys[worker],
+                UpdateExpression=f"SET a{n} = :v, n = :n",
+                ExpressionAttributeValues={":v": {"S": "x" * 20}, ":n": {"N": str(n)}},
+            )
+
+    def complete(item: dict[str, Any]) -> bool:
+        n = int(item["n"]["N"])
+        return all(f"a{i}" in item for i in range(1, n + 1)) and f"a{n + 1}" not in item
+
+    def read(_: int) -> int:
+        seen = 0
+        for _ in range(40):
+            got = client.batch_get_item(RequestItems={"t": {"Keys": keys}})
+            items = got["Responses"]["t"]
+            items.append(client.get_item(TableName="t", Key=keys[0])["Item"])
+            assert all(complete(item) for item in items)
+            seen += len(items)
+        return seen
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            writers = [pool.submit(update, w) for w in range(4)]
+            readers = [pool.submit(read, r) for r in range(4)]
+            for future in writers + readers:
+                future.result()  # re-raises a reader's or writer's error
+    finally:
+        sys.setswitchinterval(interval)
+    final = client.batch_get_item(RequestItems={"t": {"Keys": keys}})["Responses"]["t"]
+    assert sorted(int(item["n"]["N"]) for item in final) == [60] * 4
+
+
 def _http_answer(call: Callable[..., Any], kwargs: dict[str, Any], name: str) -> Any:
     """The parsed answer with its status and content type (what the server path decides)."""
     try:

@@ -6,11 +6,15 @@ Two kinds of change, both confined to the emulator's process (and to tests that 
   check and write are one step). moto evaluates the condition and stores the item as separate
   Python steps without a lock, so concurrent requests could interleave inside it and both
   "win" a conditional write. :func:`make_dynamodb_atomic` serialises the item operations,
-  which gives moto DynamoDB's per-request atomicity and nothing more. It also hands
-  UpdateItem's response a copy of the item as that update left it: moto returns the stored
-  item itself and serialises ``ReturnValues`` after the operation, so a concurrent ``ADD`` to
-  the same attribute could show up in this update's ``ALL_NEW`` (two writers allocating a door
-  version would both be told the later one).
+  which gives moto DynamoDB's per-request atomicity and nothing more. UpdateItem is also made
+  copy-on-write: moto changes the stored item in place, and every answer made of items (GetItem,
+  BatchGetItem, Query, UpdateItem's own ``ReturnValues``) is serialised from the stored objects
+  after the operation, outside any lock. A concurrent update then changed an item under its
+  serialisation: Python raised ``dictionary changed size during iteration`` (a 500 to the
+  caller, seen in BatchGetItem), or a concurrent ``ADD`` showed up in another update's
+  ``ALL_NEW`` (two writers allocating a door version would both be told the later one). The
+  update now works on a copy it puts in the stored item's place, so an item object, once
+  handed out, never changes.
 
   Query and Scan iterate the table's dictionaries; a write landing meanwhile made Python
   raise ``dictionary changed size during iteration`` (a 500 to the caller), so they take the
@@ -111,29 +115,55 @@ _ATOMIC_OPERATIONS = (
 _emulator_lock = threading.RLock()
 
 
-# Operations whose result is the stored item itself, read by moto after the operation returns.
-_SNAPSHOT_OPERATIONS = frozenset({"update_item"})
+# Operations that change the stored item in place (see above: they work on a copy).
+_COPY_ON_WRITE_OPERATIONS = frozenset({"update_item"})
 
 
-def _atomic(method: Callable[..., Any], *, snapshot: bool = False) -> Callable[..., Any]:
+def _atomic(method: Callable[..., Any], *, copy_on_write: bool = False) -> Callable[..., Any]:
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with _emulator_lock:
-            result = method(*args, **kwargs)
-            return copy.deepcopy(result) if snapshot else result
+            if copy_on_write:
+                _put_a_copy_in_place(*args, **kwargs)
+            return method(*args, **kwargs)
 
     wrapper.__keyworker_atomic__ = True  # type: ignore[attr-defined]
     return wrapper
 
 
+def _put_a_copy_in_place(
+    backend: DynamoDBBackend, table_name: str, key: Any, *_: Any, **__: Any
+) -> None:
+    """Replaces the item ``key`` names with a copy of it, so that the update about to change
+    it changes the copy, and whoever holds the original keeps it as it was. Whatever is wrong
+    with the request (no table, a bad key) is left for moto's update to report."""
+    try:
+        table = backend.get_table(table_name)
+        if not isinstance(key, dict) or table.hash_key_attr not in key:
+            return
+        hash_value = DynamoType(key[table.hash_key_attr])
+        range_attr = table.range_key_attr
+        range_value = DynamoType(key[range_attr]) if range_attr and range_attr in key else None
+        item = table.get_item(hash_value, range_value)
+    except Exception:
+        return
+    if item is None:
+        return
+    fresh = copy.deepcopy(item)
+    if range_value is not None:
+        table.items[hash_value][range_value] = fresh
+    else:
+        table.items[hash_value] = fresh  # type: ignore[assignment]  # moto's own hash-only shape
+
+
 def make_dynamodb_atomic(set_attribute: SetAttribute = setattr) -> None:
-    """Give moto's DynamoDB per-request atomicity (see above). Idempotent; tests pass
-    ``monkeypatch.setattr`` to undo it afterwards."""
+    """Give moto's DynamoDB per-request atomicity, and copy-on-write updates (see above).
+    Idempotent; tests pass ``monkeypatch.setattr`` to undo it afterwards."""
     for name in _ATOMIC_OPERATIONS:
         method = getattr(DynamoDBBackend, name)
         if not getattr(method, "__keyworker_atomic__", False):
-            snapshot = name in _SNAPSHOT_OPERATIONS
-            set_attribute(DynamoDBBackend, name, _atomic(method, snapshot=snapshot))
+            cow = name in _COPY_ON_WRITE_OPERATIONS
+            set_attribute(DynamoDBBackend, name, _atomic(method, copy_on_write=cow))
 
 
 # ---------------------------------------------------------------------------------- speed
