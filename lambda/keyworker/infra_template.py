@@ -14,6 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+try:
+    # libyaml's parser: the template loads ~20x faster than with the pure-Python one (every
+    # test that creates the tables, and the local stack, load it).
+    from yaml import CSafeLoader as _SafeLoader
+except ImportError:  # PyYAML built without libyaml
+    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
@@ -31,11 +38,11 @@ _CREATE_TABLE_PROPERTIES = (
 )
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
+class _CloudFormationLoader(_SafeLoader):
     """A safe YAML loader that also accepts the CloudFormation intrinsic-function tags."""
 
 
-def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+def _intrinsic(loader: _SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
     name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
     value: Any
     if isinstance(node, yaml.ScalarNode):

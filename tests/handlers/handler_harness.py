@@ -74,7 +74,9 @@ class MobileAccessCloud:
             do_PUT = do_DELETE = _answer
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        # A short poll interval: shutdown() waits for the loop's next look (0.5 s by default,
+        # paid at every test's teardown).
+        threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True).start()
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 

@@ -4,8 +4,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from moto_state import TABLE_NAME
 
+from keyworker import infra_template
 from keyworker.infra_template import TEMPLATE_PATH, create_tables, load_template, table_definitions
 
 
@@ -29,6 +31,19 @@ def test_loader_reads_cloudformation_short_tags(tmp_path: Path) -> None:
     assert document["Outputs"]["A"]["Value"] == {"Fn::GetAtt": ["T", "Arn"]}
     assert document["Outputs"]["B"]["Value"] == {"Ref": "T"}
     assert document["Outputs"]["C"]["Value"] == {"Fn::Join": ["-", ["a", {"Ref": "T"}]]}
+
+
+def test_libyaml_reads_the_template_as_the_pure_python_parser_does() -> None:
+    # The loader uses libyaml's parser for speed; the document must not depend on which.
+    assert issubclass(infra_template._CloudFormationLoader, yaml.CSafeLoader)
+
+    class PurePython(yaml.SafeLoader):
+        pass
+
+    PurePython.add_multi_constructor("!", infra_template._intrinsic)
+    with open(TEMPLATE_PATH, encoding="utf-8") as stream:
+        expected = yaml.load(stream, Loader=PurePython)
+    assert load_template() == expected
 
 
 def test_a_document_without_resources_is_refused(tmp_path: Path) -> None:

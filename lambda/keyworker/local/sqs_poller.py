@@ -71,8 +71,12 @@ class QueuePoller:
         )
         self._thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Stop after the current receive, without waiting (see ``stop``)."""
         self._stop.set()
+
+    def stop(self) -> None:
+        self.request_stop()
         if self._thread is not None:
             self._thread.join(timeout=self.wait_seconds + 30)
 

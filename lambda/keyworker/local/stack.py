@@ -204,6 +204,9 @@ class LocalStack:
             self.api.stop()
         if self.api_containers is not None:
             self.api_containers.stop()
+        # All pollers end their long polls at once, not one after another (a second each).
+        for poller in self.pollers:
+            poller.request_stop()
         for poller in self.pollers:
             poller.stop()
         for running in self.stream_pollers:
