@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import boto3
@@ -340,6 +341,19 @@ def test_sqs_clock_shim_keeps_delays_and_visibility(monkeypatch: pytest.MonkeyPa
         assert sorted(m["Body"] for m in again) == ["later", "now"]  # delay over, visible again
 
 
+def _side_by_side(*calls: Callable[[], Any]) -> list[Any]:
+    """Runs ``calls`` in threads at once, switching between them very often (so a step left
+    unprotected meets a concurrent one); their results, re-raising the first error."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+            futures = [pool.submit(call) for call in calls]
+            return [future.result() for future in futures]
+    finally:
+        sys.setswitchinterval(interval)
+
+
 def test_concurrent_adds_each_return_their_own_new_value(
     client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -364,14 +378,7 @@ def test_concurrent_adds_each_return_their_own_new_value(
             for _ in range(25)
         ]
 
-    # Threads switch often, so an unprotected answer would meet a concurrent ADD.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            told = [value for values in pool.map(lambda _: add(), range(8)) for value in values]
-    finally:
-        sys.setswitchinterval(interval)
+    told = [value for values in _side_by_side(*[add] * 8) for value in values]
     assert sorted(told) == list(range(1, 201))
 
 
@@ -402,16 +409,7 @@ def test_queries_and_scans_do_not_meet_writes_halfway(
             count += client.scan(TableName="t", Select="COUNT")["Count"]
         return count
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        with ThreadPoolExecutor(max_workers=6) as pool:
-            writers = [pool.submit(write, w) for w in range(3)]
-            readers = [pool.submit(read, r) for r in range(3)]
-            for future in writers + readers:
-                future.result()  # re-raises a reader's or writer's error
-    finally:
-        sys.setswitchinterval(interval)
+    _side_by_side(*(partial(write, w) for w in range(3)), *(partial(read, r) for r in range(3)))
     assert client.scan(TableName="t", Select="COUNT")["Count"] == 16 + 3 * 40
 
 
@@ -452,16 +450,7 @@ def test_reads_never_see_an_item_changing_under_them(
             seen += len(items)
         return seen
 
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            writers = [pool.submit(update, w) for w in range(4)]
-            readers = [pool.submit(read, r) for r in range(4)]
-            for future in writers + readers:
-                future.result()  # re-raises a reader's or writer's error
-    finally:
-        sys.setswitchinterval(interval)
+    _side_by_side(*(partial(update, w) for w in range(4)), *(partial(read, r) for r in range(4)))
     final = client.batch_get_item(RequestItems={"t": {"Keys": keys}})["Responses"]["t"]
     assert sorted(int(item["n"]["N"]) for item in final) == [60] * 4
 
