@@ -233,7 +233,7 @@ impl Context<'_> {
     /// (chosen by the key type's code, not by a branch: the type is random from key to key)
     /// ORed into the decision and the summary of the rows after; counts added as 0 or 1; the
     /// keys to revoke sorted into two lists without a branch. The remaining branches (the
-    /// selection, the decision) follow long runs in real sites.
+    /// selection, a key that cannot be revoked) follow long runs in real sites.
     fn scan(&self, range: std::ops::Range<usize>) -> Part {
         let keys = &self.input.keys;
         let offsets = keys.door_offsets;
@@ -363,8 +363,8 @@ impl Context<'_> {
     /// Position by position rather than key by key (the first door of every key in a block,
     /// then the second, ...), with the door of the current run and its count in registers:
     /// neighbouring keys share most of their doors (their building's), and adding to one
-    /// counter in memory key after key made each key wait on the previous key's add (this
-    /// loop was half the planner's time that way). The blocks keep their rows in cache.
+    /// counter in memory key after key made each key wait on the previous key's add (about a
+    /// third of the planner's time went there). The blocks keep their rows in cache.
     fn count_work_rows(&self, keys: &[u32], door_rows: &mut [u32]) {
         const BLOCK: usize = 2048;
         let offsets = self.input.keys.door_offsets;
