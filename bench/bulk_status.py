@@ -314,13 +314,20 @@ def compare(columns: dict[str, np.ndarray[Any, Any]], runs: int) -> dict[str, An
     # CPU time of the calling thread, for the one-thread calls: unlike wall time it does not
     # count the time slices other processes take on a loaded machine.
     cpu: dict[str, list[float]] = {"rust_1_thread": [], "numpy": []}
+    # The cores the 2-thread call really had: CPU time of all the process's threads over its
+    # wall time. Below ~1.9 it did not run on two cores at once (other sessions' load took
+    # the second, or the batch was one chunk), and its ratio to one thread measures that.
+    cores: list[float] = []
     for _ in range(runs):
         for name, call in calls.items():
-            wall, thread = time.perf_counter(), time.thread_time()
+            wall, thread, process = time.perf_counter(), time.thread_time(), time.process_time()
             call()
-            times[name].append(time.perf_counter() - wall)
+            elapsed = time.perf_counter() - wall
+            times[name].append(elapsed)
             if name in cpu:
                 cpu[name].append(time.thread_time() - thread)
+            if name == "rust_2_threads":
+                cores.append((time.process_time() - process) / elapsed)
     medians = {name: statistics.median(t) for name, t in times.items()}
     pairs = int(columns["door_states"].size)
     read_floor, read_floor_cpu = read_floor_seconds(columns, runs)
@@ -334,6 +341,7 @@ def compare(columns: dict[str, np.ndarray[Any, Any]], runs: int) -> dict[str, An
         "runs_seconds": times,
         "pairs_per_second": {name: pairs / m for name, m in medians.items()},
         "cpu_seconds": {name: statistics.median(t) for name, t in cpu.items()},
+        "rust_2_threads_cores_had": statistics.median(cores),
         "read_floor_seconds": read_floor,
         "read_floor_cpu_seconds": read_floor_cpu,
         "read_floor_gb_per_second": moved / read_floor / 1e9,
@@ -490,6 +498,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 c["ratios"]["rust_2_threads_vs_1"],
                 TARGETS["rust_2_threads_vs_1"],
             )
+        )
+        print(
+            f"    the 2-thread calls had {c['rust_2_threads_cores_had']:.2f} cores (CPU time of "
+            "all threads / wall time; below ~1.9 they did not run on two cores at once: other "
+            "load, or a batch of one chunk)"
         )
         print(f"    numpy baseline gives the core's codes and counts: {c['numpy_equals_core']}")
     print(

@@ -257,12 +257,6 @@ def _door_status_of_byte(byte: int) -> DoorStatus | None:
 _DOOR_BY_BYTE: tuple[DoorStatus | None, ...] = tuple(map(_door_status_of_byte, range(256)))
 
 
-@lru_cache(maxsize=1024)
-@lru_cache(maxsize=1024)
-def _time_day(label: str) -> HomeStatus:
-    return HomeStatus(_TIME_DAY, label, _TIME_DAY_CATEGORY)
-
-
 # --- operations ---
 
 
@@ -351,22 +345,25 @@ def evaluate(facts: KeyFacts, now: int) -> KeyStatus:
 
     Raises ``InvalidKeyData`` (or its subclass ``InvalidSchedule``) naming the bad field.
     """
-    general, home, home_label, doors = _core.evaluate(facts, now)
+    return _key_status(*_core.evaluate(facts, now))
+
+
+@lru_cache(maxsize=4096)
+def _key_status(general: int, home: int, home_label: str | None, doors: bytes) -> KeyStatus:
+    """The status of a key from the core's codes. Keys share a handful of outcomes (status,
+    home status with its schedule's label, door rows) and the result is immutable, so each
+    is built once and shared: building the frozen dataclass alone took 1.2 of a call's 3 to
+    5.7 us (the API evaluates a key per request)."""
     home_status: HomeStatus | None
     if home == NO_HOME_STATUS:
         home_status = None
     elif home == _TIME_DAY_CODE and home_label is not None:
-        home_status = _time_day(home_label)
+        home_status = HomeStatus(_TIME_DAY, home_label, _TIME_DAY_CATEGORY)
     else:
         home_status = _HOME_BY_CODE[home]
-    return KeyStatus(_STATUS_BY_CODE[general], home_status, _door_rows(doors))
-
-
-@lru_cache(maxsize=4096)
-def _door_rows(codes: bytes) -> tuple[DoorStatus | None, ...]:
-    """The door rows of a key from the core's codes; keys share a handful of patterns, so
-    the tuple is made once per pattern (the API evaluates a key per request)."""
-    return tuple(map(_DOOR_BY_BYTE.__getitem__, codes))
+    return KeyStatus(
+        _STATUS_BY_CODE[general], home_status, tuple(map(_DOOR_BY_BYTE.__getitem__, doors))
+    )
 
 
 def is_usable_at(facts: KeyFacts, instant: int) -> bool:

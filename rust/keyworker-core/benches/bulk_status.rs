@@ -110,18 +110,41 @@ fn realistic(keys: usize) -> Columns {
     c
 }
 
-fn median_seconds(input: &BulkInput<'_>, threads: usize) -> f64 {
-    let mut times: Vec<f64> = (0..RUNS)
+/// CPU seconds used so far by all threads of this process (`/proc/self/task/*/schedstat`,
+/// Linux), or NaN: divided by the wall time of a run, how many cores the run really had.
+fn process_cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return f64::NAN;
+    };
+    let mut ns = 0u64;
+    for task in tasks.flatten() {
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).unwrap_or_default();
+        ns += stat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    ns as f64 * 1e-9
+}
+
+/// Median wall seconds of `RUNS` runs, and the median of the cores each run had (CPU time of
+/// all threads over wall time).
+fn median_seconds(input: &BulkInput<'_>, threads: usize) -> (f64, f64) {
+    let mut runs: Vec<(f64, f64)> = (0..RUNS)
         .map(|_| {
-            let t = Instant::now();
+            let (t, cpu) = (Instant::now(), process_cpu_seconds());
             let out = evaluate_bulk(input, NOW, Some(threads)).expect("valid batch");
             let elapsed = t.elapsed().as_secs_f64();
+            let cores = (process_cpu_seconds() - cpu) / elapsed;
             assert_eq!(out.status.len(), input.key_types.len());
-            elapsed
+            (elapsed, cores)
         })
         .collect();
-    times.sort_by(f64::total_cmp);
-    times[RUNS / 2]
+    let mut cores: Vec<f64> = runs.iter().map(|r| r.1).collect();
+    cores.sort_by(f64::total_cmp);
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    (runs[RUNS / 2].0, cores[RUNS / 2])
 }
 
 fn main() {
@@ -142,12 +165,12 @@ fn main() {
         door_states: &c.door_states,
     };
     let pairs = c.door_states.len() as f64;
-    let one = median_seconds(&input, 1);
-    let two = median_seconds(&input, 2);
+    let (one, _) = median_seconds(&input, 1);
+    let (two, cores) = median_seconds(&input, 2);
     println!(
         "bulk_status: {keys} keys x {DOORS_PER_KEY} doors, median of {RUNS} runs\n  \
          1 thread : {:8.3} ms  {:7.1} M pairs/s\n  \
-         2 threads: {:8.3} ms  {:7.1} M pairs/s  ({:.2}x)",
+         2 threads: {:8.3} ms  {:7.1} M pairs/s  ({:.2}x; the runs had {cores:.2} cores)",
         one * 1e3,
         pairs / one / 1e6,
         two * 1e3,

@@ -115,71 +115,49 @@ pub(crate) fn is_door_work(before: u8, after: u8) -> bool {
     before != after && DOOR_BYTE_BITS[usize::from(after)] & door_bits::PENDING != 0
 }
 
-/// For an access medium that can be revoked: whether each door byte becomes work for its door.
-static ACCESS_MEDIUM_ROW_IS_WORK: LazyLock<[bool; 256]> = LazyLock::new(|| {
-    let table = &*REVOKE_ACCESS_MEDIUM_ROW;
-    let mut work = [false; 256];
-    for (byte, slot) in (0u8..=255).zip(work.iter_mut()) {
-        let next = table[usize::from(byte)];
-        *slot = next != ILLEGAL && is_door_work(byte, next);
+/// Bits of a [`ROW_CODES`] entry: the low four are the door summary bits of the row after
+/// the revocation that the statuses read (`door_bits::PRESENT` .. `MANUAL_PENDING`).
+pub(crate) const ROW_SUMMARY: u8 = door_bits::PRESENT
+    | door_bits::DEPLOYMENT_PENDING
+    | door_bits::PENDING
+    | door_bits::MANUAL_PENDING;
+/// `revoke` cannot move the row: the key cannot be revoked.
+pub(crate) const ROW_REFUSES: u8 = 1 << 4;
+/// The row becomes work for its door (it moves to a pending state).
+pub(crate) const ROW_WORK: u8 = 1 << 5;
+const _: () = assert!(ROW_SUMMARY & (ROW_REFUSES | ROW_WORK) == 0);
+
+/// Per key type (index: its code) and door byte, what revoking the key does to that row, as
+/// [`ROW_SUMMARY`] bits | [`ROW_REFUSES`] | [`ROW_WORK`]: the planner ORs one entry per row
+/// into the key's decision and summary, with no branch on the key type (random from key to
+/// key) or per row. Built once from [`revoke_key`]'s table and [`is_door_work`]; a digital
+/// key's rows do not move. Bytes that are not door states never reach it (the status engine
+/// rejects them first).
+pub(crate) static ROW_CODES: LazyLock<[[u8; 256]; 2]> = LazyLock::new(|| {
+    const _: () = assert!(KeyType::ALL.len() == 2);
+    let mut codes = [[0u8; 256]; 2];
+    for key_type in KeyType::ALL {
+        let table = &mut codes[usize::from(key_type.code())];
+        for (byte, slot) in (0u8..=255).zip(table.iter_mut()) {
+            *slot = if *key_type == KeyType::AccessMedium {
+                let next = REVOKE_ACCESS_MEDIUM_ROW[usize::from(byte)];
+                if next == ILLEGAL {
+                    ROW_REFUSES
+                } else {
+                    let work = if is_door_work(byte, next) {
+                        ROW_WORK
+                    } else {
+                        0
+                    };
+                    DOOR_BYTE_BITS[usize::from(next)] & ROW_SUMMARY | work
+                }
+            } else {
+                DOOR_BYTE_BITS[usize::from(byte)] & ROW_SUMMARY
+            };
+        }
     }
-    work
+    codes
 });
-
-/// [`revoke_key`] without writing the rows: the decision and the door summary bits of the
-/// rows after (for [`outcome_of_summary`]). The planner's fast path.
-#[inline]
-pub(crate) fn revoke_summary(
-    tables: &RowTables,
-    key_type: u8,
-    key_flags: u8,
-    doors: &[u8],
-) -> (Decision, u8) {
-    let mut summary = 0u8;
-    if key_flags & flags::REVOKED != 0 {
-        return (Decision::AlreadyRevoked, summary);
-    }
-    if key_type == KeyType::AccessMedium.code() {
-        let table = tables.revoke;
-        let mut illegal = false;
-        for &b in doors {
-            let next = table[usize::from(b)];
-            illegal |= next == ILLEGAL;
-            summary |= DOOR_BYTE_BITS[usize::from(next)];
-        }
-        if illegal {
-            return (Decision::CannotRevoke, 0);
-        }
-    } else {
-        for &b in doors {
-            summary |= DOOR_BYTE_BITS[usize::from(b)];
-        }
-    }
-    (Decision::Revoke, summary)
-}
-
-/// Whether the row `byte` of a key being revoked (decision [`Decision::Revoke`]) becomes work
-/// for its door.
-#[inline]
-pub(crate) fn row_is_work(tables: &RowTables, key_type: u8, byte: u8) -> bool {
-    key_type == KeyType::AccessMedium.code() && tables.work[usize::from(byte)]
-}
-
-/// The per-byte tables, fetched once per pass rather than through their lazy cells per row.
-#[derive(Clone, Copy)]
-pub(crate) struct RowTables {
-    revoke: &'static [u8; 256],
-    work: &'static [bool; 256],
-}
-
-impl RowTables {
-    pub(crate) fn get() -> Self {
-        RowTables {
-            revoke: &REVOKE_ACCESS_MEDIUM_ROW,
-            work: &ACCESS_MEDIUM_ROW_IS_WORK,
-        }
-    }
-}
 
 /// General status, home-app status and home count slot of one key in the bulk encoding: the
 /// situation the rules look at, read from the outcome table the rule functions filled.
@@ -226,6 +204,18 @@ pub(crate) fn outcome_of_summary(
     OUTCOMES[situation.index()]
 }
 
+/// The first index of `values` that is not below `bound`. The common, valid case is one
+/// branch-free maximum over the column (the compiler vectorises it: 20 MB of door indexes at
+/// memory speed, where an early-exit search runs a compare and branch per entry); only an
+/// invalid column is searched for the entry to name.
+pub(crate) fn first_not_below(values: &[u32], bound: u32) -> Option<usize> {
+    let max = values.iter().fold(0u32, |m, &v| m.max(v));
+    if values.is_empty() || max < bound {
+        return None;
+    }
+    values.iter().position(|&v| v >= bound)
+}
+
 /// Checks the door index column: one entry per door row, each below `door_count`.
 pub(crate) fn check_door_index(
     door_index: &[u32],
@@ -241,7 +231,7 @@ pub(crate) fn check_door_index(
             ),
         ));
     }
-    if let Some(j) = door_index.iter().position(|&d| d >= door_count) {
+    if let Some(j) = first_not_below(door_index, door_count) {
         return Err(RevocationError::input(
             "door_index",
             format!(

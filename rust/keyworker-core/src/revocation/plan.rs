@@ -19,8 +19,8 @@ use crate::status::codes::{GeneralStatus, KeyType};
 use rayon::prelude::*;
 
 use super::{
-    check_door_index, outcome_of_summary, revoke_summary, row_is_work, Decision, RevocationError,
-    RowTables,
+    check_door_index, first_not_below, outcome_of_summary, RevocationError, ROW_CODES, ROW_REFUSES,
+    ROW_SUMMARY, ROW_WORK,
 };
 
 /// Keys per chunk unless told otherwise: about a second of worker time against DynamoDB, and
@@ -154,11 +154,7 @@ fn check(
             ),
         ));
     }
-    if let Some(i) = input
-        .holder_index
-        .iter()
-        .position(|&h| h >= input.holder_count)
-    {
+    if let Some(i) = first_not_below(input.holder_index, input.holder_count) {
         return Err(RevocationError::input(
             "holder_index",
             format!(
@@ -210,9 +206,15 @@ struct Part {
     cannot_revoke: Vec<u32>,
     complete_at_once: u64,
     app_reload_waits: u64,
-    to_revoke: Vec<u32>,
+    /// Keys to revoke with a row that becomes work for its door (access media), ascending.
+    with_work: Vec<u32>,
+    /// Keys to revoke without (digital keys, and cards whose rows all stay), ascending.
+    without_work: Vec<u32>,
     door_rows: Vec<u32>,
 }
+
+// The scan's status histograms have eight slots.
+const _: () = assert!(GeneralStatus::ALL.len() <= 8);
 
 /// Everything the passes read.
 struct Context<'a> {
@@ -221,127 +223,244 @@ struct Context<'a> {
     target: Option<(IndexSet, bool)>,
     status: &'a [u8],
     now: i64,
-    tables: RowTables,
+    row_codes: &'a [[u8; 256]; 2],
 }
 
 impl Context<'_> {
-    #[inline]
-    fn rows(&self, i: usize) -> std::ops::Range<usize> {
-        let offsets = self.input.keys.door_offsets;
-        offsets[i] as usize..offsets[i + 1] as usize
-    }
-
-    /// Selection, decision and statuses after, for keys `range`.
+    /// Selection, decision, statuses after and rows per door, for keys `range`.
+    ///
+    /// Built for a million keys in a few milliseconds: per row one entry of [`ROW_CODES`]
+    /// (chosen by the key type's code, not by a branch: the type is random from key to key)
+    /// ORed into the decision and the summary of the rows after; counts added as 0 or 1; the
+    /// keys to revoke sorted into two lists without a branch. The remaining branches (the
+    /// selection, a key that cannot be revoked) follow long runs in real sites.
     fn scan(&self, range: std::ops::Range<usize>) -> Part {
         let keys = &self.input.keys;
+        let offsets = keys.door_offsets;
         let door_index = self.input.door_index;
         let selector = self.selector;
-        let mut part = Part {
-            door_rows: vec![0; self.input.door_count as usize],
-            ..Part::default()
-        };
-        for i in range {
-            let rows = self.rows(i);
-            let taken = match &self.target {
-                None => true,
-                Some((set, true)) => door_index[rows.clone()].iter().any(|&d| set.contains(d)),
-                Some((set, false)) => set.contains(self.input.holder_index[i]),
-            };
-            let kt = keys.key_types[i];
-            let status = self.status[i];
-            if !taken
-                || (selector.key_types != 0 && selector.key_types & (1 << kt) == 0)
-                || (selector.statuses != 0 && selector.statuses & (1 << status) == 0)
+        let digital_key_code = KeyType::DigitalKey.code();
+        let revoked_code = GeneralStatus::Revoked.code();
+        let len = range.len();
+        // Counts live in locals. The status histograms are eight byte-wide counters packed in
+        // a word each (emptied every 255 keys): a run of keys with the same status then adds
+        // in a register instead of waiting on one counter in memory key after key.
+        let mut door_rows = vec![0u32; self.input.door_count as usize];
+        let mut with_work: Vec<u32> = Vec::with_capacity(len);
+        let mut without_work: Vec<u32> = Vec::with_capacity(len);
+        let (mut with_len, mut without_len) = (0usize, 0usize);
+        let mut cannot_revoke = Vec::new();
+        let mut before_counts = [0u64; 8];
+        let mut after_counts = [0u64; 8];
+        let (mut before_packed, mut after_packed, mut packed_keys) = (0u64, 0u64, 0u32);
+        let (mut selected, mut already_revoked) = (0u64, 0u64);
+        let (mut complete_at_once, mut app_reload_waits) = (0u64, 0u64);
+        {
+            let with_slots = &mut with_work.spare_capacity_mut()[..len];
+            let without_slots = &mut without_work.spare_capacity_mut()[..len];
+            // The key columns sliced to the range and zipped: no bounds check per key.
+            let first = range.start;
+            let r = range.clone();
+            let columns = keys.key_types[r.clone()]
+                .iter()
+                .zip(&keys.flags[r.clone()])
+                .zip(&keys.valid_from[r.clone()])
+                .zip(&keys.valid_until[r.clone()])
+                .zip(&self.status[r.clone()])
+                .zip(
+                    offsets[r.start..r.end]
+                        .iter()
+                        .zip(&offsets[r.start + 1..=r.end]),
+                );
+            for (k, (((((&kt, &fl), &valid_from), &valid_until), &status), (&lo, &hi))) in
+                columns.enumerate()
             {
-                continue;
-            }
-            part.selected += 1;
-            part.status_counts[usize::from(status)] += 1;
-            let door_bytes = &keys.door_states[rows.clone()];
-            let fl = keys.flags[i];
-            match revoke_summary(&self.tables, kt, fl, door_bytes) {
-                (Decision::AlreadyRevoked, _) => {
-                    part.already_revoked += 1;
-                    part.status_after_counts[usize::from(status)] += 1;
+                let i = first + k;
+                let (lo, hi) = (lo as usize, hi as usize);
+                let taken = match &self.target {
+                    None => true,
+                    Some((set, true)) => door_index[lo..hi].iter().any(|&d| set.contains(d)),
+                    Some((set, false)) => set.contains(self.input.holder_index[i]),
+                };
+                if !taken
+                    || (selector.key_types != 0 && selector.key_types & (1 << kt) == 0)
+                    || (selector.statuses != 0 && selector.statuses & (1 << status) == 0)
+                {
+                    continue;
                 }
-                (Decision::CannotRevoke, _) => {
-                    part.cannot_revoke.push(i as u32);
-                    part.status_after_counts[usize::from(status)] += 1;
+                selected += 1;
+                if packed_keys == 255 {
+                    unpack_counts(&mut before_counts, before_packed);
+                    unpack_counts(&mut after_counts, after_packed);
+                    (before_packed, after_packed, packed_keys) = (0, 0, 0);
                 }
-                (Decision::Revoke, summary) => {
-                    part.to_revoke.push(i as u32);
-                    let [general, _, _] = outcome_of_summary(
-                        kt,
-                        fl | bulk::flags::REVOKED,
-                        keys.valid_from[i],
-                        keys.valid_until[i],
-                        self.now,
-                        summary,
-                    );
-                    part.status_after_counts[usize::from(general)] += 1;
-                    if general == GeneralStatus::Revoked.code() {
-                        part.complete_at_once += 1;
-                    } else if kt == KeyType::DigitalKey.code() {
-                        part.app_reload_waits += 1;
-                    }
-                    for (&b, &d) in door_bytes.iter().zip(&door_index[rows]) {
-                        if row_is_work(&self.tables, kt, b) {
-                            part.door_rows[d as usize] += 1;
-                        }
-                    }
+                packed_keys += 1;
+                before_packed += 1 << (8 * (status & 7));
+                let already = fl & bulk::flags::REVOKED != 0;
+                let codes = &self.row_codes[usize::from(kt)];
+                let door_bytes = &keys.door_states[lo..hi];
+                let rows = door_bytes
+                    .iter()
+                    .fold(0u8, |acc, &b| acc | codes[usize::from(b)]);
+                let refused = rows & ROW_REFUSES != 0;
+                let [general, _, _] = outcome_of_summary(
+                    kt,
+                    fl | bulk::flags::REVOKED,
+                    valid_from,
+                    valid_until,
+                    self.now,
+                    rows & ROW_SUMMARY,
+                );
+                let revoking = !already & !refused;
+                // Skipped keys (already revoked, cannot be revoked) keep their status.
+                let after = if revoking { general } else { status };
+                after_packed += 1 << (8 * (after & 7));
+                already_revoked += u64::from(already);
+                if refused & !already {
+                    cannot_revoke.push(i as u32);
                 }
+                let complete = revoking & (general == revoked_code);
+                complete_at_once += u64::from(complete);
+                app_reload_waits += u64::from(revoking & !complete & (kt == digital_key_code));
+                // Written to both lists, kept by the one whose length moves on.
+                let work = revoking & (rows & ROW_WORK != 0);
+                with_slots[with_len].write(i as u32);
+                without_slots[without_len].write(i as u32);
+                with_len += usize::from(work);
+                without_len += usize::from(revoking & !work);
             }
         }
+        // SAFETY: every slot below each length was written in the loop (a length only moves
+        // past a slot just written), and both lengths are at most `len`, the capacity.
+        unsafe {
+            with_work.set_len(with_len);
+            without_work.set_len(without_len);
+        }
+        self.count_work_rows(&with_work, &mut door_rows);
+        let mut part = Part {
+            selected,
+            already_revoked,
+            cannot_revoke,
+            complete_at_once,
+            app_reload_waits,
+            with_work,
+            without_work,
+            door_rows,
+            ..Part::default()
+        };
+        unpack_counts(&mut before_counts, before_packed);
+        unpack_counts(&mut after_counts, after_packed);
+        let statuses = GeneralStatus::ALL.len();
+        part.status_counts
+            .copy_from_slice(&before_counts[..statuses]);
+        part.status_after_counts
+            .copy_from_slice(&after_counts[..statuses]);
         part
     }
 
-    /// The key's most specific door with work (fewest rows; lowest index on a tie), or
-    /// `none` when it has no door work.
-    #[inline]
-    fn anchor(&self, i: u32, door_rows: &[u32], none: usize) -> u32 {
-        let i = i as usize;
-        let rows = self.rows(i);
-        let kt = self.input.keys.key_types[i];
-        let mut best = none;
-        let mut best_rows = u32::MAX;
-        for (&b, &d) in self.input.keys.door_states[rows.clone()]
-            .iter()
-            .zip(&self.input.door_index[rows])
-        {
-            let d = d as usize;
-            if row_is_work(&self.tables, kt, b) && (door_rows[d], d) < (best_rows, best) {
-                best = d;
-                best_rows = door_rows[d];
+    /// Adds the rows with work of `keys` (access media being revoked) to their doors' counts.
+    ///
+    /// Position by position rather than key by key (the first door of every key in a block,
+    /// then the second, ...), with the door of the current run and its count in registers:
+    /// neighbouring keys share most of their doors (their building's), and adding to one
+    /// counter in memory key after key made each key wait on the previous key's add (about a
+    /// third of the planner's time went there). The blocks keep their rows in cache.
+    fn count_work_rows(&self, keys: &[u32], door_rows: &mut [u32]) {
+        const BLOCK: usize = 2048;
+        let offsets = self.input.keys.door_offsets;
+        let door_states = self.input.keys.door_states;
+        let door_index = self.input.door_index;
+        let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
+        for block in keys.chunks(BLOCK) {
+            let longest = block
+                .iter()
+                .map(|&i| offsets[i as usize + 1] - offsets[i as usize])
+                .max()
+                .unwrap_or(0) as usize;
+            for position in 0..longest {
+                // A block with a row has a door, so door 0 exists for the empty first run.
+                let (mut door, mut rows) = (0u32, 0u32);
+                for &i in block {
+                    let j = offsets[i as usize] as usize + position;
+                    if j < offsets[i as usize + 1] as usize {
+                        let d = door_index[j];
+                        let work = u32::from(codes[usize::from(door_states[j])] & ROW_WORK != 0);
+                        if d == door {
+                            rows += work;
+                        } else {
+                            door_rows[door as usize] += rows;
+                            (door, rows) = (d, work);
+                        }
+                    }
+                }
+                door_rows[door as usize] += rows;
             }
+        }
+    }
+
+    /// The most specific door with work of key `i` (an access medium with door work): the
+    /// door with the fewest rows, lowest index on a tie, as the minimum of `rows << 32 |
+    /// door` over its rows with work (the others masked to the maximum: no branch per row).
+    #[inline]
+    fn anchor(&self, i: u32, door_rows: &[u32]) -> u32 {
+        let i = i as usize;
+        let offsets = self.input.keys.door_offsets;
+        let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
+        let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
+        let mut best = u64::MAX;
+        for (&b, &d) in self.input.keys.door_states[lo..hi]
+            .iter()
+            .zip(&self.input.door_index[lo..hi])
+        {
+            let not_work = u64::from(codes[usize::from(b)] & ROW_WORK == 0).wrapping_neg();
+            best = best.min((u64::from(door_rows[d as usize]) << 32 | u64::from(d)) | not_work);
         }
         best as u32
     }
 
-    /// Door changes of chunks `chunks`: one per door per chunk with work for it.
-    fn door_changes(&self, plan: &Plan, chunks: std::ops::Range<usize>) -> Vec<u32> {
+    /// Door changes of chunks `chunks`: one per door per chunk with work for it. Only the
+    /// first `with_work` keys of the order are read: the keys after them have no row with
+    /// work.
+    fn door_changes(
+        &self,
+        plan: &Plan,
+        chunks: std::ops::Range<usize>,
+        with_work: usize,
+    ) -> Vec<u32> {
         let door_count = self.input.door_count as usize;
+        let offsets = self.input.keys.door_offsets;
+        // Keys with door work are access media.
+        let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
         let mut changes = vec![0u32; door_count];
         let mut last_chunk = vec![u32::MAX; door_count];
         for c in chunks {
-            let members =
-                &plan.order[plan.chunk_offsets[c] as usize..plan.chunk_offsets[c + 1] as usize];
-            for &i in members {
+            let from = (plan.chunk_offsets[c] as usize).min(with_work);
+            let to = (plan.chunk_offsets[c + 1] as usize).min(with_work);
+            let c = c as u32;
+            for &i in &plan.order[from..to] {
                 let i = i as usize;
-                let rows = self.rows(i);
-                let kt = self.input.keys.key_types[i];
-                for (&b, &d) in self.input.keys.door_states[rows.clone()]
+                let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
+                for (&b, &d) in self.input.keys.door_states[lo..hi]
                     .iter()
-                    .zip(&self.input.door_index[rows])
+                    .zip(&self.input.door_index[lo..hi])
                 {
                     let d = d as usize;
-                    if row_is_work(&self.tables, kt, b) && last_chunk[d] != c as u32 {
-                        last_chunk[d] = c as u32;
-                        changes[d] += 1;
-                    }
+                    let work = codes[usize::from(b)] & ROW_WORK != 0;
+                    let first = work & (last_chunk[d] != c);
+                    changes[d] += u32::from(first);
+                    last_chunk[d] = if work { c } else { last_chunk[d] };
                 }
             }
         }
         changes
+    }
+}
+
+/// Adds eight byte-wide counters packed in a word to `counts`.
+#[inline]
+fn unpack_counts(counts: &mut [u64; 8], packed: u64) {
+    for (slot, count) in counts.iter_mut().enumerate() {
+        *count += (packed >> (8 * slot)) & 0xff;
     }
 }
 
@@ -387,7 +506,7 @@ pub fn plan(
         target,
         status: &before.status,
         now,
-        tables: RowTables::get(),
+        row_codes: &ROW_CODES,
     };
     let n = input.keys.key_types.len();
     let parts = if threads == Some(1) || n < PARALLEL_KEYS {
@@ -397,66 +516,80 @@ pub fn plan(
     };
 
     // Selection, decisions, statuses after and rows per door; parts merged in key order.
-    let scanned: Vec<Part> = if parts == 1 {
-        vec![ctx.scan(0..n)]
+    let door_count = input.door_count as usize;
+    let mut plan = Plan::default();
+    let (with_work, without_work) = if parts == 1 {
+        let part = ctx.scan(0..n);
+        plan.selected = part.selected;
+        plan.status_counts = part.status_counts;
+        plan.status_after_counts = part.status_after_counts;
+        plan.already_revoked = part.already_revoked;
+        plan.cannot_revoke = part.cannot_revoke;
+        plan.complete_at_once = part.complete_at_once;
+        plan.app_reload_waits = part.app_reload_waits;
+        plan.door_rows = part.door_rows;
+        (part.with_work, part.without_work)
     } else {
-        split(n, parts)
+        let scanned: Vec<Part> = split(n, parts)
             .into_par_iter()
             .map(|range| ctx.scan(range))
-            .collect()
-    };
-    let door_count = input.door_count as usize;
-    let mut plan = Plan {
-        door_rows: vec![0; door_count],
-        ..Plan::default()
-    };
-    let mut to_revoke = Vec::new();
-    for part in scanned {
-        plan.selected += part.selected;
-        for s in 0..GeneralStatus::ALL.len() {
-            plan.status_counts[s] += part.status_counts[s];
-            plan.status_after_counts[s] += part.status_after_counts[s];
+            .collect();
+        plan.door_rows = vec![0; door_count];
+        let mut with_work = Vec::with_capacity(scanned.iter().map(|p| p.with_work.len()).sum());
+        let mut without_work =
+            Vec::with_capacity(scanned.iter().map(|p| p.without_work.len()).sum());
+        for part in scanned {
+            plan.selected += part.selected;
+            for s in 0..GeneralStatus::ALL.len() {
+                plan.status_counts[s] += part.status_counts[s];
+                plan.status_after_counts[s] += part.status_after_counts[s];
+            }
+            plan.already_revoked += part.already_revoked;
+            plan.cannot_revoke.extend(part.cannot_revoke);
+            plan.complete_at_once += part.complete_at_once;
+            plan.app_reload_waits += part.app_reload_waits;
+            add_into(&mut plan.door_rows, &part.door_rows);
+            with_work.extend(part.with_work);
+            without_work.extend(part.without_work);
         }
-        plan.already_revoked += part.already_revoked;
-        plan.cannot_revoke.extend(part.cannot_revoke);
-        plan.complete_at_once += part.complete_at_once;
-        plan.app_reload_waits += part.app_reload_waits;
-        add_into(&mut plan.door_rows, &part.door_rows);
-        if to_revoke.is_empty() {
-            to_revoke = part.to_revoke;
-        } else {
-            to_revoke.extend(part.to_revoke);
-        }
-    }
+        (with_work, without_work)
+    };
 
-    // Order: keys grouped under their most specific door with work, keys without door work
-    // (digital keys) last; a counting sort keeps key order within a door.
-    let none = door_count;
+    // Order: keys grouped under their most specific door with work (a counting sort, which
+    // keeps key order within a door), then the keys without door work in key order.
+    let mut starts = vec![0u32; door_count + 1];
     let anchors: Vec<u32> = if parts == 1 {
-        to_revoke
-            .iter()
-            .map(|&i| ctx.anchor(i, &plan.door_rows, none))
-            .collect()
+        // Anchors and their histogram in one pass.
+        let mut anchors = Vec::with_capacity(with_work.len());
+        for &i in &with_work {
+            let a = ctx.anchor(i, &plan.door_rows);
+            starts[a as usize + 1] += 1;
+            anchors.push(a);
+        }
+        anchors
     } else {
-        to_revoke
+        let anchors: Vec<u32> = with_work
             .par_iter()
             .with_min_len(4096)
-            .map(|&i| ctx.anchor(i, &plan.door_rows, none))
-            .collect()
+            .map(|&i| ctx.anchor(i, &plan.door_rows))
+            .collect();
+        for &a in &anchors {
+            starts[a as usize + 1] += 1;
+        }
+        anchors
     };
-    let mut starts = vec![0u32; door_count + 2];
-    for &a in &anchors {
-        starts[a as usize + 1] += 1;
-    }
     for b in 1..starts.len() {
         starts[b] += starts[b - 1];
     }
-    plan.order = vec![0; to_revoke.len()];
-    for (&i, &a) in to_revoke.iter().zip(&anchors) {
+    let with_work_len = with_work.len();
+    let mut order = vec![0u32; with_work_len + without_work.len()];
+    for (&i, &a) in with_work.iter().zip(&anchors) {
         let slot = &mut starts[a as usize];
-        plan.order[*slot as usize] = i;
+        order[*slot as usize] = i;
         *slot += 1;
     }
+    order[with_work_len..].copy_from_slice(&without_work);
+    plan.order = order;
     let total = plan.order.len();
     plan.chunk_offsets = (0..total.div_ceil(chunk_size))
         .map(|c| (c * chunk_size) as u32)
@@ -464,13 +597,13 @@ pub fn plan(
         .collect();
 
     // Door changes per door; chunk ranges are disjoint, so parts simply add up.
-    let chunks = plan.chunks();
+    let chunks = with_work_len.div_ceil(chunk_size);
     plan.door_changes = if parts == 1 {
-        ctx.door_changes(&plan, 0..chunks)
+        ctx.door_changes(&plan, 0..chunks, with_work_len)
     } else {
         let partial: Vec<Vec<u32>> = split(chunks, parts)
             .into_par_iter()
-            .map(|range| ctx.door_changes(&plan, range))
+            .map(|range| ctx.door_changes(&plan, range, with_work_len))
             .collect();
         let mut total = vec![0u32; door_count];
         for p in &partial {
