@@ -85,9 +85,9 @@ pub struct BulkCounts {
 
 /// Evaluates every key of `input` at `now`.
 ///
-/// `threads`: `None` uses rayon's global pool (one thread per core) for batches of more than
-/// one chunk; `Some(1)` runs on the calling thread; `Some(n)` runs on a pool of `n` threads
-/// (built once per size and kept).
+/// `threads`: `None` uses one thread per available core for batches of more than one chunk;
+/// `Some(1)` runs on the calling thread; `Some(n)` runs on a pool of `n` threads (built once
+/// per size and kept, each worker on a core of its own).
 pub fn evaluate_bulk(
     input: &BulkInput<'_>,
     now: i64,
@@ -146,15 +146,14 @@ pub fn evaluate_bulk_into(
             ));
         }
     }
-    let sequential = threads == Some(1) || n <= CHUNK_KEYS;
-    let counts = if sequential {
+    // The default is a pool of our own too (not rayon's global one): its workers are pinned.
+    let threads = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, |cores| cores.get().min(MAX_THREADS))
+    });
+    let counts = if threads == 1 || n <= CHUNK_KEYS {
         run_chunk(input, 0, status, home, now).map_err(|()| first_error(input, 0))?
     } else {
-        let mut run = || parallel(input, status, home, now);
-        match threads {
-            None => run(),
-            Some(t) => pool(t)?.install(run),
-        }?
+        pool(threads)?.install(|| parallel(input, status, home, now))?
     };
     Ok(BulkCounts {
         status_counts: counts.general(),
@@ -596,9 +595,19 @@ fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, StatusError> {
     if let Some((_, p)) = pools.iter().find(|(n, _)| *n == threads) {
         return Ok(Arc::clone(p));
     }
+    // Worker i stays on allowed core i (round robin). Unpinned, the kernel wakes both workers
+    // on the core of the thread that woke them (wake-affine) after that thread has been busy,
+    // and the second one moved to the idle core only after a few milliseconds: as long as a
+    // call takes, so a 2-thread call ran on one core (bench/bulk_status.py, "cores").
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
     let built = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("keyworker-status-{i}"))
+        .start_handler(move |i| {
+            if !cores.is_empty() {
+                core_affinity::set_for_current(cores[i % cores.len()]);
+            }
+        })
         .build()
         .map_err(|e| {
             StatusError::bulk("threads", format!("cannot start {threads} threads: {e}"))
