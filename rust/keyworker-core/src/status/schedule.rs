@@ -334,7 +334,9 @@ fn push_clock(out: &mut String, minute: u16) {
 
 /// `HH:MM` for a minute of the day (1440 is `24:00`).
 pub fn format_clock(minute: u16) -> String {
-    format!("{:02}:{:02}", minute / 60, minute % 60)
+    let mut text = String::with_capacity(5);
+    push_clock(&mut text, minute);
+    text
 }
 
 /// Reads a time/day label back into `(days, start, end)` windows; `None` if it is not one.
