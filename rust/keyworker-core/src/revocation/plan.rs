@@ -479,8 +479,9 @@ fn add_into(total: &mut [u32], part: &[u32]) {
 /// Plans the revocation of the keys `selector` takes from `input`, at `now`.
 ///
 /// The key columns are validated by the status engine (all or nothing, as `evaluate_bulk`).
-/// `threads`: `Some(1)` plans on the calling thread; otherwise large sites are planned on
-/// rayon's global pool (and `threads` is passed to the status evaluation). Returns an error
+/// `threads`: `Some(1)` plans on the calling thread; otherwise large sites are planned on the
+/// status engine's pool of that many workers (`None`: one per core), which the status
+/// evaluation uses too. Returns an error
 /// naming the field for any inconsistent column or option; never a partial plan.
 pub fn plan(
     input: &PlanInput<'_>,
@@ -508,15 +509,23 @@ pub fn plan(
         now,
         row_codes: &ROW_CODES,
     };
+    // Large sites on the status engine's pool (its workers pinned one per core; see
+    // `bulk::pool`), in as many parts as it has workers.
     let n = input.keys.key_types.len();
-    let parts = if threads == Some(1) || n < PARALLEL_KEYS {
-        1
-    } else {
-        rayon::current_num_threads()
-    };
+    let threads = bulk::threads_or_cores(threads);
+    if threads == 1 || n < PARALLEL_KEYS {
+        return Ok(assemble(&ctx, chunk_size, 1));
+    }
+    let pool = bulk::pool(threads)?;
+    Ok(pool.install(|| assemble(&ctx, chunk_size, threads)))
+}
 
+/// The plan from `ctx` in `parts` parts (1: on the calling thread; more: on the current
+/// rayon pool).
+fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Plan {
+    let n = ctx.input.keys.key_types.len();
     // Selection, decisions, statuses after and rows per door; parts merged in key order.
-    let door_count = input.door_count as usize;
+    let door_count = ctx.input.door_count as usize;
     let mut plan = Plan::default();
     let (with_work, without_work) = if parts == 1 {
         let part = ctx.scan(0..n);
@@ -611,5 +620,5 @@ pub fn plan(
         }
         total
     };
-    Ok(plan)
+    plan
 }

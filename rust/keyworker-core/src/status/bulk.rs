@@ -146,10 +146,7 @@ pub fn evaluate_bulk_into(
             ));
         }
     }
-    // The default is a pool of our own too (not rayon's global one): its workers are pinned.
-    let threads = threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, |cores| cores.get().min(MAX_THREADS))
-    });
+    let threads = threads_or_cores(threads);
     let counts = if threads == 1 || n <= CHUNK_KEYS {
         run_chunk(input, 0, status, home, now).map_err(|()| first_error(input, 0))?
     } else {
@@ -588,8 +585,17 @@ fn first_error(input: &BulkInput<'_>, from: usize) -> StatusError {
     StatusError::bulk("door_states", "invalid bulk input")
 }
 
-/// A pool of exactly `threads` threads, built on first use and kept for later calls.
-fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, StatusError> {
+/// `threads`, or by default one per available core: the default is a pool of keyworker's own
+/// too (not rayon's global one), whose workers are pinned (see [`pool`]).
+pub(crate) fn threads_or_cores(threads: Option<usize>) -> usize {
+    threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, |cores| cores.get().min(MAX_THREADS))
+    })
+}
+
+/// A pool of exactly `threads` threads, built on first use and kept for later calls (bulk
+/// evaluation and the revocation planner share it).
+pub(crate) fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, StatusError> {
     static POOLS: Mutex<Vec<(usize, Arc<rayon::ThreadPool>)>> = Mutex::new(Vec::new());
     let mut pools = POOLS.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((_, p)) = pools.iter().find(|(n, _)| *n == threads) {
