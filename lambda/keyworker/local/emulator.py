@@ -66,9 +66,20 @@ class Emulator:
             connection_limit=1000,
             ident="keyworker-aws-emulator",
         )
-        self._thread = threading.Thread(target=self._server.run, name="aws-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._serve, args=(self._server,), name="aws-emulator", daemon=True
+        )
         self._thread.start()
         return self.endpoint
+
+    def _serve(self, server: Any) -> None:
+        try:
+            server.run()
+        except OSError:
+            # `stop` closes the channels under the loop's `select` (waitress has no public
+            # shutdown for an embedded server): a closed descriptor there is the stop itself.
+            if self._server is not None:
+                raise
 
     def stop(self) -> None:
         server, self._server = self._server, None
