@@ -255,11 +255,12 @@ class KeyPipeline:
         known = dict(self._store.get_keys(site_id, wanted)) if wanted else {}
         door_ids = {d for c in commands for d in _command_doors(c)}
         doors = dict(self._store.get_doors(site_id, door_ids)) if door_ids else {}
+        phones_read = self._read_phones(site_id, commands)
 
         def check(indexed: tuple[int, NewKeyCommand]) -> tuple[KeyRecord, PhoneRecord | None]:
             index, command = indexed
             try:
-                draft, phone = self._draft(command, doors)
+                draft, phone = self._draft(command, doors, phones_read)
                 existing = known.get(draft.key_id)
                 if existing is not None:
                     _check_same_request(existing, draft)
@@ -267,10 +268,30 @@ class KeyPipeline:
                 raise _of_item(error, index) from error
             return draft, phone
 
-        # In parallel (a digital key's draft reads its phone); the first refusal in item order
-        # raises.
+        # In parallel; the first refusal in item order raises.
         drafts = dict(enumerate(self._map(check, list(enumerate(commands)))))
         return self.run(commands, records=known, doors=doors, drafts=drafts)
+
+    def _read_phones(
+        self, site_id: str, commands: Sequence[NewKeyCommand]
+    ) -> dict[str, PhoneRecord | None]:
+        """The phones of a batch's digital keys, read together (None: not registered yet).
+        A number that does not normalise is left out: its draft refuses it, naming the item."""
+        hashes = set()
+        for command in commands:
+            if isinstance(command, CreateDigitalKey):
+                try:
+                    hashes.add(self._phone_hash(command)[1])
+                except _REFUSALS:
+                    continue
+        if not hashes:
+            return {}
+        found = self._store.get_phones(site_id, hashes)
+        return {phone_hash: found.get(phone_hash) for phone_hash in hashes}
+
+    def _phone_hash(self, command: CreateDigitalKey) -> tuple[str, str]:
+        e164 = phones.normalize(command.phone, default_region=self._ports.default_region)
+        return e164, self._ports.phone_hasher.hash(e164)
 
     def run(
         self,
@@ -409,10 +430,14 @@ class KeyPipeline:
         return _replay(command, existing)
 
     def _draft(
-        self, command: CreateAccessMedium | CreateDigitalKey, doors: Mapping[str, Door]
+        self,
+        command: CreateAccessMedium | CreateDigitalKey,
+        doors: Mapping[str, Door],
+        phones_read: Mapping[str, PhoneRecord | None] | None = None,
     ) -> tuple[KeyRecord, PhoneRecord | None]:
         """A new key from a create command (checked; nothing written), and for a digital key
-        its phone as read now."""
+        its phone as read now (or just before, in ``phones_read``: by hash, None when it was
+        not registered)."""
         site_id = validation.check_id(command.site_id, "site_id")
         holder_id = validation.check_id(command.holder_id, "holder_id")
         door_ids = validation.check_door_ids(command.door_ids)
@@ -453,9 +478,12 @@ class KeyPipeline:
                 ),
             )
             return medium, None
-        e164 = phones.normalize(command.phone, default_region=self._ports.default_region)
-        phone_hash = self._ports.phone_hasher.hash(e164)
-        phone = self._store.get_phone(site_id, phone_hash) or PhoneRecord(site_id, phone_hash)
+        e164, phone_hash = self._phone_hash(command)
+        if phones_read is not None and phone_hash in phones_read:
+            read = phones_read[phone_hash]
+        else:
+            read = self._store.get_phone(site_id, phone_hash)
+        phone = read or PhoneRecord(site_id, phone_hash)
         digital = new_key(
             key_id=key_id_for(site_id, DIGITAL_KEY, request_id),
             key_type=DIGITAL_KEY,

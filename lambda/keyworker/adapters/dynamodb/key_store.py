@@ -677,6 +677,11 @@ class DynamoStore:
         item = self._get(site_pk(site_id), phone_sk(phone_hash))
         return None if item is None else phone_from_item(item)
 
+    def get_phones(self, site_id: str, phone_hashes: Iterable[str]) -> dict[str, PhoneRecord]:
+        items = self._batch_get([(site_pk(site_id), phone_sk(h)) for h in phone_hashes])
+        phones = (phone_from_item(item) for item in items)
+        return {phone.phone_hash: phone for phone in phones}
+
     def save_phone(self, phone: PhoneRecord) -> None:
         self._put_versioned(phone_to_item(phone), "rev", phone.rev)
 
