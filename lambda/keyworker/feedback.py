@@ -12,7 +12,8 @@ state, so each event runs under a dedupe record keyed by its ``source`` and ``id
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,10 @@ from keyworker.field_events import (
 if TYPE_CHECKING:
     # Only the port: the DynamoDB adapter (and boto3) is the composition root's business.
     from keyworker.domain.ports import Deduplicator, Result
+
+
+#: The actor of a delivery confirmed by the mobile-access cloud.
+MOBILE_ACCESS = "mobile-access"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +59,7 @@ def apply_event(services: Services, event: FieldEvent) -> dict[str, Any]:
             "stale": result.stale,
         }
     if isinstance(event, KeyDelivered):
-        view = services.keys.key_delivered(event.site_id, event.key_id, actor="mobile-access")
+        view = services.keys.key_delivered(event.site_id, event.key_id, actor=MOBILE_ACCESS)
         return {"key_id": event.key_id, "status": view.status.status.code}
     if isinstance(event, AppKeyListReloaded):
         completed = services.phones.app_reloaded(event.site_id, event.phone, actor="app")
@@ -64,6 +69,64 @@ def apply_event(services: Services, event: FieldEvent) -> dict[str, Any]:
         door = services.doors.heartbeat(event.site_id, event.door_id, at)
         return {"door_id": event.door_id, "last_seen": door.last_seen}
     raise TypeError(f"unhandled field event {type(event).__name__}")  # pragma: no cover
+
+
+class Deliveries:
+    """The ``key.delivered`` events of one events batch, applied together: each event still
+    runs under its own dedupe record, but the deliveries whose records let them run meet
+    here and go through the pipeline as one run (:meth:`KeyService.keys_delivered`: one
+    read of the keys and of their doors, and the audit events in batches, instead of four
+    calls each). A batch of ten deliveries costs 13 calls instead of 40 besides the dedupe
+    records.
+
+    Every one of the ``expected`` events must, from its own thread, either :meth:`join`
+    (inside its dedupe action) or :meth:`leave` (its dedupe record did not let it run: a
+    duplicate, one in progress, an error) exactly once; the last of them runs the group and
+    wakes the others. So all ``expected`` events must be applied at the same time (the
+    events handler gives the batch that many threads): one that waited for a thread held by
+    a joined one would wait forever.
+    """
+
+    def __init__(self, run: Callable[[list[KeyDelivered]], list[Any]], expected: int) -> None:
+        self._run = run
+        self._expected = expected
+        self._arrived = 0
+        self._events: list[KeyDelivered] = []
+        self._answers: list[Any] | None = None
+        self._done = threading.Condition()
+
+    @property
+    def expected(self) -> int:
+        return self._expected
+
+    def join(self, event: KeyDelivered) -> dict[str, Any]:
+        """Wait for the group's run; this event's outcome, or its own refusal raised."""
+        with self._done:
+            index = len(self._events)
+            self._events.append(event)
+            self._arrive()
+            while self._answers is None:
+                self._done.wait()
+            answer = self._answers[index]
+        if isinstance(answer, BaseException):
+            raise answer
+        return {"key_id": event.key_id, "status": answer.status.status.code}
+
+    def leave(self) -> None:
+        with self._done:
+            self._arrive()
+
+    def _arrive(self) -> None:
+        self._arrived += 1
+        if self._arrived > self._expected:
+            raise AssertionError("more deliveries arrived than the group expected")
+        if self._arrived == self._expected:
+            try:
+                answers = self._run(self._events) if self._events else []
+            except Exception as error:  # an outage: every joined event fails and is retried
+                answers = [error] * len(self._events)
+            self._answers = answers
+            self._done.notify_all()
 
 
 class FieldFeedback:
@@ -77,16 +140,51 @@ class FieldFeedback:
     def dedupe(self) -> Deduplicator:
         return self._dedupe
 
-    def apply(self, raw: str | bytes | Mapping[str, Any]) -> Applied:
-        """Parse (``InvalidEvent``/``UnknownEventType`` naming the field) and apply once."""
+    def deliveries(self, raws: list[str]) -> Deliveries:
+        """A group for the ``key.delivered`` events among ``raws`` (one batch's bodies), to
+        pass to :meth:`apply` for each of them, all at the same time (see
+        :class:`Deliveries`)."""
+        expected = 0
+        for raw in raws:
+            try:
+                expected += isinstance(parse_field_event(raw), KeyDelivered)
+            except Exception:  # applying it fails alone, before any group
+                continue
+        return Deliveries(self._deliver, expected)
+
+    def _deliver(self, events: list[KeyDelivered]) -> list[Any]:
+        return list(
+            self._services.keys.keys_delivered(
+                [(e.site_id, e.key_id) for e in events], actor=MOBILE_ACCESS
+            )
+        )
+
+    def apply(
+        self, raw: str | bytes | Mapping[str, Any], deliveries: Deliveries | None = None
+    ) -> Applied:
+        """Parse (``InvalidEvent``/``UnknownEventType`` naming the field) and apply once. A
+        ``key.delivered`` event joins ``deliveries`` when given (the group made for its batch
+        by :meth:`deliveries`)."""
         event = parse_field_event(raw)
         if isinstance(event, DoorHeartbeat):
             # Idempotent by itself (last_seen only rises) and frequent: no dedupe record.
             return Applied(event.event_id, event.type, False, apply_event(self._services, event))
-        # CloudEvents ids are unique per source; the parser checked source is a string.
-        decoded = raw if isinstance(raw, Mapping) else json.loads(raw)
-        source = str(decoded["source"])
-        outcome, ran = self._dedupe.run(
-            f"{source}\n{event.event_id}", lambda: apply_event(self._services, event)
-        )
+        group = deliveries if isinstance(event, KeyDelivered) else None
+        joined = False
+
+        def action() -> dict[str, Any]:
+            nonlocal joined
+            if group is None or not isinstance(event, KeyDelivered):
+                return apply_event(self._services, event)
+            joined = True
+            return group.join(event)
+
+        try:
+            # CloudEvents ids are unique per source; the parser checked source is a string.
+            decoded = raw if isinstance(raw, Mapping) else json.loads(raw)
+            source = str(decoded["source"])
+            outcome, ran = self._dedupe.run(f"{source}\n{event.event_id}", action)
+        finally:
+            if group is not None and not joined:
+                group.leave()
         return Applied(event.event_id, event.type, duplicate=not ran, outcome=outcome)

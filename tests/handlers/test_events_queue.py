@@ -5,6 +5,7 @@ alone."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from handler_harness import PHONE, SITE, Stack, cloud_event, sqs_event
@@ -126,3 +127,45 @@ def test_a_failed_event_is_not_remembered(world: Stack) -> None:
     result, _ = run_batch(world, [json.dumps(event)])
     assert result["batchItemFailures"] == []
     assert world.api("GET", "/doors/flat-1").body["confirmed_version"] == 1
+
+
+def test_a_batchs_deliveries_go_through_the_pipeline_together(
+    world: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key deliveries of one batch are one pipeline run; each event keeps its own dedupe
+    record (the same id twice in a batch is applied once, the whole batch again is all
+    duplicates) and its own failure (an unknown key fails alone)."""
+    from keyworker.domain.key_service import KeyService
+
+    runs: list[list[tuple[str, str]]] = []
+    original = KeyService.keys_delivered
+
+    def spy(self: KeyService, deliveries: Any, *, actor: str) -> Any:
+        runs.append(list(deliveries))
+        return original(self, deliveries, actor=actor)
+
+    monkeypatch.setattr(KeyService, "keys_delivered", spy)
+    keys = [new_digital_key(world) for _ in range(7)]
+    delivered = [
+        json.dumps(cloud_event("key.delivered", {"site_id": SITE, "key_id": k}, event_id=f"d-{k}"))
+        for k in keys
+    ]
+    unknown = json.dumps(cloud_event("key.delivered", {"site_id": SITE, "key_id": "no-such-key"}))
+    reloaded = json.dumps(cloud_event("app.key_list_reloaded", {"site_id": SITE, "phone": PHONE}))
+    bodies = [delivered[0], reloaded, *delivered[1:], unknown, delivered[3]]
+    result, ids = run_batch(world, bodies)
+    failed = [f["itemIdentifier"] for f in result["batchItemFailures"]]
+    # The unknown key fails alone; the second copy of an event finds the first in progress
+    # (it is retried later, and is then a duplicate).
+    assert sorted(ids[f] for f in failed) == sorted([unknown, delivered[3]])
+    assert len(runs) == 1
+    assert sorted(key for _, key in runs[0]) == sorted([*keys, "no-such-key"])
+    for key_id in keys:
+        assert world.api("GET", f"/keys/{key_id}").body["status"]["code"] == "deployed"
+    trail = world.api("GET", f"/keys/{keys[3]}/history").body["events"]
+    assert [e["action"] for e in trail].count("delivered") == 1
+
+    runs.clear()
+    result, ids = run_batch(world, delivered)
+    assert result["batchItemFailures"] == []
+    assert runs == []  # every event was a duplicate: nothing ran

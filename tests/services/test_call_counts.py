@@ -198,3 +198,33 @@ def test_a_batch_of_digital_keys_reads_their_phones_together(costs: Costs) -> No
     shared = world.store.get_phone(SITE, world.hasher.hash(numbers[1]))
     assert shared is not None
     assert len(shared.key_ids) == 2
+
+
+def test_ten_deliveries_at_once_cost_one_read_of_keys_and_doors(costs: Costs) -> None:
+    """An events batch's key deliveries (``KeyService.keys_delivered``): 13 calls for ten,
+    against 4 each (40) one by one."""
+    from keyworker.domain.commands import CreateDigitalKey
+
+    keys = costs.world.services.keys
+    views = keys.create_many(
+        [
+            CreateDigitalKey(
+                site_id=SITE,
+                holder_id=f"h{n}",
+                phone=f"+4179{5200000 + n:07d}",
+                door_ids=tuple(DOORS[:2]),
+                valid_from=0,
+                actor="a",
+                request_id=f"deliveries.{n}",
+            )
+            for n in range(10)
+        ]
+    )
+    deliveries = [(SITE, view.record.key_id) for view in views]
+    calls = costs.measure(
+        "ten deliveries at once", lambda: keys.keys_delivered(deliveries, actor="mobile-access")
+    )
+    # keys 1 + doors 1 + 10 keys + events 1.
+    assert calls == 1 + 1 + 10 + 1, costs.detail
+    for key_id in (key for _, key in deliveries):
+        assert costs.world.services.queries.get_key(SITE, key_id).status.status.code == "deployed"

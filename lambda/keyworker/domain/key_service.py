@@ -32,7 +32,7 @@ from keyworker.domain.commands import (
 from keyworker.domain.engine import Engine
 from keyworker.domain.models import DIGITAL_KEY, KeyRecord, KeyView
 from keyworker.domain.pipeline import KeyPipeline, ModificationPlan
-from keyworker.errors import safe_reason
+from keyworker.errors import KeyworkerError, safe_reason
 
 logger = logging.getLogger("keyworker.domain.key_service")
 
@@ -106,6 +106,29 @@ class KeyService:
         """The mobile-access cloud delivered a digital key: its rows become ``deployed`` (then
         ``blocking_pending`` if its phone is blocked meanwhile). A repeat changes nothing."""
         return self.run(KeyDelivered(site_id, key_id, actor))
+
+    def keys_delivered(
+        self, deliveries: Sequence[tuple[str, str]], *, actor: str
+    ) -> list[KeyView | KeyworkerError]:
+        """Several deliveries (``(site_id, key_id)``) confirmed at once, as an events batch
+        brings them: per site one pipeline run (one read of the keys and of their doors, the
+        audit events in batches of 25), each the same as :meth:`key_delivered` alone. Each
+        delivery's answer is its key afterwards or its own refusal, in the order given; an
+        outage raises for all."""
+        by_site: dict[str, list[int]] = {}
+        for index, (site_id, _) in enumerate(deliveries):
+            by_site.setdefault(site_id, []).append(index)
+        answers: dict[int, KeyView | KeyworkerError] = {}
+        for site_id, indexes in by_site.items():
+            commands = [KeyDelivered(site_id, deliveries[i][1], actor) for i in indexes]
+            result = self._pipeline.run(commands, errors_as_outcomes=True)
+            for index, outcome in zip(indexes, result.outcomes, strict=True):
+                answers[index] = (
+                    outcome.error
+                    if outcome.error is not None
+                    else self._pipeline.view(outcome, result.doors)
+                )
+        return [answers[index] for index in range(len(deliveries))]
 
     # ------------------------------------------------------- the worker's queued halves
 
