@@ -16,7 +16,7 @@ from moto import mock_aws
 
 from keyworker.adapters.dynamodb import DynamoStore, make_client
 from keyworker.infra_template import create_tables
-from keyworker.local.moto_shims import make_dynamodb_atomic
+from keyworker.local.moto_shims import make_dynamodb_atomic, make_sqs_atomic
 
 TABLE_LOGICAL_ID = "KeyworkerTable"
 TABLE_NAME = "keyworker-test-state"
@@ -39,6 +39,7 @@ def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def make_emulator_atomic(monkeypatch: pytest.MonkeyPatch) -> None:
     make_dynamodb_atomic(monkeypatch.setattr)
+    make_sqs_atomic(monkeypatch.setattr)
 
 
 def mocked_state_table() -> Iterator[Any]:

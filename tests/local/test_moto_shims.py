@@ -728,3 +728,60 @@ def test_malformed_values_fail_alike() -> None:
                 errors.append(type(error))
         assert len(errors) == 2, errors
         assert errors[0] is errors[1], errors
+
+
+def _two_receives_at_once(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    """Two receives of a queue holding one message, the second started in another thread
+    after the first has found the message visible and before it has taken it: the bodies
+    each got."""
+    import threading
+
+    from moto.sqs.models import Queue, sqs_backends
+
+    backend = sqs_backends["123456789012"]["us-east-1"]
+    backend.create_queue("race")
+    backend.send_message("race", "only")
+    second: list[str] = []
+    other = threading.Thread(
+        target=lambda: second.extend(m.body for m in backend.receive_message("race", 10, 0, 300))
+    )
+    pending = Queue.pending_messages
+    started = threading.Event()
+
+    def pending_messages(queue: Queue) -> Any:
+        # A receive asks for the pending messages after it found a message visible and
+        # before it takes it.
+        if threading.current_thread() is not other and not started.is_set():
+            started.set()
+            other.start()
+            other.join(0.5)  # the other receive gets half a second to run
+        return pending.fget(queue)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(Queue, "pending_messages", property(pending_messages))
+    first = [m.body for m in backend.receive_message("race", 10, 0, 300)]
+    other.join(5)
+    assert not other.is_alive()
+    return first, second
+
+
+def test_two_receives_at_once_never_take_the_same_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with mock_aws():
+        moto_shims.make_sqs_atomic(monkeypatch.setattr)
+        first, second = _two_receives_at_once(monkeypatch)
+    assert sorted(first + second) == ["only"]
+
+
+def test_moto_as_shipped_hands_one_message_to_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race the SQS shim closes, shown on moto as shipped (when a newer moto fixes it,
+    this fails and the shim can go)."""
+    from moto.sqs.models import SQSBackend
+
+    for name in ("receive_message", "delete_message", "change_message_visibility"):
+        # An emulator started by an earlier test of this process made them atomic for good.
+        method = getattr(SQSBackend, name)
+        monkeypatch.setattr(SQSBackend, name, getattr(method, "__wrapped__", method))
+    with mock_aws():
+        first, second = _two_receives_at_once(monkeypatch)
+    assert first == second == ["only"]

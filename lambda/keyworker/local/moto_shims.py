@@ -20,6 +20,14 @@ Two kinds of change, both confined to the emulator's process (and to tests that 
   raise ``dictionary changed size during iteration`` (a 500 to the caller), so they take the
   same lock: a read sees the table between two writes, as on DynamoDB.
 
+  SQS likewise (:func:`make_sqs_atomic`): moto deletes a message by building a new list of
+  the queue's other messages and putting it in the old one's place, without the lock under
+  which it appends a sent message, so a message sent during a delete could vanish: the local
+  stack lost a ``key.delivered`` now and then, and the demo waited for that key until it gave
+  up. Two receives at once could also both take the same message. Receive, delete and
+  visibility changes now hold the queue's own lock (a long poll waiting for messages
+  releases it, as moto's wait does).
+
 - **Speed.** moto answers every call in Python; several of its per-request costs have nothing
   to do with what it emulates, and made the local stack several times slower than it needs to
   be (see docs/local-stack.md for the figures). :func:`speed_up_moto` removes them without
@@ -172,6 +180,34 @@ def make_dynamodb_atomic(set_attribute: SetAttribute = setattr) -> None:
         if not getattr(method, "__keyworker_atomic__", False):
             cow = name in _COPY_ON_WRITE_OPERATIONS
             set_attribute(DynamoDBBackend, name, _atomic(method, copy_on_write=cow))
+
+
+def _under_queue_lock(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A backend method on one queue, run holding that queue's own lock (moto's
+    ``Queue._messages_lock``, a condition on a re-entrant lock, which moto takes to append a
+    message and to wait for one: a long poll waiting inside still lets others in)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        queue = self.get_queue(queue_name)
+        with queue._messages_lock:
+            return method(self, queue_name, *args, **kwargs)
+
+    wrapper.__keyworker_atomic__ = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+#: SQS operations that read and change a queue's messages (the batch ones call these).
+_SQS_QUEUE_OPERATIONS = ("receive_message", "delete_message", "change_message_visibility")
+
+
+def make_sqs_atomic(set_attribute: SetAttribute = setattr) -> None:
+    """Give moto's SQS queues per-request atomicity (see above). Idempotent; tests pass
+    ``monkeypatch.setattr`` to undo it afterwards."""
+    for name in _SQS_QUEUE_OPERATIONS:
+        method = getattr(sqs_models.SQSBackend, name)
+        if not getattr(method, "__keyworker_atomic__", False):
+            set_attribute(sqs_models.SQSBackend, name, _under_queue_lock(method))
 
 
 # ---------------------------------------------------------------------------------- speed
