@@ -37,6 +37,8 @@ class RunningStack:
     process: subprocess.Popen[str]
     api: str
     aws: str
+    #: DynamoDB and DynamoDB Streams: an emulator process of their own.
+    dynamodb: str
     state_dir: Path
     output: queue.Queue[str] = field(default_factory=queue.Queue)
 
@@ -132,7 +134,7 @@ def start_stack(tmp_path: Path, *extra: str, new_session: bool = False) -> Runni
     lines: dict[str, str] = {}
     seen: list[str] = []
     deadline = time.monotonic() + STARTUP_SECONDS
-    while "api" not in lines or "aws" not in lines:
+    while not {"api", "aws", "dynamodb"} <= set(lines):
         try:
             line = output.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
@@ -140,9 +142,11 @@ def start_stack(tmp_path: Path, *extra: str, new_session: bool = False) -> Runni
             raise AssertionError(f"keyworker local did not start: {''.join(seen)}") from None
         seen.append(line)
         name, _, value = line.partition(": ")
-        if name in ("api", "aws"):
+        if name in ("api", "aws", "dynamodb"):
             lines[name] = value.strip()
-    stack = RunningStack(process, lines["api"], lines["aws"], tmp_path / ".keyworker")
+    stack = RunningStack(
+        process, lines["api"], lines["aws"], lines["dynamodb"], tmp_path / ".keyworker"
+    )
     stack.output = output
     return stack
 

@@ -42,6 +42,12 @@ def _cmd_console(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dynamodb_port(args: argparse.Namespace) -> int:
+    if args.dynamodb_port is not None:
+        return int(args.dynamodb_port)
+    return 0 if args.aws_port == 0 else int(args.aws_port) + 1
+
+
 def _cmd_local(args: argparse.Namespace) -> int:
     from keyworker.local.simulators import Simulation
     from keyworker.local.stack import LocalConfig, run
@@ -57,6 +63,7 @@ def _cmd_local(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         aws_port=args.aws_port,
+        dynamodb_port=_dynamodb_port(args),
         simulation=simulation,
         state_dir=directory,
         expiry_every_seconds=args.expiry_every,
@@ -92,7 +99,7 @@ def _demo_after_start(args: argparse.Namespace, console: Any) -> Callable[[Any],
         client = ApiClient(stack.api_url, token, site)
         # Printed first so the console can be watched while the demo fills the site.
         print(f"console: {connect_url(stack.api_url, site, token)}", file=console, flush=True)
-        calls = emulator_call_counter(stack.aws_url)
+        calls = emulator_call_counter([stack.aws_url, stack.dynamodb_url])
         code = run_demo(client, DemoSize(), console, aws_calls=calls)
         if stack.stopping:
             return  # the stack stopped under the demo: there is nothing to point at
@@ -118,7 +125,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     # The emulator's call count, when the API is the local stack started from here.
     state = read_stack_state(state_dir())
     same_stack = state is not None and api.rstrip("/") == str(state["api"]).rstrip("/")
-    calls = emulator_call_counter(str(state["aws"]) if state and same_stack else None)
+    endpoints = [str(state[k]) for k in ("aws", "dynamodb") if k in state] if state else []
+    calls = emulator_call_counter(endpoints if same_stack else [])
     return run_demo(client, size, sys.stdout, progress=not args.no_progress, aws_calls=calls)
 
 
@@ -179,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--port", type=int, default=8000, help="HTTP API port")
     local.add_argument(
         "--aws-port", type=int, default=4566, help="AWS emulator port (0 picks a free one)"
+    )
+    local.add_argument(
+        "--dynamodb-port",
+        type=int,
+        default=None,
+        help="the emulator's DynamoDB (and DynamoDB Streams) port; default: the one after "
+        "--aws-port, or a free one when that is 0",
     )
     local.add_argument(
         "--simulate",

@@ -47,7 +47,7 @@ class Target:
         self.jobs = stack.queue_url("jobs")
         self.dynamodb = boto3.client(
             "dynamodb",
-            endpoint_url=stack.aws,
+            endpoint_url=stack.dynamodb,
             region_name="us-east-1",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",

@@ -243,13 +243,20 @@ def test_ctrl_c_to_the_process_group_is_clean(tmp_path: Path) -> None:
     assert "Traceback" not in output, output
 
 
-def test_an_emulator_that_dies_stops_the_stack_with_a_clear_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", [0, 1], ids=["started-first", "started-second"])
+def test_an_emulator_that_dies_stops_the_stack_with_a_clear_message(
+    tmp_path: Path, which: int
+) -> None:
+    """Either of the emulator's two processes (every service but DynamoDB, started first;
+    DynamoDB and its streams)."""
     stack = start_stack(tmp_path, "--simulate", "none")
-    (emulator,) = [
+    emulators = sorted(
         pid
         for pid, cmdline in child_pids(stack.process.pid).items()
         if "keyworker.local.emulator" in cmdline
-    ]
+    )
+    assert len(emulators) == 2, emulators
+    emulator = emulators[which]
     os.kill(emulator, signal.SIGKILL)
     output = wait_for_exit(stack, timeout=90)
     assert stack.process.returncode == EXIT_EMULATOR_DIED, output

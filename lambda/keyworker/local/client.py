@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -125,18 +125,22 @@ def local_api_and_token(
     return base, token
 
 
-def emulator_call_counter(aws_endpoint: str | None) -> Callable[[], int | None]:
-    """How many calls the local stack's AWS emulator has served so far (None: unknown — no
-    endpoint, or an emulator that does not count)."""
+def emulator_call_counter(endpoints: Sequence[str]) -> Callable[[], int | None]:
+    """How many calls the local stack's AWS emulator (its processes at ``endpoints``) has
+    served so far (None: unknown — no endpoint, or one that does not count)."""
     pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2.0, read=10.0))
 
-    def calls() -> int | None:
-        if not aws_endpoint:
-            return None
+    def served(endpoint: str) -> int | None:
         try:
-            response = pool.request("GET", aws_endpoint.rstrip("/") + EMULATOR_CALLS_PATH)
+            response = pool.request("GET", endpoint.rstrip("/") + EMULATOR_CALLS_PATH)
             return int(json.loads(response.data)["calls"]) if response.status == 200 else None
         except (urllib3.exceptions.HTTPError, ValueError, KeyError, TypeError):
             return None
+
+    def calls() -> int | None:
+        counts = [served(endpoint) for endpoint in endpoints]
+        if not counts or any(count is None for count in counts):
+            return None
+        return sum(count for count in counts if count is not None)
 
     return calls

@@ -18,7 +18,12 @@ from botocore.config import Config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from waitress.server import create_server
 
-from keyworker.local.moto_shims import JsonFastPath, make_dynamodb_atomic, speed_up_moto
+from keyworker.local.moto_shims import (
+    JsonFastPath,
+    make_dynamodb_atomic,
+    make_sqs_atomic,
+    speed_up_moto,
+)
 
 REGION = "us-east-1"
 # The emulator accepts any credentials; fixed fake ones keep boto3 from looking for real ones.
@@ -52,6 +57,7 @@ class Emulator:
 
     def start(self) -> str:
         make_dynamodb_atomic()
+        make_sqs_atomic()
         speed_up_moto()
         # waitress warns when requests wait for a thread: normal under load, noise on a console.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
@@ -179,6 +185,65 @@ class EmulatorProcess:
         return client_for(self.endpoint, service)
 
 
+#: The services of the tables' emulator: DynamoDB and its streams (one process: a stream
+#: is read from the process whose table writes it).
+TABLE_SERVICES = frozenset({"dynamodb", "dynamodbstreams"})
+
+
+class EmulatorProcesses:
+    """The AWS emulator as two processes: DynamoDB with its streams in one, every other
+    service (SQS, Secrets Manager, EventBridge) in the other. moto answers in Python, and
+    one process answers one call at a time however many threads serve it (one interpreter
+    lock): the local stack's busiest service, DynamoDB, was the one process the demo waited
+    for, at ~0.8 of a core, while SQS's receives and sends took their turns in it
+    (docs/local-stack.md). Apart, each gets a core's worth of its own.
+
+    Clients pick the process by service: :meth:`client`, or the environment of
+    :meth:`environment` (``AWS_ENDPOINT_URL`` and the per-service
+    ``AWS_ENDPOINT_URL_DYNAMODB``/``_DYNAMODB_STREAMS`` that AWS SDKs and the AWS CLI read)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, tables_port: int = 0) -> None:
+        self.services = EmulatorProcess(host=host, port=port)
+        self.tables = EmulatorProcess(host=host, port=tables_port)
+
+    def start(self) -> str:
+        """Both processes (stopping the first when the second cannot start); the services'
+        endpoint."""
+        endpoint = self.services.start()
+        try:
+            self.tables.start()
+        except BaseException:
+            self.services.stop()
+            raise
+        return endpoint
+
+    def stop(self) -> None:
+        self.tables.stop()
+        self.services.stop()
+
+    @property
+    def endpoint(self) -> str:
+        """Every service's but DynamoDB's (and its streams')."""
+        return self.services.endpoint
+
+    @property
+    def tables_endpoint(self) -> str:
+        return self.tables.endpoint
+
+    @property
+    def processes(self) -> tuple[EmulatorProcess, EmulatorProcess]:
+        return self.services, self.tables
+
+    def endpoint_for(self, service: str) -> str:
+        return self.tables_endpoint if service in TABLE_SERVICES else self.endpoint
+
+    def client(self, service: str) -> Any:
+        return client_for(self.endpoint_for(service), service)
+
+    def environment(self) -> dict[str, str]:
+        return environment_for(self.endpoint, tables_endpoint=self.tables_endpoint)
+
+
 def client_for(endpoint: str, service: str) -> Any:
     """A boto3 client for the emulator at ``endpoint`` (standard retries, fake credentials)."""
     return _boto3.client(
@@ -191,9 +256,20 @@ def client_for(endpoint: str, service: str) -> Any:
     )
 
 
-def environment_for(endpoint: str) -> dict[str, str]:
-    """Environment variables that point AWS SDKs (boto3, the AWS CLI) at the emulator."""
+def environment_for(endpoint: str, *, tables_endpoint: str | None = None) -> dict[str, str]:
+    """Environment variables that point AWS SDKs (boto3, the AWS CLI) at the emulator (and
+    DynamoDB with its streams at ``tables_endpoint``, when they have a process of their own:
+    :class:`EmulatorProcesses`)."""
+    tables = (
+        {
+            "AWS_ENDPOINT_URL_DYNAMODB": tables_endpoint,
+            "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": tables_endpoint,
+        }
+        if tables_endpoint
+        else {}
+    )
     return {
+        **tables,
         "AWS_ENDPOINT_URL": endpoint,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,

@@ -1,11 +1,11 @@
 """``keyworker local``: the whole stack in one process.
 
-An embedded AWS emulator (moto's threaded server) holds the table, queues and secrets, created
-from ``infra/template.yaml``; the four Lambda handlers run in-process behind the same triggers
-as on AWS (an HTTP server standing in for API Gateway and its JWT authorizer, SQS pollers
-standing in for the event source mappings, a timer for the schedule), and the field
-simulators answer like doors and the mobile-access cloud. Everything is in memory: stopping
-the stack forgets its state.
+An embedded AWS emulator (moto, in two processes: DynamoDB, and the rest) holds the tables,
+queues and secrets, created from ``infra/template.yaml``; the four Lambda handlers run
+in-process behind the same triggers as on AWS (an HTTP server standing in for API Gateway and
+its JWT authorizer, SQS pollers standing in for the event source mappings, a timer for the
+schedule), and the field simulators answer like doors and the mobile-access cloud.
+Everything is in memory: stopping the stack forgets its state.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from keyworker.credentials import Algorithm
 from keyworker.local.apigw import ApiGatewayServer, LambdaContext
 from keyworker.local.console import CONSOLE_DIR, PREFIX, ConsoleFiles
 from keyworker.local.containers import Handler, ProcessContainers, load_handler
-from keyworker.local.emulator import EmulatorProcess, environment_for
+from keyworker.local.emulator import EmulatorProcess, EmulatorProcesses
 from keyworker.local.resources import StackResources, create_phone_hash_secret, create_stack
 from keyworker.local.simulators import (
     DelayedSender,
@@ -55,6 +55,8 @@ class LocalConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     aws_port: int = 0
+    #: DynamoDB and its streams have an emulator process of their own (EmulatorProcesses).
+    dynamodb_port: int = 0
     simulation: Simulation = field(default_factory=lambda: Simulation(enabled=True))
     state_dir: Path = Path(".keyworker")
     expiry_every_seconds: float = 300.0
@@ -73,7 +75,9 @@ class LocalStack:
 
     def __init__(self, config: LocalConfig) -> None:
         self.config = config
-        self.emulator = EmulatorProcess(host=config.host, port=config.aws_port)
+        self.emulator = EmulatorProcesses(
+            host=config.host, port=config.aws_port, tables_port=config.dynamodb_port
+        )
         self.resources: StackResources | None = None
         self.api: ApiGatewayServer | None = None
         self.api_containers: ProcessContainers | None = None
@@ -94,10 +98,13 @@ class LocalStack:
 
     def start(self) -> None:
         config = self.config
-        aws_endpoint = self.emulator.start()
-        threading.Thread(target=self._watch_emulator, name="emulator-watch", daemon=True).start()
+        self.emulator.start()
+        for process in self.emulator.processes:
+            threading.Thread(
+                target=self._watch_emulator, args=(process,), name="emulator-watch", daemon=True
+            ).start()
         # Every boto3 client of this process (the handlers' included) talks to the emulator.
-        os.environ.update(environment_for(aws_endpoint))
+        os.environ.update(self.emulator.environment())
 
         secrets_client = self.emulator.client("secretsmanager")
         phone_secret = create_phone_hash_secret(secrets_client, f"{STACK_NAME}/phone-hash-key")
@@ -167,7 +174,7 @@ class LocalStack:
         # The table's stream: one poller per mapping (Lambda reads each shard in order).
         for stream in self.resources.stream_sources:
             stream_poller = StreamPoller(
-                streams_client(self.emulator.endpoint),
+                streams_client(self.emulator.tables_endpoint),
                 stream.stream_arn,
                 load_handler(stream.handler),
                 stream.function,
@@ -233,12 +240,12 @@ class LocalStack:
         """Ask ``wait`` to return (safe from a signal handler)."""
         self._stop.set()
 
-    def _watch_emulator(self) -> None:
+    def _watch_emulator(self, process: EmulatorProcess) -> None:
         # Every table, queue and secret lives in the emulator's memory: a new one would serve
         # none of them (and the functions' clients point at the old port). The stack stops
         # and says so rather than answer 503 for ever.
-        pid = self.emulator.pid
-        code = self.emulator.wait()
+        pid = process.pid
+        code = process.wait()
         if code is None or self._stop.is_set():
             return
         how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
@@ -259,6 +266,10 @@ class LocalStack:
     @property
     def aws_url(self) -> str:
         return self.emulator.endpoint
+
+    @property
+    def dynamodb_url(self) -> str:
+        return self.emulator.tables_endpoint
 
     def _keyring_for(self, secrets_client: Any) -> SecretsManagerKeyring:
         if self._keyring is None:
@@ -322,7 +333,13 @@ class LocalStack:
     def _write_state_file(self) -> None:
         """Where the stack is, for ``keyworker demo``/``revoke`` run from the same directory."""
         write_stack_state(
-            self.config.state_dir, {"api": self.api_url, "aws": self.aws_url, "pid": os.getpid()}
+            self.config.state_dir,
+            {
+                "api": self.api_url,
+                "aws": self.aws_url,
+                "dynamodb": self.dynamodb_url,
+                "pid": os.getpid(),
+            },
         )
 
 
@@ -355,6 +372,7 @@ def run(
     signal.signal(signal.SIGTERM, shutdown)
     print(f"api: {stack.api_url}", file=console, flush=True)
     print(f"aws: {stack.aws_url}", file=console, flush=True)
+    print(f"dynamodb: {stack.dynamodb_url}", file=console, flush=True)
     print(
         f"console: {stack.api_url}{PREFIX}/ (a token for it: keyworker console --site SITE)",
         file=console,
