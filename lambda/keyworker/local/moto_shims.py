@@ -55,6 +55,8 @@ Two kinds of change, both confined to the emulator's process (and to tests that 
      entries, which it sorts again by the order it answers in: at the 2,000-key demo's size
      each Query cost ~0.1-1 s. Query now gets the partition's items (a table query) or every
      item (an index query) unsorted; its own sort by the (unique) key gives the same order.
+     An index query gets only the items whose index key holds the value asked for (compared
+     as stored; moto compares again), not every item of the table.
   7. Every JSON-protocol request (every DynamoDB and SQS call) is parsed by walking its input
      shape: for each value a handler looked up by name, for each structure every member of
      its shape re-read, for each attribute of an item all ten members of ``AttributeValue``.
@@ -341,13 +343,31 @@ _TABLE_ALL_ITEMS = Table.all_items
 _query_scope = threading.local()
 
 
-def _unsorted_items(table: Table, hash_key: Any) -> list[Any]:
+def _unsorted_items(table: Table, hash_key: Any, index_keys: Any = None) -> list[Any]:
     """The items a Query looks at, in no particular order: the partition's (``hash_key``) or,
-    for an index query (``None``), every item."""
+    for an index query (``None``), every item whose index key attributes (``index_keys``:
+    moto's ``hash_key_conditions``, pairs of a name and a ``DynamoType``) hold the values
+    asked for. moto checks the same conditions on each item again, through ``DynamoType``'s
+    comparisons; comparing type and value as stored first leaves it the few that match
+    (an index query at the demo's size read ~15,000 items, 70 ms a query)."""
     if hash_key is None:
         if not table.range_key_attr:
-            return list(table.items.values())
-        return [item for partition in table.items.values() for item in partition.values()]
+            every = list(table.items.values())
+        else:
+            every = [item for partition in table.items.values() for item in partition.values()]
+        wanted = [(name, value.type, value.value) for name, value in index_keys or ()]
+        if not wanted:
+            return every
+        matching = []
+        for item in every:
+            attrs = item.attrs
+            for name, kind, value in wanted:
+                held = attrs.get(name)
+                if held is None or held.type != kind or held.value != value:
+                    break
+            else:
+                matching.append(item)
+        return matching
     if hash_key not in table.items:  # not .get on a defaultdict: no empty partition left
         return []
     partition = table.items[hash_key]
@@ -357,14 +377,15 @@ def _unsorted_items(table: Table, hash_key: Any) -> list[Any]:
 def _all_items(self: Table) -> list[Any]:
     scope = getattr(_query_scope, "scope", None)
     if scope is not None and scope[0] is self:
-        return _unsorted_items(self, scope[1])
+        return _unsorted_items(self, scope[1], scope[2])
     return _TABLE_ALL_ITEMS(self)
 
 
 def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
     # Table.query's index_name is its 8th parameter after hash_key (moto calls it by position).
     index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
-    _query_scope.scope = (self, None if index_name else hash_key)
+    index_keys = kwargs.get("hash_key_conditions") if index_name else None
+    _query_scope.scope = (self, None if index_name else hash_key, index_keys)
     try:
         return _TABLE_QUERY(self, hash_key, *args, **kwargs)
     finally:
