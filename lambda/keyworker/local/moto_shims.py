@@ -351,6 +351,7 @@ def _unsorted_items(table: Table, hash_key: Any, index_keys: Any = None) -> list
     comparisons; comparing type and value as stored first leaves it the few that match
     (an index query at the demo's size read ~15,000 items, 70 ms a query)."""
     if hash_key is None:
+        every: list[Any]
         if not table.range_key_attr:
             every = list(table.items.values())
         else:
