@@ -255,7 +255,9 @@ def test_an_emulator_that_dies_stops_the_stack_with_a_clear_message(
         for pid, cmdline in child_pids(stack.process.pid).items()
         if "keyworker.local.emulator" in cmdline
     )
-    assert len(emulators) == 2, emulators
+    if len(emulators) != 2:
+        stop_stack(stack)  # not left running after the test
+        raise AssertionError(f"expected two emulator processes: {emulators}")
     emulator = emulators[which]
     os.kill(emulator, signal.SIGKILL)
     output = wait_for_exit(stack, timeout=90)
