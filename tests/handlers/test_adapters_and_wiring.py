@@ -60,6 +60,15 @@ def test_jobs_queue_failure_is_typed(stack: Stack) -> None:
         queue.put(Job(job_id="j", kind="sync_door", params={}))
 
 
+def test_many_jobs_go_in_batches_of_ten_and_all_arrive(stack: Stack) -> None:
+    queue = SqsJobQueue(stack.sqs, stack.jobs.url)
+    jobs = [Job(job_id=f"j{n}", kind="sync_door", params={"n": n}) for n in range(25)]
+    queue.put_many(jobs)
+    assert sorted(j["job_id"] for j in stack.queued(stack.jobs)) == sorted(j.job_id for j in jobs)
+    with pytest.raises(JobQueueUnavailable):
+        SqsJobQueue(stack.sqs, stack.jobs.url + "-missing").put_many(jobs)
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

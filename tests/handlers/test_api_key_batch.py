@@ -169,3 +169,63 @@ def test_a_key_for_a_blocked_phone_is_issued_as_a_single_create_would_be(doors: 
     assert batched["home_status"] == single["home_status"]
     # Neither is handed to the mobile-access cloud: the phone must not get it.
     assert [j["kind"] for j in doors.queued(doors.jobs)] == []
+
+
+def _digital_batch(n: int) -> list[dict[str, Any]]:
+    return [
+        {"type": "digital_key", **digital(holder_id=f"holder-{i}", phone=f"+4179{5300000 + i:07d}")}
+        for i in range(n)
+    ]
+
+
+def test_a_batchs_deliveries_are_queued_together(
+    doors: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twelve digital keys: twelve delivery jobs, sent in SendMessageBatch calls of at most
+    10 (not a SendMessage each), and each key is delivered once the worker runs them."""
+    from keyworker.jobs.queue import SqsJobQueue
+
+    batches: list[int] = []
+    real = SqsJobQueue.put_many
+
+    def put_many(self: SqsJobQueue, jobs: Any) -> None:
+        batches.append(len(jobs))
+        real(self, jobs)
+
+    monkeypatch.setattr(SqsJobQueue, "put_many", put_many)
+    keys = doors.api("POST", "/keys/batch", {"items": _digital_batch(12)}).body["items"]
+    assert batches == [12]
+    jobs = doors.queued(doors.jobs)
+    assert sorted(j["params"]["key_id"] for j in jobs) == sorted(k["key_id"] for k in keys)
+    assert {j["kind"] for j in jobs} == {"deliver_digital_key"}
+
+
+def test_a_delivery_job_sqs_did_not_take_is_503_and_the_retry_queues_it(
+    doors: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SendMessageBatch answers 200 with a failed entry: the request is 503 (nothing is
+    lost: the keys are written, and the retry with the same Idempotency-Key queues every
+    delivery again), and the worker delivers every key (some twice: the mobile-access cloud
+    takes a key again, as the gateway contract says)."""
+    import botocore.client
+
+    real_call = botocore.client.BaseClient._make_api_call
+    failing = {"on": True}
+
+    def call(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        answer = real_call(self, operation, params)
+        if operation == "SendMessageBatch" and failing["on"]:
+            failing["on"] = False
+            entry = answer["Successful"].pop()
+            answer["Failed"] = [{"Id": entry["Id"], "SenderFault": False, "Code": "InternalError"}]
+        return answer
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
+    body = {"items": _digital_batch(3)}
+    headers = {"Idempotency-Key": "batch-retry"}
+    assert_problem(doors.api("POST", "/keys/batch", body, headers=headers), 503)
+    retried = doors.api("POST", "/keys/batch", body, headers=headers)
+    assert retried.status == 202, retried.body
+    doors.run_jobs()
+    delivered = {path.rsplit("/", 1)[1] for path, _ in doors.mobile.delivered()}
+    assert delivered == {k["key_id"] for k in retried.body["items"]}

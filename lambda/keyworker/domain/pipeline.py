@@ -191,6 +191,8 @@ _REPLAYABLE = (
 
 # Errors that refuse one command (reported per command when the caller asks for that).
 _REFUSALS = (InvalidInput, IllegalTransition, NotFound, Conflict)
+#: Commands after which a digital key is delivered (again) if it is due.
+_DELIVERS = (CreateDigitalKey, ModifyKey, FollowPhone)
 
 
 def _replay(command: KeyCommand, record: KeyRecord) -> Outcome:
@@ -919,19 +921,34 @@ class KeyPipeline:
             latest.update(self._store.get_doors(site_id, stale))
         engine.request_syncs(site_id, set(made) | resync, latest)
 
+        digital = [o for o in outcomes if o.record and o.record.key_type == DIGITAL_KEY]
+        queue = self._ports.delivery_queue
+        queued: set[str] = set()
+        if queue is not None:
+            # The deliveries left to the worker go to its queue in one request (SQS batches
+            # of 10): a batch create of 150 digital keys made 150 SendMessage calls.
+            queued = {
+                o.record.key_id
+                for o in digital
+                if o.record is not None
+                and isinstance(o.command, _DELIVERS)
+                and self.delivery_due(o.record)
+            }
+            if queued:
+                queue.request_deliveries(site_id, sorted(queued))
+
         def tell_mobile_cloud(outcome: Outcome) -> None:
             record = outcome.record
             assert record is not None
             if isinstance(outcome.command, RevokeKey) and record.phone_e164 is not None:
                 self._ports.mobile_gateway.revoke(site_id, record.key_id, record.phone_e164)
-            elif isinstance(outcome.command, CreateDigitalKey | ModifyKey | FollowPhone):
+            elif isinstance(outcome.command, _DELIVERS) and record.key_id not in queued:
                 self.deliver_if_due(record)
 
         # One call per digital key, independent of each other: a batch create or a revocation
         # chunk makes them side by side, not one after another (the first failure raises,
         # as before; a retry of the run makes the calls again, which the mobile-access cloud
         # and the delivery queue take more than once).
-        digital = [o for o in outcomes if o.record and o.record.key_type == DIGITAL_KEY]
         self._map(tell_mobile_cloud, digital)
 
     @staticmethod

@@ -212,6 +212,10 @@ class DeliveryQueue(Protocol):
 
     def request_delivery(self, site_id: str, key_id: str) -> None: ...
 
+    def request_deliveries(self, site_id: str, key_ids: Sequence[str]) -> None:
+        """Several at once (a batch create), the same as one call each."""
+        ...
+
 
 class Clock(Protocol):
     """Tells the current instant as UTC epoch seconds."""
@@ -223,6 +227,11 @@ class JobQueue(Protocol):
     """Where jobs for the worker go. ``put`` returns once the job is durably queued."""
 
     def put(self, job: Job, *, delay_seconds: int = 0) -> None: ...
+
+    def put_many(self, jobs: Sequence[Job]) -> None:
+        """Several jobs (no delay) in as few calls as the queue takes; returns once every
+        one is durably queued, or raises (some may be queued: jobs are idempotent)."""
+        ...
 
 
 class RunDispatcher(Protocol):

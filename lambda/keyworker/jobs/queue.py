@@ -12,6 +12,7 @@ work on a replay), and a job that runs twice finds nothing left to do.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
 logger = logging.getLogger(__name__)
+
+
+#: The most messages one SendMessageBatch takes.
+SQS_BATCH_LIMIT = 10
 
 
 class SqsJobQueue:
@@ -51,6 +56,38 @@ class SqsJobQueue:
             raise JobQueueUnavailable(f"could not queue job {job.kind}") from error
         logger.debug("queued job", extra={"job_id": job.job_id, "job_kind": job.kind})
 
+    def put_many(self, jobs: Sequence[Job]) -> None:
+        """SendMessageBatch, 10 jobs a call (one job: :meth:`put`). An entry SQS did not take
+        fails the whole call (``JobQueueUnavailable``): the caller's retry puts them all
+        again, and a job that runs twice finds nothing left to do."""
+        if len(jobs) == 1:
+            self.put(jobs[0])
+            return
+        for start in range(0, len(jobs), SQS_BATCH_LIMIT):
+            part = jobs[start : start + SQS_BATCH_LIMIT]
+            try:
+                response = self._client.send_message_batch(
+                    QueueUrl=self._queue_url,
+                    Entries=[
+                        {
+                            "Id": str(index),
+                            "MessageBody": job.model_dump_json(),
+                            "MessageAttributes": {
+                                "kind": {"DataType": "String", "StringValue": job.kind}
+                            },
+                        }
+                        for index, job in enumerate(part)
+                    ],
+                )
+            except (ClientError, BotoCoreError) as error:
+                raise JobQueueUnavailable(f"could not queue {len(part)} jobs") from error
+            if response.get("Failed"):
+                codes = sorted({str(f.get("Code")) for f in response["Failed"]})
+                raise JobQueueUnavailable(
+                    f"could not queue {len(response['Failed'])} of {len(part)} jobs ({codes})"
+                )
+        logger.debug("queued jobs", extra={"jobs": len(jobs)})
+
 
 class QueuedGateways:
     """The outside-world ports of the domain, each call turned into a job for the worker.
@@ -70,12 +107,12 @@ class QueuedGateways:
         # A callable giving the current correlation id (request id or message id), or None.
         self._correlation_id = correlation_id
 
-    def _put(self, job_id: str, kind: str, params: dict[str, Any], delay_seconds: int = 0) -> None:
+    def _job(self, job_id: str, kind: str, params: dict[str, Any]) -> Job:
         correlation = self._correlation_id() if callable(self._correlation_id) else None
-        self._queue.put(
-            Job(job_id=job_id, kind=kind, params=params, correlation_id=correlation),
-            delay_seconds=delay_seconds,
-        )
+        return Job(job_id=job_id, kind=kind, params=params, correlation_id=correlation)
+
+    def _put(self, job_id: str, kind: str, params: dict[str, Any], delay_seconds: int = 0) -> None:
+        self._queue.put(self._job(job_id, kind, params), delay_seconds=delay_seconds)
 
     # DoorGateway
     def request_sync(self, site_id: str, door_id: str, version: int) -> None:
@@ -87,12 +124,18 @@ class QueuedGateways:
         )
 
     # DeliveryQueue
-    def request_delivery(self, site_id: str, key_id: str) -> None:
-        self._put(
+    def _delivery(self, site_id: str, key_id: str) -> Job:
+        return self._job(
             f"deliver:{site_id}:{key_id}",
             DELIVER_DIGITAL_KEY,
             {"site_id": site_id, "key_id": key_id},
         )
+
+    def request_delivery(self, site_id: str, key_id: str) -> None:
+        self._queue.put(self._delivery(site_id, key_id))
+
+    def request_deliveries(self, site_id: str, key_ids: Sequence[str]) -> None:
+        self._queue.put_many([self._delivery(site_id, key_id) for key_id in key_ids])
 
     # MobileAccessGateway
     def deliver(self, site_id: str, key_id: str, phone_e164: str, credential: bytes) -> None:
