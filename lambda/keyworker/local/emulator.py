@@ -196,7 +196,7 @@ class EmulatorProcesses:
     one process answers one call at a time however many threads serve it (one interpreter
     lock): the local stack's busiest service, DynamoDB, was the one process the demo waited
     for, at ~0.8 of a core, while SQS's receives and sends took their turns in it
-    (docs/local-stack.md). Apart, each gets a core's worth of its own.
+    (docs/local-stack.md). Apart, each has an interpreter lock of its own.
 
     Clients pick the process by service: :meth:`client`, or the environment of
     :meth:`environment` (``AWS_ENDPOINT_URL`` and the per-service
