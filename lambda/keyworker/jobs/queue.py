@@ -36,6 +36,15 @@ logger = logging.getLogger(__name__)
 SQS_BATCH_LIMIT = 10
 
 
+def _message(job: Job) -> dict[str, Any]:
+    """A job as an SQS message: its JSON, and its kind as an attribute (visible without
+    reading the body, which may hold a phone number)."""
+    return {
+        "MessageBody": job.model_dump_json(),
+        "MessageAttributes": {"kind": {"DataType": "String", "StringValue": job.kind}},
+    }
+
+
 class SqsJobQueue:
     """:class:`JobQueue` on an SQS queue (standard; the worker is idempotent per job)."""
 
@@ -46,11 +55,7 @@ class SqsJobQueue:
     def put(self, job: Job, *, delay_seconds: int = 0) -> None:
         try:
             self._client.send_message(
-                QueueUrl=self._queue_url,
-                MessageBody=job.model_dump_json(),
-                DelaySeconds=delay_seconds,
-                # The kind is visible without reading the body (which may hold a phone number).
-                MessageAttributes={"kind": {"DataType": "String", "StringValue": job.kind}},
+                QueueUrl=self._queue_url, DelaySeconds=delay_seconds, **_message(job)
             )
         except (ClientError, BotoCoreError) as error:
             raise JobQueueUnavailable(f"could not queue job {job.kind}") from error
@@ -65,19 +70,10 @@ class SqsJobQueue:
             return
         for start in range(0, len(jobs), SQS_BATCH_LIMIT):
             part = jobs[start : start + SQS_BATCH_LIMIT]
+            entries: list[Any] = [{"Id": str(i), **_message(job)} for i, job in enumerate(part)]
             try:
                 response = self._client.send_message_batch(
-                    QueueUrl=self._queue_url,
-                    Entries=[
-                        {
-                            "Id": str(index),
-                            "MessageBody": job.model_dump_json(),
-                            "MessageAttributes": {
-                                "kind": {"DataType": "String", "StringValue": job.kind}
-                            },
-                        }
-                        for index, job in enumerate(part)
-                    ],
+                    QueueUrl=self._queue_url, Entries=entries
                 )
             except (ClientError, BotoCoreError) as error:
                 raise JobQueueUnavailable(f"could not queue {len(part)} jobs") from error

@@ -20,13 +20,11 @@ Two kinds of change, both confined to the emulator's process (and to tests that 
   raise ``dictionary changed size during iteration`` (a 500 to the caller), so they take the
   same lock: a read sees the table between two writes, as on DynamoDB.
 
-  SQS likewise (:func:`make_sqs_atomic`): moto deletes a message by building a new list of
-  the queue's other messages and putting it in the old one's place, without the lock under
-  which it appends a sent message, so a message sent during a delete could vanish: the local
-  stack lost a ``key.delivered`` now and then, and the demo waited for that key until it gave
-  up. Two receives at once could also both take the same message. Receive, delete and
-  visibility changes now hold the queue's own lock (a long poll waiting for messages
-  releases it, as moto's wait does).
+  SQS likewise (:func:`make_sqs_atomic`): a receive checks that a message is visible and
+  takes it a few calls later, so two receives at once could both take the same message
+  (``test_moto_as_shipped_hands_one_message_to_both``). Receive, delete and visibility
+  changes now hold the queue's own lock, under which moto already appends a sent message (a
+  long poll waiting for messages releases it, as moto's wait does).
 
 - **Speed.** moto answers every call in Python; several of its per-request costs have nothing
   to do with what it emulates, and made the local stack several times slower than it needs to
