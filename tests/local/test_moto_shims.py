@@ -325,6 +325,27 @@ def test_the_fast_serializer_is_in_use_and_faster(
     assert fast < plain / 2, (plain, fast)
 
 
+def test_items_never_fall_back_to_moto_s_generic_walker(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An item's attributes are a LimitedSizeDict, not a dict: handed to moto's walker, every
+    # GetItem, BatchGetItem and Query answer was turned into plain values the slow way.
+    moto_shims.speed_up_moto(monkeypatch.setattr)
+    _create(client, "t")
+    fallen_back: list[str] = []
+    walker = moto_shims._moto_dynamo_to_dict
+
+    def spy(obj: Any) -> Any:
+        fallen_back.append(type(obj).__name__)
+        return walker(obj)
+
+    monkeypatch.setattr(moto_shims, "_moto_dynamo_to_dict", spy)
+    for operation, request in _requests("t"):
+        if operation != "describe_table":  # a table's description holds times: moto's walk
+            _answer(getattr(client, operation), request)
+    assert fallen_back == []
+
+
 def test_sqs_clock_shim_keeps_delays_and_visibility(monkeypatch: pytest.MonkeyPatch) -> None:
     fake_aws_environment(monkeypatch)
     moto_shims.speed_up_moto(monkeypatch.setattr)

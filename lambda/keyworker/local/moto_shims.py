@@ -65,8 +65,9 @@ Two kinds of change, both confined to the emulator's process (and to tests that 
      values by a generic walker that asks each value in turn whether it is a time, a
      ``DynamoType``, has a ``to_json`` method, is a dict or a list: a seventh of the emulator's
      time in a demo went to BatchGetItem's share of it. The same walk dispatches on the exact
-     type of the values an item is made of (strings, numbers, dicts, lists, ``DynamoType``)
-     and hands anything else to moto's walker.
+     type of the values an item is made of (strings, numbers, dicts, the item's own
+     attribute dict ``LimitedSizeDict``, lists, ``DynamoType``) and hands anything else to
+     moto's walker.
 
   And one for the emulator's server (:class:`JsonFastPath`, in front of moto's app): moto's
   server routes every request through a Flask app per service (request context, URL map,
@@ -269,7 +270,7 @@ _serialized = _fast_serializer(MOTO_SERIALIZED, DATA_PLANE_OPERATIONS)
 _streams_serialized = _fast_serializer(MOTO_STREAMS_SERIALIZED, frozenset({"GetRecords"}))
 
 
-_PLAIN = frozenset({str, int, float, bool, type(None)})
+_PLAIN = frozenset({str, bytes, int, float, bool, type(None)})
 
 
 def _dynamo_to_dict(obj: Any) -> Any:
@@ -278,7 +279,7 @@ def _dynamo_to_dict(obj: Any) -> Any:
     kind = type(obj)
     if kind in _PLAIN:
         return obj
-    if kind is dict:
+    if kind is dict or kind is LimitedSizeDict:  # the latter: an item's attributes
         return {key: _dynamo_to_dict(value) for key, value in obj.items()}
     if kind is list:
         return [_dynamo_to_dict(value) for value in obj]
