@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from keyworker.local.apigw import LambdaContext
+from keyworker.local.collector import settle_after_start
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -39,6 +40,7 @@ def _container_main(handler_path: str, function_name: str, log_path: str, conn: 
     # The function's output goes where the stack's Lambda log is, as it would to CloudWatch.
     sys.stdout = open(log_path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
     handler = load_handler(handler_path)
+    settle_after_start()
     while True:
         try:
             event = conn.recv()

@@ -18,6 +18,7 @@ from botocore.config import Config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from waitress.server import create_server
 
+from keyworker.local.collector import settle_after_start
 from keyworker.local.moto_shims import (
     JsonFastPath,
     make_dynamodb_atomic,
@@ -289,6 +290,7 @@ def _serve_until_stdin_closes(host: str, port: int) -> None:
     except OSError as error:
         print(f"failed {error}", flush=True)
         raise SystemExit(1) from None
+    settle_after_start()
     print(f"ready {endpoint}", flush=True)
     sys.stdin.read()  # returns when the parent closes the pipe or exits
     emulator.stop()

@@ -27,6 +27,7 @@ from botocore.exceptions import ClientError
 from keyworker.adapters.secrets_keyring import SecretsManagerKeyring
 from keyworker.credentials import Algorithm
 from keyworker.local.apigw import ApiGatewayServer, LambdaContext
+from keyworker.local.collector import settle_after_start
 from keyworker.local.console import CONSOLE_DIR, PREFIX, ConsoleFiles
 from keyworker.local.containers import Handler, ProcessContainers, load_handler
 from keyworker.local.emulator import EmulatorProcess, EmulatorProcesses
@@ -364,6 +365,7 @@ def run(
     except BaseException:
         stack.stop()
         raise
+    settle_after_start()
 
     def shutdown(signum: int, _frame: Any) -> None:
         stack.request_stop()
