@@ -13,9 +13,8 @@ from typing import Any
 
 from keyworker.adapters.dynamodb import DynamoStore
 from keyworker.clock import FixedClock
-from keyworker.domain import Ports
 from keyworker.domain.models import DoorEntry
-from keyworker.domain.ports import DigitalKeyCredentialRequest
+from keyworker.domain.ports import DigitalKeyCredentialRequest, Ports
 from keyworker.phones import PhoneHasher
 
 

@@ -38,7 +38,7 @@ from common import cpu_model, offline_ports
 from moto import mock_aws
 
 from keyworker.adapters.dynamodb import make_client
-from keyworker.domain import build_services
+from keyworker.domain.services import build_services
 from keyworker.errors import ConcurrentUpdate
 from keyworker.infra_template import create_tables
 from keyworker.local.moto_shims import SetAttribute, make_dynamodb_atomic, speed_up_moto

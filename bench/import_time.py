@@ -44,7 +44,7 @@ INFORMATIONAL = ["aws_xray_sdk.core"]
 _COMMON_ROOT = (
     "boto3",
     "keyworker.clock",
-    "keyworker.domain",
+    "keyworker.domain.services",
     "keyworker.domain.credential_adapters",
     "keyworker.adapters.secrets_keyring",
     "keyworker.phones",

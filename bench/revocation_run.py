@@ -53,9 +53,9 @@ from common import cpu_model, offline_ports
 
 from keyworker.adapters.dynamodb.key_store import door_to_item, key_to_item
 from keyworker.adapters.dynamodb.run_store import RunStore
-from keyworker.domain import build_services
 from keyworker.domain.engine import Engine
 from keyworker.domain.models import Door, KeyRecord
+from keyworker.domain.services import build_services
 from keyworker.infra_template import create_tables
 from keyworker.local.emulator import FAKE_ACCESS_KEY, FAKE_SECRET_KEY, REGION, EmulatorProcess
 from keyworker.revocation.service import RevocationService

@@ -38,7 +38,7 @@ from typing import Any
 from common import cpu_model, offline_ports
 
 from keyworker.adapters.dynamodb.key_store import key_to_item
-from keyworker.domain import Services, build_services
+from keyworker.domain.services import Services, build_services
 from keyworker.infra_template import create_tables
 from keyworker.local.emulator import Emulator
 

@@ -13,9 +13,9 @@ from moto_state import CallCounter, new_store
 from keyworker.adapters.dynamodb import DynamoStore
 from keyworker.api.wire import key_out
 from keyworker.clock import FixedClock
-from keyworker.domain import Ports, Services, build_services
 from keyworker.domain.models import DoorEntry
-from keyworker.domain.ports import DigitalKeyCredentialRequest
+from keyworker.domain.ports import DigitalKeyCredentialRequest, Ports
+from keyworker.domain.services import Services, build_services
 from keyworker.phones import PhoneHasher
 
 # 2026-01-05 00:00:00 UTC, a Monday.

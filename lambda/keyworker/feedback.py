@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from keyworker.domain import Services
 from keyworker.field_events import (
     AppKeyListReloaded,
     DoorHeartbeat,
@@ -30,6 +29,7 @@ from keyworker.field_events import (
 if TYPE_CHECKING:
     # Only the port: the DynamoDB adapter (and boto3) is the composition root's business.
     from keyworker.domain.ports import Deduplicator, Result
+    from keyworker.domain.services import Services
 
 
 #: The actor of a delivery confirmed by the mobile-access cloud.

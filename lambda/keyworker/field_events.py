@@ -30,7 +30,8 @@ _NAME = Field(min_length=1, max_length=128)
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use, not at import (cold start): an event needs only its own type's model.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
     site_id: StrictStr = _NAME
 
 

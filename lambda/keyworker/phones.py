@@ -12,8 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-import phonenumbers
-
 from keyworker import limits
 from keyworker.errors import InvalidPhoneNumber
 
@@ -29,6 +27,10 @@ def normalize(raw: str, *, default_region: str | None = None, field: str = PHONE
     numbers (starting with ``+``) are accepted. Arabic-Indic digits are the same digits
     (``phonenumbers`` normalises them); letters and extensions are refused.
     """
+    # phonenumbers (~40 ms to import, its metadata) is loaded by the two functions that parse
+    # a number, not with this module: most requests and jobs never parse one (cold start).
+    import phonenumbers
+
     if not isinstance(raw, str) or not raw.strip():
         raise InvalidPhoneNumber("a phone number is required", field=field)
     # phonenumbers also reads letters (vanity numbers, "ext. 12"); keyworker takes only the
@@ -56,6 +58,8 @@ def mask(e164: str) -> str:
     """A form safe for logs: country calling code and the last two digits (``+41*******67``)."""
     if not e164.startswith("+") or len(e164) < 6:
         return "+***"
+    import phonenumbers  # deferred, as in normalize (cold start)
+
     try:
         country_code = str(phonenumbers.parse(e164, None).country_code)
     except phonenumbers.NumberParseException:

@@ -13,9 +13,9 @@ import pytest
 from service_world import PHONE, SITE, T0, World
 
 from keyworker import status
-from keyworker.domain import Services, build_services
 from keyworker.domain.engine import CHANGE_GRACE_SECONDS
 from keyworker.domain.models import DoorChange, KeyRecord
+from keyworker.domain.services import Services, build_services
 
 
 def run_together(*calls: Callable[[], Any]) -> list[Any]:

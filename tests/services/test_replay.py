@@ -12,9 +12,9 @@ from moto_state import scan_all
 from service_world import DAY, PHONE, SITE, T0, World
 
 from keyworker.api.wire import key_out
-from keyworker.domain import build_services
 from keyworker.domain.engine import CHANGE_GRACE_SECONDS, SETTLE_LEASE_SECONDS
 from keyworker.domain.models import DoorChange, KeyView
+from keyworker.domain.services import build_services
 from keyworker.errors import StoreUnavailable
 
 

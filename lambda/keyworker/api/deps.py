@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
 if TYPE_CHECKING:
-    from keyworker.domain import Services
+    from keyworker.domain.services import Services
     from keyworker.feedback import FieldFeedback
     from keyworker.outbound.feed import DynamoEventFeed
     from keyworker.outbound.webhooks.service import WebhookService

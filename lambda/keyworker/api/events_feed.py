@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from keyworker.api._routing import json_response, new_router, responses
 from keyworker.api.deps import deps
+from keyworker.api.models import ApiModel
 from keyworker.domain.models import iso
 from keyworker.errors import InvalidInput, StoreUnavailable
 from keyworker.limits import DEFAULT_PAGE, MAX_CURSOR_LEN, MAX_PAGE
@@ -23,7 +24,7 @@ _TYPE = "(" + "|".join(t.replace(".", r"\.") for t in EVENT_TYPES) + ")"
 TYPES_PATTERN = f"^{_TYPE}(,{_TYPE})*$"
 
 
-class OutboundEventOut(BaseModel):
+class OutboundEventOut(ApiModel):
     """A CloudEvents 1.0 envelope (JSON structured mode) with keyworker's extensions."""
 
     specversion: str
@@ -38,7 +39,7 @@ class OutboundEventOut(BaseModel):
     data: dict[str, Any]
 
 
-class EventFeedOut(BaseModel):
+class EventFeedOut(ApiModel):
     site_id: str
     events: list[OutboundEventOut]
     next_cursor: str = Field(

@@ -3,7 +3,7 @@ are updated by the worker), read one, list by status and type, its audit trail, 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Query
@@ -36,12 +36,15 @@ from keyworker.api.models import (
     RevokeIn,
 )
 from keyworker.api.wire import audit_event_out, key_out
-from keyworker.domain.commands import CreateAccessMedium, CreateDigitalKey, NewKeyCommand
-from keyworker.domain.models import KeyView
-from keyworker.domain.pipeline import ModificationPlan
+from keyworker.domain.commands import CreateAccessMedium, CreateDigitalKey
 from keyworker.errors import InvalidInput
 from keyworker.limits import DEFAULT_PAGE, MAX_CURSOR_LEN, MAX_PAGE
 from keyworker.status import GENERAL_STATUSES, door_status
+
+if TYPE_CHECKING:
+    from keyworker.domain.commands import NewKeyCommand
+    from keyworker.domain.models import KeyView
+    from keyworker.domain.pipeline import ModificationPlan
 
 router = new_router()
 TAGS = ["keys"]

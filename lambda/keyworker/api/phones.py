@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aws_lambda_powertools.event_handler import Response
 
 from keyworker.api._routing import json_response, new_router, responses
 from keyworker.api.deps import actor, deps
 from keyworker.api.models import PhoneOut
-from keyworker.domain.phone_blocking import PhoneResult
+
+if TYPE_CHECKING:
+    from keyworker.domain.phone_blocking import PhoneResult
 
 router = new_router()
 TAGS = ["phones"]

@@ -25,8 +25,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from keyworker.api.models import ApiModel
 from keyworker.domain.models import ACCESS_MEDIUM, DIGITAL_KEY
 from keyworker.errors import (
     BlocklistFull,
@@ -58,12 +59,12 @@ _LONG_RUN = re.compile(rf"\S{{{ECHO_LIMIT + 1},}}")
 _INDEX = re.compile(r"\[(\d+)\]")
 
 
-class FieldError(BaseModel):
+class FieldError(ApiModel):
     field: str
     message: str
 
 
-class Problem(BaseModel):
+class Problem(ApiModel):
     """RFC 9457 problem details."""
 
     model_config = ConfigDict(extra="forbid")

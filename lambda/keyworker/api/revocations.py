@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import ConfigDict, Field, StrictBool, StrictStr
 
 from keyworker import limits
 from keyworker.api._routing import (
@@ -19,7 +19,7 @@ from keyworker.api._routing import (
     responses,
 )
 from keyworker.api.deps import actor, deps
-from keyworker.api.models import Id, Phone
+from keyworker.api.models import ApiModel, Id, Phone
 from keyworker.errors import ConfigurationError, InvalidInput
 from keyworker.revocation.selectors import TARGETS
 
@@ -35,11 +35,11 @@ Ids = Annotated[list[Id], Field(min_length=1, max_length=limits.MAX_SELECTOR_IDS
 Phones = Annotated[list[Phone], Field(min_length=1, max_length=limits.MAX_SELECTOR_IDS)]
 
 
-class _In(BaseModel):
+class _In(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class _Out(BaseModel):
+class _Out(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
 

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import ConfigDict, Field, StrictStr
 
 from keyworker.api._routing import IdInPath, json_response, new_router, responses
 from keyworker.api.deps import deps
+from keyworker.api.models import ApiModel
 from keyworker.api.problems import COMMON_RESPONSES
 from keyworker.errors import ConfigurationError, InvalidInput, NotFound
 from keyworker.limits import MAX_CURSOR_LEN
@@ -44,7 +45,7 @@ EventFilter = Literal[
 ]
 
 
-class _Model(BaseModel):
+class _Model(ApiModel):
     model_config = ConfigDict(extra="forbid")
 
 

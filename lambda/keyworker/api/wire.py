@@ -3,7 +3,7 @@ services return (the domain never builds a response)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keyworker.api.models import (
     AuditEventOut,
@@ -37,7 +37,9 @@ from keyworker.domain.models import (
     WorklistEntry,
     iso,
 )
-from keyworker.domain.site_views import Exposure, Summary
+
+if TYPE_CHECKING:
+    from keyworker.domain.site_views import Exposure, Summary
 
 
 def key_out(view: KeyView) -> KeyOut:

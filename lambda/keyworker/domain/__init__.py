@@ -1,61 +1,9 @@
 """The domain layer: key lifecycle services over injected ports.
 
-Build the services once per composition root with :func:`build_services`; handlers call them
-and map their typed errors. Nothing here reads the environment or creates AWS clients.
+Build the services once per composition root with
+:func:`keyworker.domain.services.build_services`; handlers call them and map their typed
+errors. Nothing here reads the environment or creates AWS clients.
+
+This package imports none of its modules: a module that needs only the domain's records
+(``keyworker.domain.models``) does not load every service with it (cold start).
 """
-
-from __future__ import annotations
-
-from dataclasses import dataclass
-
-from keyworker.domain.doors import DoorService, SyncResult
-from keyworker.domain.engine import Engine
-from keyworker.domain.key_service import KeyService
-from keyworker.domain.phone_blocking import PhoneResult, PhoneService
-from keyworker.domain.pipeline import KeyPipeline
-from keyworker.domain.ports import Ports
-from keyworker.domain.queries import KeyQueries
-from keyworker.domain.site_views import SiteViews
-from keyworker.domain.time_boundaries import TimeService
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    """Every domain service, sharing one engine (and so one set of ports)."""
-
-    doors: DoorService
-    keys: KeyService
-    phones: PhoneService
-    time: TimeService
-    queries: KeyQueries
-    pipeline: KeyPipeline
-    sites: SiteViews
-
-
-def build_services(ports: Ports) -> Services:
-    engine = Engine(ports)
-    pipeline = KeyPipeline(engine)
-    return Services(
-        doors=DoorService(engine, pipeline),
-        keys=KeyService(engine, pipeline),
-        phones=PhoneService(engine, pipeline),
-        time=TimeService(engine, pipeline),
-        queries=KeyQueries(engine),
-        pipeline=pipeline,
-        sites=SiteViews(engine),
-    )
-
-
-__all__ = [
-    "DoorService",
-    "KeyPipeline",
-    "KeyQueries",
-    "KeyService",
-    "PhoneResult",
-    "PhoneService",
-    "Ports",
-    "Services",
-    "SyncResult",
-    "TimeService",
-    "build_services",
-]

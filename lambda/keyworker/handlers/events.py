@@ -8,15 +8,17 @@ A malformed event or an unknown type is a batch item failure (it ends in the eve
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from keyworker.adapters.observability import lambda_handler, logger, set_correlation_id, traced
 from keyworker.adapters.sqs_batch import ObservedSqsBatch
-from keyworker.feedback import Deliveries
 from keyworker.handlers import wiring
+
+if TYPE_CHECKING:
+    from keyworker.feedback import Deliveries
 
 QUEUE = "events"
 #: Field events are independent of each other (every service is safe under concurrent calls,

@@ -42,8 +42,8 @@ from keyworker.site_settings import SiteSettings
 
 if TYPE_CHECKING:
     from keyworker.api.deps import ApiDeps
-    from keyworker.domain import Ports, Services
-    from keyworker.domain.ports import Deduplicator, WebhookFanout
+    from keyworker.domain.ports import Deduplicator, Ports, WebhookFanout
+    from keyworker.domain.services import Services
     from keyworker.feedback import FieldFeedback
     from keyworker.jobs.context import JobContext
     from keyworker.outbound.processor import StreamProcessor
@@ -193,8 +193,8 @@ def _ports(common: _Common, **gateways: Any) -> Ports:
     from keyworker.adapters.dynamodb import DynamoStore
     from keyworker.adapters.secrets_keyring import SecretsManagerKeyring
     from keyworker.clock import SystemClock
-    from keyworker.domain import Ports
     from keyworker.domain.credential_adapters import CoreCredentialSigner, CoreDoorUpdateEncoder
+    from keyworker.domain.ports import Ports
     from keyworker.phones import PhoneHasher
 
     settings = common.settings
@@ -237,7 +237,7 @@ def _queued_ports(common: _Common) -> Ports:
 
 def _queued_services(common: _Common) -> Services:
     """Services whose outside-world ports put jobs on the jobs queue (api, events, expiry)."""
-    from keyworker.domain import build_services
+    from keyworker.domain.services import build_services
 
     return build_services(_queued_ports(common))
 
@@ -313,7 +313,7 @@ def webhook_fanout() -> SqsWebhookFanout:
 @functools.cache
 def api() -> ApiDeps:
     from keyworker.api.deps import ApiDeps
-    from keyworker.domain import build_services
+    from keyworker.domain.services import build_services
 
     common = _common()
     ports = _queued_ports(common)
@@ -378,7 +378,7 @@ def worker() -> WorkerDeps:
     """The worker talks to the outside world itself: door commands and mobile access."""
     from keyworker.adapters.door_commands import DoorCommandsGateway, SqsDoorCommands
     from keyworker.adapters.mobile_access import HttpsMobileAccess
-    from keyworker.domain import build_services
+    from keyworker.domain.services import build_services
     from keyworker.jobs.context import JobContext
     from keyworker.revocation.jobs import EXTRAS_KEY as REVOCATIONS
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keyworker.domain import Services
 from keyworker.domain.ports import DoorCommands
+
+if TYPE_CHECKING:
+    from keyworker.domain.services import Services
 
 
 @dataclass(frozen=True, slots=True)

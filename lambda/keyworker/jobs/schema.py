@@ -25,10 +25,15 @@ BLOCK_PHONE = "block_phone"
 UNBLOCK_PHONE = "unblock_phone"
 
 
+# Job models build their validator and serializer on first use, not at import (cold start):
+# a worker's message needs the job model and its own kind's params, not every kind's.
+JOB_MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+
 class Job(BaseModel):
     """The body of a jobs-queue message."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = JOB_MODEL_CONFIG
 
     job_id: Id
     kind: Id
@@ -38,7 +43,7 @@ class Job(BaseModel):
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = JOB_MODEL_CONFIG
 
     site_id: Id
 

@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt
 
 from keyworker.errors import ConfigurationError, JobQueueUnavailable
-from keyworker.jobs.schema import Id, Job
+from keyworker.jobs.schema import JOB_MODEL_CONFIG, Id, Job
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -39,7 +39,7 @@ SEND_BATCH_LIMIT = 10
 
 
 class RunRef(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = JOB_MODEL_CONFIG
 
     site_id: Id
     run_id: Id
