@@ -360,40 +360,22 @@ impl Context<'_> {
 
     /// Adds the rows with work of `keys` (access media being revoked) to their doors' counts.
     ///
-    /// Position by position rather than key by key (the first door of every key in a block,
-    /// then the second, ...), with the door of the current run and its count in registers:
-    /// neighbouring keys share most of their doors (their building's), and adding to one
-    /// counter in memory key after key made each key wait on the previous key's add (about a
-    /// third of the planner's time went there). The blocks keep their rows in cache.
+    /// Key by key, in row order: a key's own rows are at different doors, so an add waits
+    /// only on the add to the same door one key (several rows) earlier, and the rows in
+    /// between overlap with it. (Measured on 1M keys x 5 doors, the same binary switching
+    /// between the two: 6.5 ms, where going position by position with each door's run kept
+    /// in registers took 11-13 ms, its per-row compare and branch costing more than the
+    /// waits it saved.)
     fn count_work_rows(&self, keys: &[u32], door_rows: &mut [u32]) {
-        const BLOCK: usize = 2048;
         let offsets = self.input.keys.door_offsets;
         let door_states = self.input.keys.door_states;
         let door_index = self.input.door_index;
         let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
-        for block in keys.chunks(BLOCK) {
-            let longest = block
-                .iter()
-                .map(|&i| offsets[i as usize + 1] - offsets[i as usize])
-                .max()
-                .unwrap_or(0) as usize;
-            for position in 0..longest {
-                // A block with a row has a door, so door 0 exists for the empty first run.
-                let (mut door, mut rows) = (0u32, 0u32);
-                for &i in block {
-                    let j = offsets[i as usize] as usize + position;
-                    if j < offsets[i as usize + 1] as usize {
-                        let d = door_index[j];
-                        let work = u32::from(codes[usize::from(door_states[j])] & ROW_WORK != 0);
-                        if d == door {
-                            rows += work;
-                        } else {
-                            door_rows[door as usize] += rows;
-                            (door, rows) = (d, work);
-                        }
-                    }
-                }
-                door_rows[door as usize] += rows;
+        for &i in keys {
+            let i = i as usize;
+            let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
+            for (&b, &d) in door_states[lo..hi].iter().zip(&door_index[lo..hi]) {
+                door_rows[d as usize] += u32::from(codes[usize::from(b)] & ROW_WORK != 0);
             }
         }
     }
