@@ -208,7 +208,8 @@ struct Part {
     app_reload_waits: u64,
     /// Keys to revoke with a row that becomes work for its door (access media), ascending.
     with_work: Vec<u32>,
-    /// Keys to revoke without (digital keys, and cards whose rows all stay), ascending.
+    /// Keys to revoke without (digital keys, and cards whose rows all stay), ascending; with
+    /// room for `with_work` too (the order is built in this buffer).
     without_work: Vec<u32>,
     door_rows: Vec<u32>,
 }
@@ -402,19 +403,21 @@ impl Context<'_> {
 
     /// Door changes of chunks `chunks`: one per door per chunk with work for it. Only the
     /// first `with_work` keys of the order are read: the keys after them have no row with
-    /// work.
+    /// work. `last_chunk` is scratch (at least one slot per door, overwritten): per door the
+    /// last chunk that changed it.
     fn door_changes(
         &self,
         plan: &Plan,
         chunks: std::ops::Range<usize>,
         with_work: usize,
+        last_chunk: &mut [u32],
     ) -> Vec<u32> {
         let door_count = self.input.door_count as usize;
         let offsets = self.input.keys.door_offsets;
         // Keys with door work are access media.
         let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
         let mut changes = vec![0u32; door_count];
-        let mut last_chunk = vec![u32::MAX; door_count];
+        last_chunk.fill(u32::MAX);
         for c in chunks {
             let from = (plan.chunk_offsets[c] as usize).min(with_work);
             let to = (plan.chunk_offsets[c + 1] as usize).min(with_work);
@@ -527,8 +530,13 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Plan {
             .collect();
         plan.door_rows = vec![0; door_count];
         let mut with_work = Vec::with_capacity(scanned.iter().map(|p| p.with_work.len()).sum());
-        let mut without_work =
-            Vec::with_capacity(scanned.iter().map(|p| p.without_work.len()).sum());
+        // Room for the whole order (see below).
+        let mut without_work = Vec::with_capacity(
+            scanned
+                .iter()
+                .map(|p| p.with_work.len() + p.without_work.len())
+                .sum(),
+        );
         for part in scanned {
             plan.selected += part.selected;
             for s in 0..GeneralStatus::ALL.len() {
@@ -572,14 +580,19 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Plan {
     for b in 1..starts.len() {
         starts[b] += starts[b - 1];
     }
+    // The keys without door work move to the tail of their own buffer (reserved for the
+    // whole order by the scan), and the others are placed before them: no fresh order buffer
+    // and no copy out of a separate list.
     let with_work_len = with_work.len();
-    let mut order = vec![0u32; with_work_len + without_work.len()];
+    let mut order = without_work;
+    let without_work_len = order.len();
+    order.resize(with_work_len + without_work_len, 0);
+    order.copy_within(..without_work_len, with_work_len);
     for (&i, &a) in with_work.iter().zip(&anchors) {
         let slot = &mut starts[a as usize];
         order[*slot as usize] = i;
         *slot += 1;
     }
-    order[with_work_len..].copy_from_slice(&without_work);
     plan.order = order;
     let total = plan.order.len();
     plan.chunk_offsets = (0..total.div_ceil(chunk_size))
@@ -590,11 +603,12 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Plan {
     // Door changes per door; chunk ranges are disjoint, so parts simply add up.
     let chunks = with_work_len.div_ceil(chunk_size);
     plan.door_changes = if parts == 1 {
-        ctx.door_changes(&plan, 0..chunks, with_work_len)
+        // The bucket starts, done with, as the scratch: no fresh pages to fault in.
+        ctx.door_changes(&plan, 0..chunks, with_work_len, &mut starts)
     } else {
         let partial: Vec<Vec<u32>> = split(chunks, parts)
             .into_par_iter()
-            .map(|range| ctx.door_changes(&plan, range, with_work_len))
+            .map(|range| ctx.door_changes(&plan, range, with_work_len, &mut vec![0; door_count]))
             .collect();
         let mut total = vec![0u32; door_count];
         for p in &partial {
