@@ -6,7 +6,10 @@ with :func:`keyworker.field_events.parse_field_event` and apply here, so they ac
 and deduplicate alike. A repeated event id has no further effect even after newer events
 changed the key (a late duplicate ``app.key_list_reloaded`` must not complete a revocation
 made after the original): the services alone are replay-safe only against the *current*
-state, so each event runs under a dedupe record keyed by its ``source`` and ``id``.
+state, so each event runs under a dedupe record keyed by its ``source`` and ``id`` — except
+``key.delivered``, which the key itself remembers (``KeyRecord.delivery_events``), in the
+same conditional write that delivers it: no dedupe record, and a duplicate meets the key's
+own record of the event, also when it arrives after a modification.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from keyworker.domain.models import Delivered, Delivery, delivery_event_token
 from keyworker.field_events import (
     AppKeyListReloaded,
     DoorHeartbeat,
@@ -47,7 +51,8 @@ class Applied:
 
 
 def apply_event(services: Services, event: FieldEvent) -> dict[str, Any]:
-    """Apply one event through its service; the outcome holds ids only (no phone number)."""
+    """Apply one event through its service; the outcome holds ids only (no phone number).
+    ``key.delivered`` goes through :meth:`FieldFeedback.apply` (the key remembers it)."""
     if isinstance(event, DoorSynced):
         result = services.doors.door_synced(
             event.site_id, event.door_id, event.version, actor=f"door:{event.door_id}"
@@ -58,9 +63,6 @@ def apply_event(services: Services, event: FieldEvent) -> dict[str, Any]:
             "completed_key_ids": list(result.completed_key_ids),
             "stale": result.stale,
         }
-    if isinstance(event, KeyDelivered):
-        view = services.keys.key_delivered(event.site_id, event.key_id, actor=MOBILE_ACCESS)
-        return {"key_id": event.key_id, "status": view.status.status.code}
     if isinstance(event, AppKeyListReloaded):
         completed = services.phones.app_reloaded(event.site_id, event.phone, actor="app")
         return {"completed_key_ids": list(completed)}
@@ -72,26 +74,23 @@ def apply_event(services: Services, event: FieldEvent) -> dict[str, Any]:
 
 
 class Deliveries:
-    """The ``key.delivered`` events of one events batch, applied together: each event still
-    runs under its own dedupe record, but the deliveries whose records let them run meet
-    here and go through the pipeline as one run (:meth:`KeyService.keys_delivered`: one
-    read of the keys and of their doors, and the audit events in batches, instead of four
-    calls each). A batch of ten deliveries costs 13 calls instead of 40 besides the dedupe
-    records.
+    """The ``key.delivered`` events of one events batch, applied together: they go through the
+    pipeline as one run (:meth:`KeyService.keys_delivered`: one read of the keys and of their
+    doors, and the audit events in batches, instead of four calls each). A batch of ten
+    deliveries costs 13 calls instead of 40.
 
-    Every one of the ``expected`` events must, from its own thread, either :meth:`join`
-    (inside its dedupe action) or :meth:`leave` (its dedupe record did not let it run: a
-    duplicate, one in progress, an error) exactly once; the last of them runs the group and
-    wakes the others. So all ``expected`` events must be applied at the same time (the
-    events handler gives the batch that many threads): one that waited for a thread held by
-    a joined one would wait forever.
+    Every one of the ``expected`` events must, from its own thread, either :meth:`join` or
+    :meth:`leave` (it failed before it could join) exactly once; the last of them runs the
+    group and wakes the others. So all ``expected`` events must be applied at the same time
+    (the events handler gives the batch that many threads): one that waited for a thread held
+    by a joined one would wait forever.
     """
 
-    def __init__(self, run: Callable[[list[KeyDelivered]], list[Any]], expected: int) -> None:
+    def __init__(self, run: Callable[[list[Any]], list[Any]], expected: int) -> None:
         self._run = run
         self._expected = expected
         self._arrived = 0
-        self._events: list[KeyDelivered] = []
+        self._deliveries: list[Any] = []
         self._answers: list[Any] | None = None
         self._done = threading.Condition()
 
@@ -99,18 +98,18 @@ class Deliveries:
     def expected(self) -> int:
         return self._expected
 
-    def join(self, event: KeyDelivered) -> dict[str, Any]:
-        """Wait for the group's run; this event's outcome, or its own refusal raised."""
+    def join(self, delivery: Any) -> Any:
+        """Wait for the group's run; this delivery's answer, or its own refusal raised."""
         with self._done:
-            index = len(self._events)
-            self._events.append(event)
+            index = len(self._deliveries)
+            self._deliveries.append(delivery)
             self._arrive()
             while self._answers is None:
                 self._done.wait()
             answer = self._answers[index]
         if isinstance(answer, BaseException):
             raise answer
-        return {"key_id": event.key_id, "status": answer.status.status.code}
+        return answer
 
     def leave(self) -> None:
         with self._done:
@@ -122,9 +121,9 @@ class Deliveries:
             raise AssertionError("more deliveries arrived than the group expected")
         if self._arrived == self._expected:
             try:
-                answers = self._run(self._events) if self._events else []
+                answers = self._run(self._deliveries) if self._deliveries else []
             except Exception as error:  # an outage: every joined event fails and is retried
-                answers = [error] * len(self._events)
+                answers = [error] * len(self._deliveries)
             self._answers = answers
             self._done.notify_all()
 
@@ -152,12 +151,8 @@ class FieldFeedback:
                 continue
         return Deliveries(self._deliver, expected)
 
-    def _deliver(self, events: list[KeyDelivered]) -> list[Any]:
-        return list(
-            self._services.keys.keys_delivered(
-                [(e.site_id, e.key_id) for e in events], actor=MOBILE_ACCESS
-            )
-        )
+    def _deliver(self, deliveries: list[Delivery]) -> list[Any]:
+        return list(self._services.keys.keys_delivered(deliveries, actor=MOBILE_ACCESS))
 
     def apply(
         self, raw: str | bytes | Mapping[str, Any], deliveries: Deliveries | None = None
@@ -171,20 +166,29 @@ class FieldFeedback:
             return Applied(event.event_id, event.type, False, apply_event(self._services, event))
         group = deliveries if isinstance(event, KeyDelivered) else None
         joined = False
-
-        def action() -> dict[str, Any]:
-            nonlocal joined
-            if group is None or not isinstance(event, KeyDelivered):
-                return apply_event(self._services, event)
-            joined = True
-            return group.join(event)
-
         try:
             # CloudEvents ids are unique per source; the parser checked source is a string.
             decoded = raw if isinstance(raw, Mapping) else json.loads(raw)
             source = str(decoded["source"])
-            outcome, ran = self._dedupe.run(f"{source}\n{event.event_id}", action)
+            if isinstance(event, KeyDelivered):
+                # Remembered by the key itself, with the delivery (see the module's text).
+                delivery = Delivery(
+                    event.site_id, event.key_id, delivery_event_token(source, event.event_id)
+                )
+                if group is None:
+                    answer = self._deliver([delivery])[0]
+                    if isinstance(answer, BaseException):
+                        raise answer
+                else:
+                    joined = True
+                    answer = group.join(delivery)
+                delivered: Delivered = answer
+                outcome = {"key_id": event.key_id, "status": delivered.view.status.status.code}
+                return Applied(event.event_id, event.type, delivered.duplicate, outcome)
+            result, ran = self._dedupe.run(
+                f"{source}\n{event.event_id}", lambda: apply_event(self._services, event)
+            )
         finally:
             if group is not None and not joined:
                 group.leave()
-        return Applied(event.event_id, event.type, duplicate=not ran, outcome=outcome)
+        return Applied(event.event_id, event.type, duplicate=not ran, outcome=result)

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from handler_harness import PHONE, SITE, Stack, cloud_event, sqs_event
+from handler_harness import PHONE, SITE, TABLE, Stack, cloud_event, sqs_event
 
 from keyworker.handlers import events
 from keyworker.local.apigw import LambdaContext
@@ -129,19 +129,26 @@ def test_a_failed_event_is_not_remembered(world: Stack) -> None:
     assert world.api("GET", "/doors/flat-1").body["confirmed_version"] == 1
 
 
+def _stored_version(stack: Stack, key_id: str) -> int:
+    item = stack.dynamodb.get_item(
+        TableName=TABLE, Key={"pk": {"S": f"SITE#{SITE}"}, "sk": {"S": f"KEY#{key_id}"}}
+    )["Item"]
+    return int(item["version"]["N"])
+
+
 def test_a_batchs_deliveries_go_through_the_pipeline_together(
     world: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The key deliveries of one batch are one pipeline run; each event keeps its own dedupe
-    record (the same id twice in a batch is applied once, the whole batch again is all
-    duplicates) and its own failure (an unknown key fails alone)."""
+    """The key deliveries of one batch are one pipeline run; each event is remembered by its
+    key (the same id twice in a batch is applied once, the whole batch again writes nothing)
+    and fails alone (an unknown key)."""
     from keyworker.domain.key_service import KeyService
 
-    runs: list[list[tuple[str, str]]] = []
+    runs: list[list[str]] = []
     original = KeyService.keys_delivered
 
     def spy(self: KeyService, deliveries: Any, *, actor: str) -> Any:
-        runs.append(list(deliveries))
+        runs.append([d.key_id for d in deliveries])
         return original(self, deliveries, actor=actor)
 
     monkeypatch.setattr(KeyService, "keys_delivered", spy)
@@ -155,17 +162,70 @@ def test_a_batchs_deliveries_go_through_the_pipeline_together(
     bodies = [delivered[0], reloaded, *delivered[1:], unknown, delivered[3]]
     result, ids = run_batch(world, bodies)
     failed = [f["itemIdentifier"] for f in result["batchItemFailures"]]
-    # The unknown key fails alone; the second copy of an event finds the first in progress
-    # (it is retried later, and is then a duplicate).
-    assert sorted(ids[f] for f in failed) == sorted([unknown, delivered[3]])
+    # The unknown key fails alone; the second copy of an event is a duplicate of the first.
+    assert [ids[f] for f in failed] == [unknown]
     assert len(runs) == 1
-    assert sorted(key for _, key in runs[0]) == sorted([*keys, "no-such-key"])
+    assert sorted(runs[0]) == sorted([*keys, "no-such-key", keys[3]])
     for key_id in keys:
         assert world.api("GET", f"/keys/{key_id}").body["status"]["code"] == "deployed"
     trail = world.api("GET", f"/keys/{keys[3]}/history").body["events"]
     assert [e["action"] for e in trail].count("delivered") == 1
 
-    runs.clear()
+    versions = [_stored_version(world, k) for k in keys]
     result, ids = run_batch(world, delivered)
     assert result["batchItemFailures"] == []
-    assert runs == []  # every event was a duplicate: nothing ran
+    # Every event was a duplicate: no key was written again.
+    assert [_stored_version(world, k) for k in keys] == versions
+
+
+def test_a_late_duplicate_delivery_does_not_deliver_a_modified_key(world: Stack) -> None:
+    """The key remembers the delivery events it took: a redelivered (or DLQ-replayed) copy
+    of the first delivery's event, after a modification made the key wait for a new
+    delivery, changes nothing; the new delivery's own event delivers it."""
+    key_id = new_digital_key(world)
+    first = json.dumps(
+        cloud_event("key.delivered", {"site_id": SITE, "key_id": key_id}, event_id="d-1")
+    )
+    run_batch(world, [first])
+    assert world.api("GET", f"/keys/{key_id}").body["status"]["code"] == "deployed"
+
+    world.api("PATCH", f"/keys/{key_id}", {"door_ids": ["front", "flat-1"]})
+    waiting = world.api("GET", f"/keys/{key_id}").body["status"]["code"]
+    assert waiting == "deployment_pending"
+    result, _ = run_batch(world, [first])
+    assert result["batchItemFailures"] == []
+    assert world.api("GET", f"/keys/{key_id}").body["status"]["code"] == waiting
+    again = world.api("POST", "/events", json.loads(first))
+    assert again.status == 200
+    assert again.body["duplicate"] is True
+    assert world.api("GET", f"/keys/{key_id}").body["status"]["code"] == waiting
+
+    fresh = cloud_event("key.delivered", {"site_id": SITE, "key_id": key_id}, event_id="d-2")
+    answer = world.api("POST", "/events", fresh)
+    assert answer.body["duplicate"] is False
+    assert answer.body["outcome"]["status"] == "deployed"
+
+
+def test_a_delivered_key_remembers_a_second_event_and_only_the_latest_few(world: Stack) -> None:
+    """An event for a key already delivered changes nothing visible but is remembered (its
+    own late copy must change nothing after a modification either); a key keeps the
+    latest ``DELIVERY_EVENTS_KEPT`` events."""
+    from keyworker.domain.models import DELIVERY_EVENTS_KEPT
+
+    key_id = new_digital_key(world)
+    sent = [
+        cloud_event("key.delivered", {"site_id": SITE, "key_id": key_id}, event_id=f"d-{n}")
+        for n in range(DELIVERY_EVENTS_KEPT + 1)
+    ]
+    answers = [world.api("POST", "/events", event).body for event in sent]
+    assert [a["duplicate"] for a in answers] == [False] * len(sent)
+    trail = world.api("GET", f"/keys/{key_id}/history").body["events"]
+    assert [e["action"] for e in trail].count("delivered") == 1
+    item = world.dynamodb.get_item(
+        TableName=TABLE, Key={"pk": {"S": f"SITE#{SITE}"}, "sk": {"S": f"KEY#{key_id}"}}
+    )["Item"]
+    assert len(item["delivery_events"]["L"]) == DELIVERY_EVENTS_KEPT
+    # The newest are kept: the second event's copy is a duplicate, the first's is not.
+    assert world.api("POST", "/events", sent[-1]).body["duplicate"] is True
+    assert world.api("POST", "/events", sent[1]).body["duplicate"] is True
+    assert world.api("POST", "/events", sent[0]).body["duplicate"] is False

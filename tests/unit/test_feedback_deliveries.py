@@ -1,6 +1,6 @@
 """feedback.Deliveries: the key deliveries of one batch meet and run as one group; each
 event gets its own answer or refusal, an outage fails every joined event, and events that
-leave (duplicates, errors before their action) still let the group run."""
+leave (errors before they could join) still let the group run."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class _Runs:
         return [
             KeyNotFound(f"key {e.key_id} does not exist")
             if e.key_id.startswith("unknown")
-            else _View(_Shown(_Status("deployed")))
+            else _View(_Shown(_Status(f"deployed:{e.key_id}")))
             for e in events
         ]
 
@@ -77,10 +77,10 @@ def test_the_group_runs_once_with_every_joined_event_and_answers_each() -> None:
     answers = _apply_all(Deliveries(runs, expected=len(plans)), plans)
     assert len(runs.calls) == 1
     assert sorted(runs.calls[0]) == ["k1", "k2", "unknown-1"]
-    assert answers[0] == {"key_id": "k1", "status": "deployed"}
+    assert answers[0] == _View(_Shown(_Status("deployed:k1")))
     assert answers[1] == "left"
     assert isinstance(answers[2], KeyNotFound)
-    assert answers[3] == {"key_id": "k2", "status": "deployed"}
+    assert answers[3] == _View(_Shown(_Status("deployed:k2")))
 
 
 def test_an_outage_fails_every_joined_event() -> None:
@@ -106,7 +106,7 @@ def test_a_group_that_everyone_left_runs_nothing() -> None:
 def test_one_delivery_alone_runs_at_once() -> None:
     runs = _Runs()
     group = Deliveries(runs, expected=1)
-    assert group.join(_event("k")) == {"key_id": "k", "status": "deployed"}
+    assert group.join(_event("k")) == _View(_Shown(_Status("deployed:k")))
     assert runs.calls == [["k"]]
 
 

@@ -94,11 +94,14 @@ class RevokeKey:
 
 @dataclass(frozen=True, slots=True)
 class KeyDelivered:
-    """The mobile-access cloud delivered a digital key (its latest credential) to the phone."""
+    """The mobile-access cloud delivered a digital key (its latest credential) to the phone.
+    ``event``: the token of the field event that says so (``delivery_event_token``), which
+    the key remembers: the same event again changes nothing. None: not from a field event."""
 
     site_id: str
     key_id: str
     actor: str
+    event: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

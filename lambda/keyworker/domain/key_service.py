@@ -30,7 +30,7 @@ from keyworker.domain.commands import (
     RevokeKey,
 )
 from keyworker.domain.engine import Engine
-from keyworker.domain.models import DIGITAL_KEY, KeyRecord, KeyView
+from keyworker.domain.models import DIGITAL_KEY, Delivered, Delivery, KeyRecord, KeyView
 from keyworker.domain.pipeline import KeyPipeline, ModificationPlan
 from keyworker.errors import KeyworkerError, safe_reason
 
@@ -102,32 +102,45 @@ class KeyService:
 
     # ------------------------------------------------------------------------ delivered
 
-    def key_delivered(self, site_id: str, key_id: str, *, actor: str) -> KeyView:
+    def key_delivered(
+        self, site_id: str, key_id: str, *, actor: str, event: str | None = None
+    ) -> KeyView:
         """The mobile-access cloud delivered a digital key: its rows become ``deployed`` (then
-        ``blocking_pending`` if its phone is blocked meanwhile). A repeat changes nothing."""
-        return self.run(KeyDelivered(site_id, key_id, actor))
+        ``blocking_pending`` if its phone is blocked meanwhile). A repeat changes nothing;
+        ``event`` (the field event's token) is remembered by the key, so the same event again
+        changes nothing even after a modification made the key wait for a new delivery."""
+        return self.run(KeyDelivered(site_id, key_id, actor, event))
 
     def keys_delivered(
-        self, deliveries: Sequence[tuple[str, str]], *, actor: str
-    ) -> list[KeyView | KeyworkerError]:
-        """Several deliveries (``(site_id, key_id)``) confirmed at once, as an events batch
-        brings them: per site one pipeline run (one read of the keys and of their doors, the
-        audit events in batches of 25), each the same as :meth:`key_delivered` alone. Each
-        delivery's answer is its key afterwards or its own refusal, in the order given; an
-        outage raises for all."""
+        self, deliveries: Sequence[Delivery], *, actor: str
+    ) -> list[Delivered | KeyworkerError]:
+        """Several deliveries confirmed at once, as an events batch brings them: per site one
+        pipeline run (one read of the keys and of their doors, the audit events in batches of
+        25), each the same as :meth:`key_delivered` alone. Each delivery's answer is its key
+        afterwards, and whether its event had already taken effect (a duplicate), or its own
+        refusal, in the order given; an outage raises for all."""
         by_site: dict[str, list[int]] = {}
-        for index, (site_id, _) in enumerate(deliveries):
-            by_site.setdefault(site_id, []).append(index)
-        answers: dict[int, KeyView | KeyworkerError] = {}
+        for index, delivery in enumerate(deliveries):
+            by_site.setdefault(delivery.site_id, []).append(index)
+        answers: dict[int, Delivered | KeyworkerError] = {}
         for site_id, indexes in by_site.items():
-            commands = [KeyDelivered(site_id, deliveries[i][1], actor) for i in indexes]
+            commands = [
+                KeyDelivered(site_id, deliveries[i].key_id, actor, deliveries[i].event)
+                for i in indexes
+            ]
             result = self._pipeline.run(commands, errors_as_outcomes=True)
             for index, outcome in zip(indexes, result.outcomes, strict=True):
-                answers[index] = (
-                    outcome.error
-                    if outcome.error is not None
-                    else self._pipeline.view(outcome, result.doors)
+                if outcome.error is not None:
+                    answers[index] = outcome.error
+                    continue
+                assert outcome.record is not None
+                event = deliveries[index].event
+                duplicate = (
+                    not outcome.changed
+                    and event is not None
+                    and event in outcome.record.delivery_events
                 )
+                answers[index] = Delivered(self._pipeline.view(outcome, result.doors), duplicate)
         return [answers[index] for index in range(len(deliveries))]
 
     # ------------------------------------------------------- the worker's queued halves

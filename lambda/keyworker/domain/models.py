@@ -10,6 +10,7 @@ same code path that evaluates.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -22,6 +23,23 @@ DIGITAL_KEY = "digital_key"
 VOID_CHANGE = "void"
 DOOR_KINDS = ("common", "unit")
 CONNECTIVITIES = ("online", "offline")
+
+#: How many ``key.delivered`` events a key remembers (:attr:`KeyRecord.delivery_events`). A
+#: key takes a new one only after a modification made it wait for a new delivery, so a late
+#: duplicate of an event this many deliveries old is far past any redelivery or DLQ replay.
+DELIVERY_EVENTS_KEPT = 8
+
+
+def delivery_event_token(source: str, event_id: str) -> str:
+    """The token a key remembers a ``key.delivered`` event by: its ``source`` and ``id``
+    (CloudEvents ids are unique per source), hashed to a fixed 24 hex digits."""
+    return hashlib.sha256(f"{source}\n{event_id}".encode()).hexdigest()[:24]
+
+
+def with_delivery_event(record: KeyRecord, token: str) -> tuple[str, ...]:
+    """The key's remembered delivery events with ``token`` added (the oldest dropped)."""
+    return (*record.delivery_events, token)[-DELIVERY_EVENTS_KEPT:]
+
 
 DoorEntryOp = Literal["add_credential", "remove_credential", "block_phone", "unblock_phone"]
 
@@ -187,6 +205,11 @@ class KeyRecord:
     # after it began); the index copy's next boundary includes it, so the time service
     # visits the key then (docs/status-rules.md, "Stuck work").
     overdue_at: int | None = None
+    # The field's ``key.delivered`` events this key has taken (their tokens, the most recent
+    # last, at most ``DELIVERY_EVENTS_KEPT``): the same event again has no further effect,
+    # even after a modification made the key wait for a new delivery. Written with the
+    # delivery itself, so an event is remembered exactly when it took effect.
+    delivery_events: tuple[str, ...] = ()
 
     @property
     def door_ids(self) -> tuple[str, ...]:
@@ -320,6 +343,25 @@ class KeyView:
     # its own delivery/revocation state, whichever waits longest.
     doors_pending: tuple[Pending, ...] = ()
     pending: Pending = NOT_PENDING
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A delivery the mobile-access cloud confirmed: the key, and the token of the field event
+    that says so (``keyworker.domain.models.delivery_event_token``; None: no event)."""
+
+    site_id: str
+    key_id: str
+    event: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """A confirmed delivery's answer: the key afterwards, and whether its event had already
+    taken effect (then nothing changed)."""
+
+    view: KeyView
+    duplicate: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,7 @@ from keyworker.domain.models import (
     KeyRecord,
     KeyView,
     PhoneRecord,
+    with_delivery_event,
 )
 from keyworker.errors import (
     ConcurrentUpdate,
@@ -556,14 +557,29 @@ class KeyPipeline:
                 details=command.details,
             )
         if isinstance(command, KeyDelivered):
+            token = command.event
+            if token is not None and token in record.delivery_events:
+                return None  # this very event took effect before
             if record.delivered:
-                return None
+                if token is None:
+                    return None
+                # Nothing to deliver, but the event is remembered: after a modification makes
+                # the key wait for a new delivery, it must still change nothing.
+                return replace(
+                    record,
+                    delivery_events=with_delivery_event(record, token),
+                    version=record.version + 1,
+                )
             # The core refuses `deliver` for an access medium: IllegalTransition, no write.
             if record.key_type != DIGITAL_KEY:
                 engine.transition(record, "deliver")
             # Rows already at their doors (a credential delivered again after a change) stay.
             delivered = replace(
-                engine.transition(record, "deliver", only_legal=True), delivered=True
+                engine.transition(record, "deliver", only_legal=True),
+                delivered=True,
+                delivery_events=(
+                    record.delivery_events if token is None else with_delivery_event(record, token)
+                ),
             )
             if record.phone_blocked:
                 delivered = engine.transition(delivered, "block", only_legal=True)

@@ -292,6 +292,7 @@ def key_to_item(record: KeyRecord) -> dict[str, Any]:
         "last_error": record.last_error,
         "overdue_noted": True if record.overdue_noted else None,
         "overdue_at": record.overdue_at,
+        "delivery_events": list(record.delivery_events) or None,
         "last_event": (
             None if record.last_event is None else _packed(event_to_values(record.last_event))
         ),
@@ -376,6 +377,7 @@ def key_from_item(item: Mapping[str, Any]) -> KeyRecord:
         last_error=data.get("last_error"),
         overdue_noted=bool(data.get("overdue_noted", False)),
         overdue_at=_opt_int(data.get("overdue_at")),
+        delivery_events=tuple(data.get("delivery_events") or ()),
     )
 
 
