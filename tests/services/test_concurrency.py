@@ -423,3 +423,134 @@ def test_duplicate_and_stale_confirmations_race_without_loss(site: World) -> Non
         actions = [e.action for e in site.services.queries.history(SITE, key_id)]
         assert actions.count("door_confirmed") == 1
     assert site.sync("flat-1", 2).stale
+
+
+# ------------------------------------------------------------- a batch's new keys
+
+
+class _BeforeFirstKey:
+    """Wraps the store; ``hook`` runs once, when the first key is about to be written (a
+    batch's door changes are made by then): what happens meanwhile on other Lambdas."""
+
+    def __init__(self, inner: Any, hook: Callable[[KeyRecord], None]) -> None:
+        self._inner = inner
+        self._hook: Callable[[KeyRecord], None] | None = hook
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def save_key(self, record: KeyRecord) -> None:
+        hook, self._hook = self._hook, None
+        if hook is not None:
+            hook(record)
+        self._inner.save_key(record)
+
+
+def _batch(*card_uids: str, door_ids: tuple[str, ...] = ("flat-1",)) -> list[Any]:
+    from keyworker.domain.commands import CreateAccessMedium
+
+    return [
+        CreateAccessMedium(
+            site_id=SITE,
+            holder_id=f"h-{uid}",
+            card_uid=uid,
+            door_ids=door_ids,
+            valid_from=T0,
+            actor="a",
+            request_id=f"batch.{uid}",
+        )
+        for uid in card_uids
+    ]
+
+
+def test_a_batchs_keys_are_written_once_carrying_their_door_versions(site: World) -> None:
+    views = site.services.keys.create_many(_batch("c1", "c2"))
+    key_ids = [view.record.key_id for view in views]
+    for view in views:
+        assert view.record.version == 1  # one write: created with its door version
+        assert view.record.rows[0].change_version == 1
+    check_versions(site, "flat-1", key_ids)
+    update = site.services.doors.door_update(SITE, "flat-1")
+    assert update.version == 1
+    assert {entry.key_id for entry in update.entries} == set(key_ids)
+    assert set(site.sync("flat-1", 1).completed_key_ids) == set(key_ids)
+    for key_id in key_ids:
+        assert site.key(key_id)["status"]["code"] == "active"
+        check_key(site, key_id)
+
+
+def test_a_door_asked_while_a_batch_writes_its_keys_waits_for_them(site: World) -> None:
+    """The batch's change is there before its keys: a door asking meanwhile is given nothing
+    of it, and a door claiming it confirms nothing (no door could have got it)."""
+    seen: dict[str, Any] = {}
+
+    def a_door_meanwhile(record: KeyRecord) -> None:
+        seen["update"] = site.services.doors.door_update(SITE, "flat-1")
+        seen["sync"] = site.sync("flat-1", 1)
+
+    batch = _with_store(site, _BeforeFirstKey(site.store, a_door_meanwhile))
+    key_ids = [view.record.key_id for view in batch.keys.create_many(_batch("c1", "c2"))]
+    assert (seen["update"].version, seen["update"].entries) == (0, ())
+    assert seen["sync"].stale
+    assert seen["sync"].door.confirmed_version == 0
+    update = site.services.doors.door_update(SITE, "flat-1")
+    assert update.version == 1
+    assert {entry.key_id for entry in update.entries} == set(key_ids)
+    assert set(site.sync("flat-1", 1).completed_key_ids) == set(key_ids)
+    for key_id in key_ids:
+        assert site.key(key_id)["status"]["code"] == "active"
+
+
+def test_a_batch_that_died_before_its_keys_holds_the_door_back_only_for_the_grace_period(
+    site: World,
+) -> None:
+    class Crash(Exception):
+        pass
+
+    def die(record: KeyRecord) -> None:
+        raise Crash
+
+    batch = _with_store(site, _BeforeFirstKey(site.store, die))
+    with pytest.raises(Crash):
+        batch.keys.create_many(_batch("c1", "c2"))
+    later = site.access_medium(["flat-1"], card_uid="later")
+    assert site.services.doors.door_update(SITE, "flat-1").version == 0  # version 1 in flight
+    site.clock.advance(CHANGE_GRACE_SECONDS)
+    # The dead batch's refs are skipped; the door gets both versions, the later key only.
+    update = site.services.doors.door_update(SITE, "flat-1")
+    assert update.version == 2
+    assert [entry.key_id for entry in update.entries] == [later]
+    site.door("flat-1", connectivity="online")  # a connectivity change reads the refs too
+    result = site.sync("flat-1", 2)
+    assert result.completed_key_ids == (later,)
+    assert site.services.doors.get_door(SITE, "flat-1").confirmed_version == 2
+    # The client's retry of the batch creates its keys, with a door change of their own.
+    key_ids = [view.record.key_id for view in site.services.keys.create_many(_batch("c1", "c2"))]
+    check_versions(site, "flat-1", key_ids)
+    site.sync("flat-1")
+    for key_id in key_ids:
+        assert site.key(key_id)["status"]["code"] == "active"
+
+
+def test_a_batch_whose_key_writes_outlast_its_early_versions_hands_its_rows_again(
+    site: World,
+) -> None:
+    """Readers take a change naming an unwritten key as in flight only for the grace period;
+    a batch slower than half of it no longer trusts its early versions: its keys forget
+    them and get a second change (a door may have applied the first without them)."""
+    from keyworker.domain.engine import CARRY_WITHIN_SECONDS
+
+    def stall(record: KeyRecord) -> None:
+        site.clock.advance(CARRY_WITHIN_SECONDS)
+
+    batch = _with_store(site, _BeforeFirstKey(site.store, stall))
+    views = batch.keys.create_many(_batch("c1", "c2"))
+    key_ids = [view.record.key_id for view in views]
+    for view in views:
+        assert view.record.rows[0].change_version == 2
+    changes = check_versions(site, "flat-1", key_ids)
+    assert sorted(changes) == [1, 2]
+    site.sync("flat-1")
+    for key_id in key_ids:
+        assert site.key(key_id)["status"]["code"] == "active"
+        check_key(site, key_id)

@@ -181,9 +181,16 @@ class DoorService:
     def _refresh_waiting_keys(self, door: Door, actor: str) -> None:
         changes, _ = self._pending_changes(door)
         key_ids = sorted({ref.key_id for change in changes.values() for ref in change.refs})
+        # A change may name a key not written (yet, or ever: "A batch's new keys").
+        records = self._store.get_keys(door.site_id, key_ids) if key_ids else {}
         details = {"door_id": door.door_id, "connectivity": door.connectivity}
         self._pipeline.run(
-            [RefreshStatus(door.site_id, k, actor, "door_mode_changed", details) for k in key_ids]
+            [
+                RefreshStatus(door.site_id, k, actor, "door_mode_changed", details)
+                for k in key_ids
+                if k in records
+            ],
+            records=records,
         )
 
     # ------------------------------------------------------------------ pending and update
@@ -197,6 +204,33 @@ class DoorService:
             unreachable_since=self._engine.unreachable_since(door, self._engine.clock.now()),
         )
 
+    def _written_through(
+        self,
+        door: Door,
+        changes: Mapping[int, DoorChange],
+        accounted: int,
+        records: Mapping[str, KeyRecord],
+    ) -> int:
+        """The last version up to ``accounted`` before one naming a key that is not written
+        yet: a batch's change is made before its new keys (docs/data-model.md, "A batch's new
+        keys"), so such a version is in flight while younger than ``CHANGE_GRACE_SECONDS``.
+        Older, the key's create never completed: its ref is dead, and skipped."""
+        now = self._engine.clock.now()
+        for version in sorted(changes):
+            if version > accounted:
+                break
+            change = changes[version]
+            waiting = [r.key_id for r in change.refs if r.key_id not in records]
+            if not waiting:
+                continue
+            if now - change.created_at < CHANGE_GRACE_SECONDS:
+                return version - 1
+            logger.warning(
+                "door change names keys never written; skipping them",
+                extra={"site_id": door.site_id, "door_id": door.door_id, "v": version},
+            )
+        return accounted
+
     def door_update(self, site_id: str, door_id: str, *, door: Door | None = None) -> DoorUpdate:
         """What the door must apply now: one entry per key with pending work at the door,
         reflecting the key's latest intent, encoded to take the door from its confirmed
@@ -206,19 +240,24 @@ class DoorService:
         if door is None or (door.site_id, door.door_id) != (site_id, door_id):
             door = self._load(site_id, door_id)
         changes, accounted = self._pending_changes(door)
+        records = self._store.get_keys(
+            door.site_id,
+            list({ref.key_id for v in changes if v <= accounted for ref in changes[v].refs}),
+        )
+        accounted = self._written_through(door, changes, accounted, records)
         key_ids = list(
             dict.fromkeys(
-                ref.key_id for v in sorted(changes) if v <= accounted for ref in changes[v].refs
+                ref.key_id
+                for v in sorted(changes)
+                if v <= accounted
+                for ref in changes[v].refs
+                if ref.key_id in records
             )
         )
-        records = self._store.get_keys(door.site_id, key_ids)
         entries: list[DoorEntry] = []
         seen: set[tuple[str, str | None]] = set()
         for key_id in key_ids:
-            record = records.get(key_id)
-            if record is None:
-                raise StoreError(f"key {key_id} named by door {door_id} is missing")
-            entry = door_entry(record, door_id)
+            entry = door_entry(records[key_id], door_id)
             # Several keys of one phone share one blocklist entry.
             subject = entry.phone_hash if entry.card_uid is None else entry.key_id
             if (entry.op, subject) in seen:
@@ -256,6 +295,11 @@ class DoorService:
             )
         upto = min(version + 1, door.desired_version)
         changes, accounted = self._pending_changes(door, upto=upto)
+        accounted = min(version, accounted)
+        records = self._store.get_keys(
+            site_id, list({r.key_id for v in changes if v <= accounted for r in changes[v].refs})
+        )
+        accounted = self._written_through(door, changes, accounted, records)
         if accounted < version:
             logger.warning(
                 "door confirmed a version past one in flight; confirming up to before it",
@@ -273,7 +317,7 @@ class DoorService:
             ConfirmDoor(door.site_id, key_id, door.door_id, version, frozenset(seqs), actor)
             for key_id, seqs in sorted(seqs_by_key.items())
         ]
-        result = self._pipeline.run(commands, doors={door.door_id: door})
+        result = self._pipeline.run(commands, records=records, doors={door.door_id: door})
         completed = [o.record.key_id for o in result.outcomes if o.changed and o.record]
         door = self._confirm_version(door, version, changes)
         return SyncResult(door=door, completed_key_ids=tuple(completed), stale=False)

@@ -55,6 +55,11 @@ MAX_ATTEMPTS = 40
 # (its writer is between the two writes); after that a reader voids it with a marker, so a
 # writer that stopped there cannot hold the door back for longer (docs/data-model.md).
 CHANGE_GRACE_SECONDS = 60
+# A batch's new keys are written after their door changes (docs/data-model.md, "A batch's new
+# keys"): readers take a change naming a key not there yet as in flight for the grace period,
+# so the batch's writer trusts its early versions only if its key writes end within half of it
+# (the other half covers clock skew between functions); later, it hands the rows again.
+CARRY_WITHIN_SECONDS = CHANGE_GRACE_SECONDS // 2
 
 # How long the writer of a key's intent is trusted to hand its rows to their doors (longer than
 # any function's timeout, 30 s in infra/template.yaml). Within it, a replay of the same command
@@ -102,24 +107,33 @@ def next_boundary(record: KeyRecord, now: int) -> int | None:
 
 
 def with_change_versions(
-    record: KeyRecord, carried: Mapping[str, tuple[int, int]], now: int | None = None
+    record: KeyRecord,
+    carried: Mapping[str, tuple[int, int | None]],
+    now: int | None = None,
+    *,
+    replacing: Mapping[str, int] | None = None,
+    bump: bool = True,
 ) -> KeyRecord | None:
     """The record with its rows recording the door versions that carry them (``carried``:
     door -> (the row's seq the change was made for, the door version)), one version up; None
     when no row still waits for its version. Only the intent a change was made for records
-    it: a newer intent makes its own change."""
+    it: a newer intent makes its own change. ``replacing``: per door, the version a row may
+    record instead of none (a batch's early version its writer no longer trusts); the new
+    version may be None then (the row waits for a change again). ``bump``: False for a new
+    key's draft (written for the first time, it keeps its version)."""
     rows = []
     changed = False
     for row in record.rows:
         seq_version = carried.get(row.door_id)
-        if seq_version and row.seq == seq_version[0] and row.change_version is None:
+        expected = None if replacing is None else replacing.get(row.door_id)
+        if seq_version and row.seq == seq_version[0] and row.change_version == expected:
             rows.append(replace(row, change_version=seq_version[1]))
             changed = True
         else:
             rows.append(row)
     if not changed:
         return None
-    recorded = replace(record, rows=tuple(rows), version=record.version + 1)
+    recorded = replace(record, rows=tuple(rows), version=record.version + int(bump))
     if recorded.indexed is not None and now is not None:
         indexed = replace(recorded.indexed, next_boundary_at=next_boundary(recorded, now))
         recorded = replace(recorded, indexed=indexed)

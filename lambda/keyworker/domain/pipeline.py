@@ -55,6 +55,7 @@ from keyworker.domain.commands import (
     Unchanged,
 )
 from keyworker.domain.engine import (
+    CARRY_WITHIN_SECONDS,
     MAX_ATTEMPTS,
     SETTLE_LEASE_SECONDS,
     Engine,
@@ -346,11 +347,86 @@ class KeyPipeline:
                     raise
                 return Outcome(command, None, False, error)
 
+        # A batch's new keys get their door versions before they are written (step 5 first:
+        # docs/data-model.md, "A batch's new keys"), so each is written once, not twice.
+        early, carried, since = self._carry_new_keys(site_id, drafted, known, all_doors, action)
+        if carried:
+            drafted = {
+                index: (_carrying(draft, carried), phone)
+                for index, (draft, phone) in drafted.items()
+            }
         outcomes = self._map(one, list(enumerate(commands)))
+        if carried and self._engine.clock.now() - since >= CARRY_WITHIN_SECONDS:
+            outcomes = self._carry_again(site_id, outcomes, carried)
         self._record_what_happened(outcomes)
         outcomes, made = self._hand_to_doors(site_id, outcomes, all_doors, action, takeover)
+        made = _merged(early, made)
         self._tell_the_outside_world(site_id, outcomes, all_doors, made)
         return Result(tuple(outcomes), all_doors, made)
+
+    def _carry_new_keys(
+        self,
+        site_id: str,
+        drafted: Mapping[int, tuple[KeyRecord, PhoneRecord | None]],
+        known: Mapping[str, KeyRecord],
+        doors: dict[str, Door],
+        action: str | None,
+    ) -> tuple[dict[str, DoorChangeMade], dict[str, dict[str, tuple[int, int]]], int]:
+        """Door changes for the pending rows of the drafted new keys (those not read as
+        stored: a replay's key is there, and its writer hands its rows), made before the keys
+        are written; the changes, per key the ``(seq, version)`` of its rows carried, and when
+        this began."""
+        since = self._engine.clock.now()
+        work: dict[str, list[ChangeRef]] = {}
+        actions: dict[str, str] = {}
+        for draft, _ in drafted.values():
+            if draft.key_id in known:
+                continue
+            for row in draft.rows:
+                if row.change_version is None and is_pending(row.state):
+                    work.setdefault(row.door_id, []).append(
+                        ChangeRef(draft.key_id, row.seq, row.state)
+                    )
+                    actions.setdefault(row.door_id, action or _door_action(row.state))
+        if not work:
+            return {}, {}, since
+        made, carried = self._allocate_changes(site_id, work, actions, doors)
+        return made, carried, since
+
+    def _carry_again(
+        self,
+        site_id: str,
+        outcomes: list[Outcome],
+        carried: Mapping[str, Mapping[str, tuple[int, int]]],
+    ) -> list[Outcome]:
+        """The batch's key writes ended later than readers trust a change naming a key not yet
+        there (:data:`CARRY_WITHIN_SECONDS`): a door may have been given its early version
+        without a key. The keys this run created forget those versions, so step 5 hands their
+        rows again (a second change is harmless: a confirmation matches on ``(key, seq)``)."""
+        logger.warning(
+            "a batch's key writes outlasted its early door versions; handing the rows again",
+            extra={"site_id": site_id, "keys": len(carried)},
+        )
+
+        def forget(outcome: Outcome) -> Outcome:
+            record = outcome.record
+            if record is None or not outcome.changed or record.key_id not in carried:
+                return outcome
+            versions = carried[record.key_id]
+            expected = {door_id: version for door_id, (_, version) in versions.items()}
+            unset: dict[str, tuple[int, int | None]] = {
+                door_id: (seq, None) for door_id, (seq, _) in versions.items()
+            }
+            forgotten, _ = self._engine.mutate_key(
+                site_id,
+                record.key_id,
+                lambda current, _doors, at: with_change_versions(
+                    current, unset, at, replacing=expected
+                ),
+            )
+            return replace(outcome, record=forgotten)
+
+        return self._map(forget, outcomes)
 
     # ---------------------------------------------------------------------------- reading
 
@@ -382,6 +458,10 @@ class KeyPipeline:
         validation.check_id(key_id, "key_id")
         current = known.get(key_id)
         for attempt in range(MAX_ATTEMPTS):
+            if current is None and isinstance(command, ConfirmDoor):
+                # A door change may name a key whose create never completed (docs/data-model.md,
+                # "A batch's new keys"): there is nothing to confirm.
+                return Outcome(command, None, False)
             if current is None:
                 raise KeyNotFound(
                     f"key {key_id} does not exist at site {command.site_id}", field="key_id"
@@ -870,25 +950,8 @@ class KeyPipeline:
                     actions.setdefault(row.door_id, action or _door_action(row.state))
         if not work:
             return outcomes, {}
+        made, carried = self._allocate_changes(site_id, work, actions, doors)
         engine = self._engine
-        missing = [d for d in work if d not in doors]
-        if missing:
-            doors.update(self._store.get_doors(site_id, missing))
-
-        def allocate(door_id: str) -> tuple[str, int, Door]:
-            refs = tuple(work[door_id])
-            version, door = engine.allocate(
-                site_id, door_id, refs, actions[door_id], doors.get(door_id)
-            )
-            return door_id, version, door
-
-        carried: dict[str, dict[str, tuple[int, int]]] = {}
-        made: dict[str, DoorChangeMade] = {}
-        for door_id, version, door in self._map(allocate, sorted(work)):
-            doors[door_id] = door
-            made[door_id] = DoorChangeMade(version, len(work[door_id]))
-            for ref in work[door_id]:
-                carried.setdefault(ref.key_id, {})[door_id] = (ref.seq, version)
 
         def record_versions(outcome: Outcome) -> Outcome:
             record = outcome.record
@@ -911,6 +974,37 @@ class KeyPipeline:
             return replace(outcome, record=recorded)
 
         return self._map(record_versions, outcomes), made
+
+    def _allocate_changes(
+        self,
+        site_id: str,
+        work: Mapping[str, list[ChangeRef]],
+        actions: Mapping[str, str],
+        doors: dict[str, Door],
+    ) -> tuple[dict[str, DoorChangeMade], dict[str, dict[str, tuple[int, int]]]]:
+        """One door change per door of ``work`` (its rows' refs, the change's action from
+        ``actions``), side by side; ``doors`` is updated with each door as its allocation left
+        it. Returns the changes made, and per key the ``(seq, version)`` of its rows carried."""
+        engine = self._engine
+        missing = [d for d in work if d not in doors]
+        if missing:
+            doors.update(self._store.get_doors(site_id, missing))
+
+        def allocate(door_id: str) -> tuple[str, int, Door]:
+            refs = tuple(work[door_id])
+            version, door = engine.allocate(
+                site_id, door_id, refs, actions[door_id], doors.get(door_id)
+            )
+            return door_id, version, door
+
+        carried: dict[str, dict[str, tuple[int, int]]] = {}
+        made: dict[str, DoorChangeMade] = {}
+        for door_id, version, door in self._map(allocate, sorted(work)):
+            doors[door_id] = door
+            made[door_id] = DoorChangeMade(version, len(work[door_id]))
+            for ref in work[door_id]:
+                carried.setdefault(ref.key_id, {})[door_id] = (ref.seq, version)
+        return made, carried
 
     # ------------------------------------------------------ tell the outside world
 
@@ -1033,6 +1127,30 @@ def _modification_fingerprint(command: ModifyKey) -> str:
     if "door_ids" in fields:
         fields["door_ids"] = list(fields["door_ids"])
     return fingerprint(fields)
+
+
+def _carrying(draft: KeyRecord, carried: Mapping[str, Mapping[str, tuple[int, int]]]) -> KeyRecord:
+    """A new key's draft with its rows recording the early door versions that carry them."""
+    versions = carried.get(draft.key_id)
+    if not versions:
+        return draft
+    return with_change_versions(draft, versions, bump=False) or draft
+
+
+def _merged(
+    early: Mapping[str, DoorChangeMade], late: Mapping[str, DoorChangeMade]
+) -> dict[str, DoorChangeMade]:
+    """The door changes of a run's two hand-overs (a door in both: its latest version, and
+    the rows of both)."""
+    merged = dict(early)
+    for door_id, change in late.items():
+        before = merged.get(door_id)
+        merged[door_id] = (
+            change
+            if before is None
+            else DoorChangeMade(max(before.version, change.version), before.keys + change.keys)
+        )
+    return merged
 
 
 def _door_action(state: str) -> str:
