@@ -13,7 +13,8 @@ protocol"):
    the key write and this step loses no event.
 5. **Hand to doors**: every pending row without a door version becomes work for its door; the
    rows of all commands at one door share one door change (:meth:`Engine.allocate`); each key
-   then records the versions that carry its rows.
+   then records the versions that carry its rows. A batch's new keys get theirs before step 3
+   and are written once with them (docs/data-model.md, "A batch's new keys").
 6. **Tell the outside world**: online doors with new work are asked to sync; digital keys are
    delivered or taken back.
 
