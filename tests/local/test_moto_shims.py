@@ -806,3 +806,47 @@ def test_moto_as_shipped_hands_one_message_to_both(monkeypatch: pytest.MonkeyPat
     with mock_aws():
         first, second = _two_receives_at_once(monkeypatch)
     assert first == second == ["only"]
+
+
+def test_a_conditional_write_parses_its_condition_once_and_evaluates_its_own_values(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moto_shims.speed_up_moto(monkeypatch.setattr)
+    _create(client, "t")
+    parses: list[str | None] = []
+    original = moto_shims._PARSE_CONDITION
+
+    def counted(parser: Any) -> Any:
+        parses.append(parser.condition_expression)
+        return original(parser)
+
+    monkeypatch.setattr(moto_shims, "_PARSE_CONDITION", counted)
+    key = {"pk": {"S": "p"}, "sk": {"S": "s"}}
+    client.put_item(TableName="t", Item={**key, "v": {"N": "1"}})
+    parses.clear()
+
+    def put_if(expected: str, new: str) -> None:
+        client.put_item(
+            TableName="t",
+            Item={**key, "v": {"N": new}},
+            ConditionExpression="#v = :v",
+            ExpressionAttributeNames={"#v": "v"},
+            ExpressionAttributeValues={":v": {"N": expected}},
+        )
+
+    put_if("1", "2")
+    assert parses == ["#v = :v"]  # the handler's check and the table's evaluation: one parse
+    # The same expression with other values is parsed (and evaluated) with those values.
+    with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+        put_if("1", "3")
+    put_if("2", "3")
+    assert len(parses) == 3
+    assert client.get_item(TableName="t", Key=key)["Item"]["v"] == {"N": "3"}
+    # A names placeholder the condition does not use is still refused, as moto does.
+    with pytest.raises(ClientError, match="unused"):
+        client.put_item(
+            TableName="t",
+            Item={**key, "v": {"N": "4"}},
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#unused": "v"},
+        )

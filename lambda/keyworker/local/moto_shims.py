@@ -69,6 +69,12 @@ Two kinds of change, both confined to the emulator's process (and to tests that 
      attribute dict ``LimitedSizeDict``, lists, ``DynamoType``) and hands anything else to
      moto's walker.
 
+  9. Every conditional write's condition is parsed twice: once by the handler to check the
+     request, once by the table to evaluate it (a seventh of a PutItem's time). The second
+     parse of the same expression, with the same names and values (the very same objects,
+     on the same thread: the same request), takes the first one's tree, which that check
+     only looked at.
+
   And one for the emulator's server (:class:`JsonFastPath`, in front of moto's app): moto's
   server routes every request through a Flask app per service (request context, URL map,
   CORS middleware, response finalisation) only to call the service's ``dispatch``. For the
@@ -99,6 +105,7 @@ from moto.core import utils as moto_utils
 from moto.core.utils import unix_time as _moto_unix_time
 from moto.core.utils import unix_time_millis as _moto_unix_time_millis
 from moto.dynamodb import responses as dynamodb_responses
+from moto.dynamodb.comparisons import ConditionExpressionParser
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
@@ -493,7 +500,42 @@ _MOTO_PARSE_JSON_BODY = moto_parse.JSONParser._parse_json_body
 
 
 #: What :func:`speed_up_moto` replaces, as moto ships it (captured before any replacement).
+# --------------------------------------------------------------- condition parsing (9)
+
+_PARSE_CONDITION = ConditionExpressionParser.parse
+_last_condition = threading.local()
+
+
+def _parse_condition_once(self: ConditionExpressionParser) -> Any:
+    names, values = self.expression_attribute_names, self.expression_attribute_values
+    last = getattr(_last_condition, "parsed", None)
+    # The entry holds the names and values it was made from, so identity is a sound test.
+    if (
+        last is not None
+        and last[0] == self.condition_expression
+        and last[1] is names
+        and last[2] is values
+    ):
+        self.expr_attr_names_found.extend(last[4])
+        self.expr_attr_values_found.extend(last[5])
+        return last[3]
+    tree = _PARSE_CONDITION(self)
+    _last_condition.parsed = (
+        self.condition_expression,
+        names,
+        values,
+        tree,
+        tuple(self.expr_attr_names_found),
+        tuple(self.expr_attr_values_found),
+    )
+    return tree
+
+
+_parse_condition_once.__keyworker_fast__ = True  # type: ignore[attr-defined]
+
+
 _SHIPPED: tuple[tuple[Any, str, Any], ...] = (
+    (ConditionExpressionParser, "parse", _PARSE_CONDITION),
     (DynamoHandler, "serialized", MOTO_SERIALIZED),
     (DynamoDBStreamsHandler, "serialized", MOTO_STREAMS_SERIALIZED),
     (sqs_models, "unix_time_millis", _moto_unix_time_millis),
@@ -531,6 +573,8 @@ def speed_up_moto(set_attribute: SetAttribute = setattr) -> None:
     set_attribute(Table, "query", _query)
     set_attribute(moto_parse.JSONParser, "_parse_json_body", _parse_json_body)
     set_attribute(dynamodb_responses, "dynamo_to_dict", _dynamo_to_dict)
+    if not getattr(ConditionExpressionParser.parse, "__keyworker_fast__", False):
+        set_attribute(ConditionExpressionParser, "parse", _parse_condition_once)
 
 
 # ---------------------------------------------------------------------- the server's path
