@@ -4,6 +4,8 @@ The native core raises these classes by name (see ``rust/keyworker-py/src/errors
 caller catches the same types whether a rule was checked in Rust or in Python.
 """
 
+from typing import Any
+
 
 class KeyworkerError(Exception):
     """Base of keyworker's own errors."""
@@ -71,7 +73,13 @@ class Conflict(KeyworkerError):
 
 
 class ConcurrentUpdate(Conflict):
-    """A conditional write lost to a concurrent one (optimistic locking); retry with fresh state."""
+    """A conditional write lost to a concurrent one (optimistic locking); retry with fresh state.
+    ``current``: the item as the write found it, when the store got it back with the failure
+    (a retry need not read it again); None when it did not."""
+
+    def __init__(self, message: str, current: Any = None) -> None:
+        super().__init__(message)
+        self.current = current
 
 
 class IdempotencyConflict(Conflict):

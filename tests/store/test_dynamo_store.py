@@ -63,6 +63,25 @@ def test_door_round_trip_and_optimistic_locking(store: DynamoStore) -> None:
     assert store.get_door("other-site", "d1") is None
 
 
+def test_a_lost_key_or_phone_write_brings_back_the_stored_item(store: DynamoStore) -> None:
+    """ReturnValuesOnConditionCheckFailure: the loser of a race decides again without a read."""
+    first = _key("k1")
+    store.save_key(first)
+    second = replace(first, holder_id="someone else", version=2)
+    store.save_key(second)
+    with pytest.raises(ConcurrentUpdate) as lost:
+        store.save_key(replace(first, version=2))  # decided from version 1, too
+    assert lost.value.current == second
+    with pytest.raises(ConcurrentUpdate) as again:
+        store.save_key(first)  # a create of a key that exists
+    assert again.value.current == second
+    phone = PhoneRecord(SITE, "hash-1", key_ids=frozenset({"k1"}), rev=1)
+    store.save_phone(phone)
+    with pytest.raises(ConcurrentUpdate) as phone_lost:
+        store.save_phone(replace(phone, key_ids=frozenset()))
+    assert phone_lost.value.current == phone
+
+
 def test_a_description_write_never_moves_the_versions(store: DynamoStore) -> None:
     store.save_door(Door(SITE, "d1", "Entrance", "common", "offline", rev=1))
     allocated = store.allocate_door_version(SITE, "d1", connectivity="offline", now=100)

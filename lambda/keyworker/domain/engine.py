@@ -438,8 +438,11 @@ class Engine:
                 return current, False
             try:
                 self.store.save_key(new)
-            except ConcurrentUpdate:
+            except ConcurrentUpdate as lost:
                 backoff(attempt)
+                # The key as the write found it, when the store brought it back (else read).
+                if isinstance(lost.current, KeyRecord):
+                    record = lost.current
                 continue
             if new.last_event is not None and new.event_seq != current.event_seq:
                 self.store.put_event(new.last_event)

@@ -475,9 +475,9 @@ class KeyPipeline:
                 return _replay(command, current)
             try:
                 self._store.save_key(new)
-            except ConcurrentUpdate:
+            except ConcurrentUpdate as lost:
                 backoff(attempt)
-                current = self._store.get_key(command.site_id, key_id)
+                current = _current_key(lost) or self._store.get_key(command.site_id, key_id)
                 continue
             return _written(command, current, new)
         raise ConcurrentUpdate(f"key {key_id} kept changing; try again")
@@ -498,9 +498,9 @@ class KeyPipeline:
             )
             try:
                 self._store.save_key(record)
-            except ConcurrentUpdate:
+            except ConcurrentUpdate as lost:
                 # The same request is being created concurrently: that one wins, this replays.
-                existing = self._store.get_key(draft.site_id, draft.key_id)
+                existing = _current_key(lost) or self._store.get_key(draft.site_id, draft.key_id)
                 if existing is None:
                     raise
             else:
@@ -595,11 +595,14 @@ class KeyPipeline:
                     self._store.save_phone(
                         replace(phone, key_ids=phone.key_ids | {record.key_id}, rev=phone.rev + 1)
                     )
-                except ConcurrentUpdate:
+                except ConcurrentUpdate as lost:
                     backoff(attempt)
-                    phone = self._store.get_phone(record.site_id, record.phone_hash) or PhoneRecord(
-                        record.site_id, record.phone_hash
-                    )
+                    if isinstance(lost.current, PhoneRecord):
+                        phone = lost.current
+                    else:
+                        phone = self._store.get_phone(
+                            record.site_id, record.phone_hash
+                        ) or PhoneRecord(record.site_id, record.phone_hash)
                     continue
             if phone.blocked_rev > record.phone_blocked_rev:
                 follow = FollowPhone(
@@ -1128,6 +1131,11 @@ def _modification_fingerprint(command: ModifyKey) -> str:
     if "door_ids" in fields:
         fields["door_ids"] = list(fields["door_ids"])
     return fingerprint(fields)
+
+
+def _current_key(lost: ConcurrentUpdate) -> KeyRecord | None:
+    """The key as a lost write found it, when the store brought it back."""
+    return lost.current if isinstance(lost.current, KeyRecord) else None
 
 
 def _carrying(draft: KeyRecord, carried: Mapping[str, Mapping[str, tuple[int, int]]]) -> KeyRecord:

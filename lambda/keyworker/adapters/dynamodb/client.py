@@ -129,7 +129,10 @@ class TableClient:
             except ClientError as error:
                 code = error.response.get("Error", {}).get("Code", "")
                 if code == "ConditionalCheckFailedException":
-                    raise ConcurrentUpdate("the item changed since it was read") from error
+                    # With ReturnValuesOnConditionCheckFailure=ALL_OLD the item comes back.
+                    raise ConcurrentUpdate(
+                        "the item changed since it was read", current=error.response.get("Item")
+                    ) from error
                 if code in THROTTLING_CODES:
                     raise StoreUnavailable(
                         f"DynamoDB is throttling or unavailable ({code})"

@@ -498,6 +498,8 @@ class DynamoStore:
             "TableName": self._table,
             "Item": item,
             "ConditionExpression": condition,
+            # A lost race brings the item as it is: the writer decides again without a read.
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if names:
             kwargs["ExpressionAttributeNames"] = names
@@ -671,7 +673,11 @@ class DynamoStore:
         return {record.key_id: record for record in records}
 
     def save_key(self, record: KeyRecord) -> None:
-        self._put_versioned(key_to_item(record), "version", record.version)
+        try:
+            self._put_versioned(key_to_item(record), "version", record.version)
+        except ConcurrentUpdate as lost:
+            current = None if lost.current is None else key_from_item(lost.current)
+            raise ConcurrentUpdate(str(lost), current=current) from lost
 
     # -- phones
 
@@ -685,7 +691,11 @@ class DynamoStore:
         return {phone.phone_hash: phone for phone in phones}
 
     def save_phone(self, phone: PhoneRecord) -> None:
-        self._put_versioned(phone_to_item(phone), "rev", phone.rev)
+        try:
+            self._put_versioned(phone_to_item(phone), "rev", phone.rev)
+        except ConcurrentUpdate as lost:
+            current = None if lost.current is None else phone_from_item(lost.current)
+            raise ConcurrentUpdate(str(lost), current=current) from lost
 
     # -- door changes
 
