@@ -850,3 +850,69 @@ def test_a_conditional_write_parses_its_condition_once_and_evaluates_its_own_val
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeNames={"#unused": "v"},
         )
+
+
+def _pages(client: Any, request: dict[str, Any]) -> list[Any]:
+    """Every page of a query, following LastEvaluatedKey (answers as the client sees them)."""
+    pages = []
+    request = dict(request)
+    for _ in range(200):
+        answer = _answer(client.query, request)
+        pages.append(answer)
+        start = answer.get("LastEvaluatedKey") if isinstance(answer, dict) else None
+        if not start:
+            return pages
+        request["ExclusiveStartKey"] = start
+    raise AssertionError("the query never ended")
+
+
+def test_table_queries_page_alike_with_the_narrowed_partition(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shim 10: a table query's pages (every condition, both directions, limits, start keys,
+    filters) are the ones moto as shipped gives."""
+    moto_shims.speed_up_moto(monkeypatch.setattr)
+    _create(client, "t")
+    sort_keys = [f"KEY#{n:03d}" for n in range(40)] + [f"DOOR#{d}" for d in "abcdef"]
+    sort_keys += ["CHANGE#x#0001", "CHANGE#x#0002", "KEY", "KEY#", "KEZ", "Kéy#1"]
+    for n, sk in enumerate(sort_keys):
+        item = {"pk": {"S": "SITE#s"}, "sk": {"S": sk}, "n": {"N": str(n)}}
+        client.put_item(TableName="t", Item={**item, "flag": {"BOOL": n % 3 == 0}})
+    client.put_item(TableName="t", Item={"pk": {"S": "SITE#other"}, "sk": {"S": "KEY#001"}})
+    values = {":pk": {"S": "SITE#s"}}
+    conditions = [
+        ("pk = :pk", {}),
+        ("pk = :pk AND begins_with(sk, :p)", {":p": {"S": "KEY#"}}),
+        ("pk = :pk AND sk BETWEEN :a AND :b", {":a": {"S": "DOOR#c"}, ":b": {"S": "KEY#010"}}),
+        ("pk = :pk AND sk > :a", {":a": {"S": "KEY#020"}}),
+        ("pk = :pk AND sk >= :a", {":a": {"S": "KEY#020"}}),
+        ("pk = :pk AND sk < :a", {":a": {"S": "DOOR#d"}}),
+        ("pk = :pk AND sk <= :a", {":a": {"S": "KEY#"}}),
+        ("pk = :pk AND sk = :a", {":a": {"S": "KEY#007"}}),
+    ]
+    requests = []
+    for expression, extra in conditions:
+        for forward in (True, False):
+            for limit in (None, 1, 7, 100):
+                request: dict[str, Any] = {
+                    "TableName": "t",
+                    "KeyConditionExpression": expression,
+                    "ExpressionAttributeValues": {**values, **extra},
+                    "ScanIndexForward": forward,
+                }
+                if limit is not None:
+                    request["Limit"] = limit
+                requests.append(request)
+    filtered = dict(requests[9])
+    filtered["FilterExpression"] = "flag = :t"
+    filtered["ExpressionAttributeValues"] = {
+        **filtered["ExpressionAttributeValues"],
+        ":t": {"BOOL": True},
+    }
+    requests.append(filtered)
+    narrowed = [_pages(client, request) for request in requests]
+    with monkeypatch.context() as shipped:
+        moto_shims.moto_as_shipped(shipped.setattr)
+        expected = [_pages(client, request) for request in requests]
+    assert narrowed == expected
+    assert any(len(pages) > 3 for pages in narrowed)  # pagination was exercised

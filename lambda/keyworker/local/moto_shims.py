@@ -69,6 +69,14 @@ Two kinds of change, both confined to the emulator's process (and to tests that 
      attribute dict ``LimitedSizeDict``, lists, ``DynamoType``) and hands anything else to
      moto's walker.
 
+  10. A table Query (a partition, a sort key condition, ``Limit``, ``ExclusiveStartKey``)
+     sorted every item of the partition through ``DynamoType`` comparisons, then walked past
+     the previous pages item by item, on every page: reading a 2,000-key site's keys 100 at a
+     time from its partition of ~6,000 items cost ~50 ms a page. For string sort keys the
+     partition's items are now narrowed to those the condition and the start key let through
+     (compared as stored: moto compares each again), put in order by their stored value (the
+     order moto's sort keeps, so it finds them sorted) and cut after ``Limit`` + 1 (moto
+     stops at ``Limit``, before any filter expression, as DynamoDB does).
   9. Every conditional write's condition is parsed twice: once by the handler to check the
      request, once by the table to evaluate it (a seventh of a PutItem's time). The second
      parse of the same expression, with the same names and values (the very same objects,
@@ -384,19 +392,114 @@ def _unsorted_items(table: Table, hash_key: Any, index_keys: Any = None) -> list
 def _all_items(self: Table) -> list[Any]:
     scope = getattr(_query_scope, "scope", None)
     if scope is not None and scope[0] is self:
-        return _unsorted_items(self, scope[1], scope[2])
+        items = _unsorted_items(self, scope[1], scope[2])
+        return items if scope[3] is None else _narrowed(self, items, *scope[3])
     return _TABLE_ALL_ITEMS(self)
 
 
+#: Sort key conditions on strings, as moto names them, compared as stored (shim 10).
+_STRING_TESTS: dict[str, Callable[..., bool]] = {
+    "EQ": lambda value, other: value == other,
+    "=": lambda value, other: value == other,
+    "LT": lambda value, other: value < other,
+    "<": lambda value, other: value < other,
+    "LE": lambda value, other: value <= other,
+    "<=": lambda value, other: value <= other,
+    "GT": lambda value, other: value > other,
+    ">": lambda value, other: value > other,
+    "GE": lambda value, other: value >= other,
+    ">=": lambda value, other: value >= other,
+    "BEGINS_WITH": lambda value, prefix: value.startswith(prefix),
+    "BETWEEN": lambda value, low, high: low <= value <= high,
+}
+
+
+def _narrowed(
+    table: Table,
+    items: list[Any],
+    comparison: str | None,
+    objects: list[Any],
+    limit: Any,
+    start: Any,
+    forward: bool,
+) -> list[Any]:
+    """A table query's partition items (``items``) that its sort key condition and start key
+    let through, ascending by their stored string sort key, the ``limit`` + 1 next in the
+    query's direction; ``items`` unchanged wherever that is not sure to be exact."""
+    attribute = table.range_key_attr
+    if attribute is None or any(
+        item.range_key is None or item.range_key.type != "S" for item in items
+    ):
+        return items
+    test = None
+    if comparison is not None:
+        test = _STRING_TESTS.get(comparison.upper())
+        if test is None or any(o.type != "S" for o in objects):
+            return items
+    values = [o.value for o in objects]
+    kept = [item for item in items if test is None or test(item.range_key.value, *values)]
+    if start is not None:
+        after = start.get(attribute) if isinstance(start, dict) else None
+        if not isinstance(after, dict) or not isinstance(after.get("S"), str):
+            return items
+        bound = after["S"]
+        kept = [
+            i for i in kept if (i.range_key.value > bound if forward else i.range_key.value < bound)
+        ]
+    kept.sort(key=lambda item: item.range_key.value)
+    if not isinstance(limit, int) or limit < 0 or len(kept) > limit:
+        if isinstance(limit, int) and limit >= 0:
+            kept = kept[: limit + 1] if forward else kept[len(kept) - limit - 1 :]
+        return kept
+    # No more than ``limit`` pass: moto still answers a LastEvaluatedKey when it meets any
+    # further item of the partition after the last of them (one it would not have taken).
+    if kept and len(kept) == limit:
+        edge = kept[-1 if forward else 0].range_key.value
+        further = [
+            item
+            for item in items
+            if (item.range_key.value > edge if forward else item.range_key.value < edge)
+        ]
+        if further:
+            pick = min if forward else max
+            sentinel = pick(further, key=lambda item: item.range_key.value)
+            kept = [*kept, sentinel] if forward else [sentinel, *kept]
+    return kept
+
+
 def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-    # Table.query's index_name is its 8th parameter after hash_key (moto calls it by position).
+    # moto calls Table.query by position: range_comparison, range_objs, limit,
+    # exclusive_start_key, scan_index_forward, projection_expressions, index_name, ...
     index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
     index_keys = kwargs.get("hash_key_conditions") if index_name else None
-    _query_scope.scope = (self, None if index_name else hash_key, index_keys)
+    narrowing = None
+    legacy_filters = {k: v for k, v in kwargs.items() if k not in _QUERY_KEYWORDS}
+    if not index_name and len(args) >= 5 and not legacy_filters:
+        comparison, objects, limit, start, forward = args[:5]
+        narrowing = (comparison, list(objects or ()), limit, start, forward is not False)
+    _query_scope.scope = (self, None if index_name else hash_key, index_keys, narrowing)
     try:
         return _TABLE_QUERY(self, hash_key, *args, **kwargs)
     finally:
         _query_scope.scope = None
+
+
+#: Table.query's named parameters (anything else is a legacy QueryFilter: no narrowing).
+_QUERY_KEYWORDS = frozenset(
+    {
+        "range_comparison",
+        "range_objs",
+        "limit",
+        "exclusive_start_key",
+        "scan_index_forward",
+        "projection_expressions",
+        "index_name",
+        "consistent_read",
+        "filter_expression",
+        "hash_key_conditions",
+        "range_key_conditions",
+    }
+)
 
 
 _query.__keyworker_fast__ = True  # type: ignore[attr-defined]
