@@ -916,3 +916,34 @@ def test_table_queries_page_alike_with_the_narrowed_partition(
         expected = [_pages(client, request) for request in requests]
     assert narrowed == expected
     assert any(len(pages) > 3 for pages in narrowed)  # pagination was exercised
+
+
+def test_receives_keep_the_retention_period_without_building_the_queue_s_attributes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Shim 11: a message past its queue's retention period is still dropped, one within it
+    still received, and receiving no longer builds the queue's attribute dict per message."""
+    fake_aws_environment(monkeypatch)
+    moto_shims.speed_up_moto(monkeypatch.setattr)
+    from moto.sqs.models import Queue
+
+    built: list[str] = []
+    attributes = Queue.attributes
+
+    def counted(queue: Any) -> Any:
+        built.append(queue.name)
+        return attributes.fget(queue)  # type: ignore[attr-defined]
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})[
+            "QueueUrl"
+        ]
+        for n in range(20):
+            sqs.send_message(QueueUrl=url, MessageBody=f"m{n}")
+        monkeypatch.setattr(Queue, "attributes", property(counted))
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert len(got) == 10
+        assert built == []
+        monkeypatch.setattr(moto_shims, "_clock_seconds", lambda: time.time() + 61)
+        assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages") is None

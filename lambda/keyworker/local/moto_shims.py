@@ -77,6 +77,10 @@ Two kinds of change, both confined to the emulator's process (and to tests that 
      (compared as stored: moto compares each again), put in order by their stored value (the
      order moto's sort keeps, so it finds them sorted) and cut after ``Limit`` + 1 (moto
      stops at ``Limit``, before any filter expression, as DynamoDB does).
+  11. A ReceiveMessage checks each message's retention through ``get_queue_attributes``,
+     which builds every attribute of the queue (``ApproximateNumberOfMessages`` walks all its
+     messages) three times: quadratic in the queue's length, a quarter of the SQS
+     emulator's time in a demo. The check reads the queue's retention period itself.
   9. Every conditional write's condition is parsed twice: once by the handler to check the
      request, once by the table to evaluate it (a seventh of a PutItem's time). The second
      parse of the same expression, with the same names and values (the very same objects,
@@ -603,6 +607,18 @@ _MOTO_PARSE_JSON_BODY = moto_parse.JSONParser._parse_json_body
 
 
 #: What :func:`speed_up_moto` replaces, as moto ships it (captured before any replacement).
+# ------------------------------------------------------------- SQS retention check (11)
+
+_MESSAGE_RETAINED = sqs_models.SQSBackend.is_message_valid_based_on_retention_period
+
+
+def _message_retained(self: sqs_models.SQSBackend, queue_name: str, message: Any) -> bool:
+    # The value moto's attribute dict holds under MessageRetentionPeriod (set dynamically),
+    # read directly; the clock is shim 2's.
+    retention = getattr(self.get_queue(queue_name), "message_retention_period")  # noqa: B009
+    return bool(retention + message.sent_timestamp / 1000 > _clock_seconds())
+
+
 # --------------------------------------------------------------- condition parsing (9)
 
 _PARSE_CONDITION = ConditionExpressionParser.parse
@@ -639,6 +655,7 @@ _parse_condition_once.__keyworker_fast__ = True  # type: ignore[attr-defined]
 
 _SHIPPED: tuple[tuple[Any, str, Any], ...] = (
     (ConditionExpressionParser, "parse", _PARSE_CONDITION),
+    (sqs_models.SQSBackend, "is_message_valid_based_on_retention_period", _MESSAGE_RETAINED),
     (DynamoHandler, "serialized", MOTO_SERIALIZED),
     (DynamoDBStreamsHandler, "serialized", MOTO_STREAMS_SERIALIZED),
     (sqs_models, "unix_time_millis", _moto_unix_time_millis),
@@ -676,6 +693,9 @@ def speed_up_moto(set_attribute: SetAttribute = setattr) -> None:
     set_attribute(Table, "query", _query)
     set_attribute(moto_parse.JSONParser, "_parse_json_body", _parse_json_body)
     set_attribute(dynamodb_responses, "dynamo_to_dict", _dynamo_to_dict)
+    set_attribute(
+        sqs_models.SQSBackend, "is_message_valid_based_on_retention_period", _message_retained
+    )
     if not getattr(ConditionExpressionParser.parse, "__keyworker_fast__", False):
         set_attribute(ConditionExpressionParser, "parse", _parse_condition_once)
 
