@@ -42,6 +42,11 @@ WORKDAY_SCHEDULE = {
 }
 
 
+#: How often the demo looks again while it waits for the stack (a check is one or a few API
+#: requests; half a second cost each wait a quarter of a second on average).
+POLL_SECONDS = 0.25
+
+
 @dataclass(frozen=True, slots=True)
 class DemoSize:
     doors: int = 50
@@ -141,7 +146,7 @@ class Demo:
         while not done():
             if time.monotonic() > deadline:
                 raise TimeoutError(f"gave up waiting for {what} after {timeout:.0f} s")
-            time.sleep(0.5)
+            time.sleep(POLL_SECONDS)
 
     # ------------------------------------------------------------------------------- steps
 
@@ -278,7 +283,7 @@ class Demo:
         view: dict[str, Any] = follow(
             self.client,
             run["run_id"],
-            interval=0.5,
+            interval=POLL_SECONDS,
             desc=f"revoking keys of {door_id}",
             disable=not self.progress,
             leave=False,
