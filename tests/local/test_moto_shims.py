@@ -947,3 +947,111 @@ def test_receives_keep_the_retention_period_without_building_the_queue_s_attribu
         assert built == []
         monkeypatch.setattr(moto_shims, "_clock_seconds", lambda: time.time() + 61)
         assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages") is None
+
+
+def test_index_queries_page_alike_with_the_narrowed_candidates(
+    client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shim 10 on global indexes shaped like the state table's (a string sort key, a number
+    sort key with KEYS_ONLY, none): every page as moto as shipped gives it."""
+    moto_shims.speed_up_moto(monkeypatch.setattr)
+    client.create_table(
+        TableName="s",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": kind}
+            for name, kind in (
+                ("pk", "S"),
+                ("sk", "S"),
+                ("status_pk", "S"),
+                ("status_sk", "S"),
+                ("boundary_pk", "S"),
+                ("next_at", "N"),
+            )
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-status",
+                "KeySchema": [
+                    {"AttributeName": "status_pk", "KeyType": "HASH"},
+                    {"AttributeName": "status_sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                "IndexName": "by-boundary",
+                "KeySchema": [
+                    {"AttributeName": "boundary_pk", "KeyType": "HASH"},
+                    {"AttributeName": "next_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
+            {
+                "IndexName": "by-status-only",
+                "KeySchema": [{"AttributeName": "status_pk", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+        ],
+    )
+    for n in range(60):
+        item: dict[str, Any] = {
+            "pk": {"S": f"SITE#{n % 2}"},
+            "sk": {"S": f"KEY#{n:03d}"},
+            "status_pk": {"S": f"site#{'pending' if n % 3 else 'active'}"},
+            # Equal index sort keys on several items: moto orders them by the table's keys.
+            "status_sk": {"S": f"{'card' if n % 4 else 'phone'}#{n % 7}"},
+        }
+        if n % 5:
+            item["boundary_pk"] = {"S": f"B#{n % 2}"}
+            item["next_at"] = {"N": str(1000 + (n * 37) % 11 * 10)}
+        client.put_item(TableName="s", Item=item)
+    client.put_item(TableName="s", Item={"pk": {"S": "SITE#0"}, "sk": {"S": "DOOR#a"}})
+    queries: list[tuple[str, str, dict[str, Any]]] = [
+        ("by-status", "status_pk = :h", {":h": {"S": "site#pending"}}),
+        (
+            "by-status",
+            "status_pk = :h AND begins_with(status_sk, :p)",
+            {":h": {"S": "site#pending"}, ":p": {"S": "card#"}},
+        ),
+        ("by-status-only", "status_pk = :h", {":h": {"S": "site#active"}}),
+        (
+            "by-boundary",
+            "boundary_pk = :h AND next_at <= :t",
+            {":h": {"S": "B#1"}, ":t": {"N": "1050"}},
+        ),
+        (
+            "by-boundary",
+            "boundary_pk = :h AND next_at BETWEEN :a AND :b",
+            {":h": {"S": "B#0"}, ":a": {"N": "1020"}, ":b": {"N": "1080.5"}},
+        ),
+        (
+            "by-boundary",
+            "boundary_pk = :h AND next_at > :t",
+            {":h": {"S": "B#0"}, ":t": {"N": "1e3"}},
+        ),
+    ]
+    requests = []
+    for index, expression, values in queries:
+        for forward in (True, False):
+            for limit in (None, 1, 4, 30):
+                request: dict[str, Any] = {
+                    "TableName": "s",
+                    "IndexName": index,
+                    "KeyConditionExpression": expression,
+                    "ExpressionAttributeValues": values,
+                    "ScanIndexForward": forward,
+                }
+                if limit is not None:
+                    request["Limit"] = limit
+                requests.append(request)
+    narrowed = [_pages(client, request) for request in requests]
+    with monkeypatch.context() as shipped:
+        moto_shims.moto_as_shipped(shipped.setattr)
+        expected = [_pages(client, request) for request in requests]
+    for request, got, want in zip(requests, narrowed, expected, strict=True):
+        assert got == want, request
+    assert any(len(pages) > 3 for pages in narrowed)

@@ -69,14 +69,18 @@ Two kinds of change, both confined to the emulator's process (and to tests that 
      attribute dict ``LimitedSizeDict``, lists, ``DynamoType``) and hands anything else to
      moto's walker.
 
-  10. A table Query (a partition, a sort key condition, ``Limit``, ``ExclusiveStartKey``)
-     sorted every item of the partition through ``DynamoType`` comparisons, then walked past
-     the previous pages item by item, on every page: reading a 2,000-key site's keys 100 at a
-     time from its partition of ~6,000 items cost ~50 ms a page. For string sort keys the
-     partition's items are now narrowed to those the condition and the start key let through
-     (compared as stored: moto compares each again), put in order by their stored value (the
-     order moto's sort keeps, so it finds them sorted) and cut after ``Limit`` + 1 (moto
-     stops at ``Limit``, before any filter expression, as DynamoDB does).
+  10. A Query (a sort key condition, ``Limit``, ``ExclusiveStartKey``) sorted every
+     candidate — each item of the partition, or of the index with the hash key asked for —
+     through ``DynamoType`` comparisons, then walked past the previous pages item by item, on
+     every page: reading a 2,000-key site's keys 100 at a time from its partition of ~6,000
+     items cost ~50 ms a page, and a ``Limit`` 1 look at the keys of one status sorted all of
+     them. For string and number keys (table queries and global indexes with one hash key)
+     the candidates are now narrowed to those the condition and the start key let through
+     (compared as moto casts them; moto compares each again), put in moto's order (its sort
+     then finds them sorted) and cut after ``Limit`` + 1 (moto stops at ``Limit``, before any
+     filter expression, as DynamoDB does), keeping the one candidate after the last that
+     makes moto answer a ``LastEvaluatedKey``. Pages under moto's 1 MB page size only: that
+     limit would count candidates the narrowing leaves out.
   11. A ReceiveMessage checks each message's retention through ``get_queue_attributes``,
      which builds every attribute of the queue (``ApproximateNumberOfMessages`` walks all its
      messages) three times: quadratic in the queue's length, a quarter of the SQS
@@ -106,6 +110,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -401,8 +406,8 @@ def _all_items(self: Table) -> list[Any]:
     return _TABLE_ALL_ITEMS(self)
 
 
-#: Sort key conditions on strings, as moto names them, compared as stored (shim 10).
-_STRING_TESTS: dict[str, Callable[..., bool]] = {
+#: Sort key conditions, as moto names them, on values as stored (shim 10).
+_KEY_TESTS: dict[str, Callable[..., bool]] = {
     "EQ": lambda value, other: value == other,
     "=": lambda value, other: value == other,
     "LT": lambda value, other: value < other,
@@ -413,62 +418,101 @@ _STRING_TESTS: dict[str, Callable[..., bool]] = {
     ">": lambda value, other: value > other,
     "GE": lambda value, other: value >= other,
     ">=": lambda value, other: value >= other,
-    "BEGINS_WITH": lambda value, prefix: value.startswith(prefix),
+    "BEGINS_WITH": lambda value, prefix: isinstance(value, str) and value.startswith(prefix),
     "BETWEEN": lambda value, low, high: low <= value <= high,
 }
+
+
+class _NotOrderable(Exception):
+    """A key value this shim does not order as moto does (it leaves the query to moto)."""
+
+
+def _order(value: Any) -> Any:
+    """A key attribute's value in moto's order (``DynamoType.cast_value``: numbers as
+    ``Decimal``), for the strings and numbers keys are made of."""
+    if not isinstance(value, DynamoType) or not isinstance(value.value, str):
+        raise _NotOrderable
+    if value.type == "S":
+        return value.value
+    if value.type == "N":
+        return Decimal(value.value)
+    raise _NotOrderable
+
+
+def _query_order(table: Table, index_name: str | None) -> tuple[list[str], str | None] | None:
+    """The attributes moto orders a query's items by (after the equal hash keys), and the one
+    its sort key condition applies to; None for an index this shim leaves to moto."""
+    if index_name is None:
+        if table.range_key_attr is None:
+            return None
+        return [table.range_key_attr], table.range_key_attr
+    index = next((i for i in table.global_indexes if i.name == index_name), None)
+    if index is None:
+        return None
+    hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+    ranges = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
+    if len(hashes) != 1 or len(ranges) > 1:
+        return None
+    # moto's _generate_attr_to_sort_by, the index's hash key left out (equal for all).
+    own = ranges[0] if ranges else table.range_key_attr
+    order = [a for a in (own, table.hash_key_attr, table.range_key_attr) if a is not None]
+    return order, (ranges[0] if ranges else None)
 
 
 def _narrowed(
     table: Table,
     items: list[Any],
+    index_name: str | None,
     comparison: str | None,
     objects: list[Any],
     limit: Any,
     start: Any,
     forward: bool,
 ) -> list[Any]:
-    """A table query's partition items (``items``) that its sort key condition and start key
-    let through, ascending by their stored string sort key, the ``limit`` + 1 next in the
-    query's direction; ``items`` unchanged wherever that is not sure to be exact."""
-    attribute = table.range_key_attr
-    if attribute is None or any(
-        item.range_key is None or item.range_key.type != "S" for item in items
-    ):
+    """A query's candidate items (a partition's, or an index's with the hash key asked for:
+    ``items``) that its sort key condition and start key let through, in moto's order, the
+    ``limit`` + 1 next in the query's direction; ``items`` unchanged wherever that is not
+    sure to be exact."""
+    plan = _query_order(table, index_name)
+    if plan is None:
         return items
-    test = None
-    if comparison is not None:
-        test = _STRING_TESTS.get(comparison.upper())
-        if test is None or any(o.type != "S" for o in objects):
-            return items
-    values = [o.value for o in objects]
-    kept = [item for item in items if test is None or test(item.range_key.value, *values)]
-    if start is not None:
-        after = start.get(attribute) if isinstance(start, dict) else None
-        if not isinstance(after, dict) or not isinstance(after.get("S"), str):
-            return items
-        bound = after["S"]
-        kept = [
-            i for i in kept if (i.range_key.value > bound if forward else i.range_key.value < bound)
-        ]
-    kept.sort(key=lambda item: item.range_key.value)
+    order, condition_attribute = plan
+    try:
+        if index_name is not None and condition_attribute is not None:
+            # moto leaves out an index's items without its sort key.
+            items = [item for item in items if item.attrs.get(condition_attribute)]
+        keyed = [(tuple(_order(item.attrs.get(a)) for a in order), item) for item in items]
+        test: Callable[..., bool] | None = None
+        values: list[Any] = []
+        position = 0
+        if comparison is not None:
+            test = _KEY_TESTS.get(comparison.upper())
+            if test is None or condition_attribute is None:
+                return items
+            values = [_order(o) for o in objects]
+            position = order.index(condition_attribute)
+        kept = [(key, item) for key, item in keyed if test is None or test(key[position], *values)]
+        if start is not None:
+            if not isinstance(start, dict) or any(a not in start for a in order):
+                return items
+            bound = tuple(_order(DynamoType(start[a])) for a in order)
+            kept = [(k, i) for k, i in kept if (k > bound if forward else k < bound)]
+    except (_NotOrderable, KeyError, TypeError, InvalidOperation):
+        return items
+    kept.sort(key=lambda pair: pair[0])
     if not isinstance(limit, int) or limit < 0 or len(kept) > limit:
         if isinstance(limit, int) and limit >= 0:
             kept = kept[: limit + 1] if forward else kept[len(kept) - limit - 1 :]
-        return kept
+        return [item for _, item in kept]
     # No more than ``limit`` pass: moto still answers a LastEvaluatedKey when it meets any
-    # further item of the partition after the last of them (one it would not have taken).
+    # further candidate after the last of them (one it would not have taken).
     if kept and len(kept) == limit:
-        edge = kept[-1 if forward else 0].range_key.value
-        further = [
-            item
-            for item in items
-            if (item.range_key.value > edge if forward else item.range_key.value < edge)
-        ]
+        edge = kept[-1 if forward else 0][0]
+        further = [pair for pair in keyed if (pair[0] > edge if forward else pair[0] < edge)]
         if further:
-            pick = min if forward else max
-            sentinel = pick(further, key=lambda item: item.range_key.value)
+            sentinel = (min if forward else max)(further, key=lambda pair: pair[0])
             kept = [*kept, sentinel] if forward else [sentinel, *kept]
-    return kept
+    return [item for _, item in kept]
 
 
 def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
@@ -478,9 +522,17 @@ def _query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
     index_keys = kwargs.get("hash_key_conditions") if index_name else None
     narrowing = None
     legacy_filters = {k: v for k, v in kwargs.items() if k not in _QUERY_KEYWORDS}
-    if not index_name and len(args) >= 5 and not legacy_filters:
+    several_ranges = len(kwargs.get("range_key_conditions") or ()) > 1
+    if len(args) >= 5 and not legacy_filters and not several_ranges:
         comparison, objects, limit, start, forward = args[:5]
-        narrowing = (comparison, list(objects or ()), limit, start, forward is not False)
+        narrowing = (
+            index_name,
+            comparison,
+            list(objects or ()),
+            limit,
+            start,
+            forward is not False,
+        )
     _query_scope.scope = (self, None if index_name else hash_key, index_keys, narrowing)
     try:
         return _TABLE_QUERY(self, hash_key, *args, **kwargs)
