@@ -13,13 +13,14 @@
 //! unit door then share its change, and only doors shared by many keys (entrances, garages)
 //! get a change in most chunks. The grouping is a counting sort, O(keys + doors).
 
-use crate::status::bulk::{self, BulkInput};
+use crate::status::bulk::{self, BulkInput, NO_END};
 use crate::status::codes::{GeneralStatus, KeyType};
+use crate::status::derive::{foreign_bits, OUTCOMES};
 
 use rayon::prelude::*;
 
 use super::{
-    check_door_index, first_not_below, outcome_of_summary, RevocationError, ROW_CODES, ROW_REFUSES,
+    check_door_index, first_not_below, RevocationError, ROW_BITS, ROW_CODES, ROW_REFUSES,
     ROW_SUMMARY, ROW_WORK,
 };
 
@@ -199,6 +200,9 @@ pub(crate) const PARALLEL_KEYS: usize = 64 * 1024;
 /// What one part of the keys contributes to a plan (merged in key order).
 #[derive(Default)]
 struct Part {
+    /// A key of the part is invalid (the status engine's per-key checks): the rest is
+    /// meaningless, and the plan is the status engine's error for the first bad key.
+    bad: bool,
     selected: u64,
     status_counts: [u64; GeneralStatus::ALL.len()],
     status_after_counts: [u64; GeneralStatus::ALL.len()],
@@ -222,26 +226,44 @@ struct Context<'a> {
     input: &'a PlanInput<'a>,
     selector: &'a Selector<'a>,
     target: Option<(IndexSet, bool)>,
-    status: &'a [u8],
     now: i64,
     row_codes: &'a [[u8; 256]; 2],
+    row_bits: &'a [u16; 256],
 }
 
 impl Context<'_> {
-    /// Selection, decision, statuses after and rows per door, for keys `range`.
+    /// Validation, statuses now, selection, decision, statuses after and rows per door, for
+    /// keys `range`.
     ///
-    /// Built for a million keys in a few milliseconds: per row one entry of [`ROW_CODES`]
-    /// (chosen by the key type's code, not by a branch: the type is random from key to key)
-    /// ORed into the decision and the summary of the rows after; counts added as 0 or 1; the
-    /// keys to revoke sorted into two lists without a branch. The remaining branches (the
+    /// Built for a million keys in a few milliseconds: per row one entry of [`ROW_BITS`] ORed
+    /// into one word that gives the key's summary now (its status now, and the status
+    /// engine's check of the rows), the summary of the rows after and the decision, with no
+    /// branch on the key type (random from key to key); counts added as 0 or 1; the keys to
+    /// revoke sorted into two lists without a branch. The status engine's per-key checks
+    /// (`evaluate_bulk`'s) are ORed into [`Part::bad`]. The remaining branches (the
     /// selection, a key that cannot be revoked) follow long runs in real sites.
     fn scan(&self, range: std::ops::Range<usize>) -> Part {
         let keys = &self.input.keys;
         let offsets = keys.door_offsets;
+        // Offsets start at 0 and end at len(door_states) (checked up front) and never
+        // decrease (checked here): then every key's rows lie inside door_states.
+        if offsets[range.start..=range.end]
+            .windows(2)
+            .fold(false, |bad, w| bad | (w[1] < w[0]))
+        {
+            return Part {
+                bad: true,
+                ..Part::default()
+            };
+        }
         let door_index = self.input.door_index;
         let selector = self.selector;
+        let row_bits = self.row_bits;
+        let now = self.now;
         let digital_key_code = KeyType::DigitalKey.code();
         let revoked_code = GeneralStatus::Revoked.code();
+        let foreign_am = foreign_bits(KeyType::AccessMedium);
+        let foreign_dk = foreign_bits(KeyType::DigitalKey);
         let len = range.len();
         // Counts live in locals. The status histograms are eight byte-wide counters packed in
         // a word each (emptied every 255 keys): a run of keys with the same status then adds
@@ -256,6 +278,7 @@ impl Context<'_> {
         let (mut before_packed, mut after_packed, mut packed_keys) = (0u64, 0u64, 0u32);
         let (mut selected, mut already_revoked) = (0u64, 0u64);
         let (mut complete_at_once, mut app_reload_waits) = (0u64, 0u64);
+        let mut bad = false;
         {
             let with_slots = &mut with_work.spare_capacity_mut()[..len];
             let without_slots = &mut without_work.spare_capacity_mut()[..len];
@@ -267,25 +290,41 @@ impl Context<'_> {
                 .zip(&keys.flags[r.clone()])
                 .zip(&keys.valid_from[r.clone()])
                 .zip(&keys.valid_until[r.clone()])
-                .zip(&self.status[r.clone()])
                 .zip(
                     offsets[r.start..r.end]
                         .iter()
                         .zip(&offsets[r.start + 1..=r.end]),
                 );
-            for (k, (((((&kt, &fl), &valid_from), &valid_until), &status), (&lo, &hi))) in
-                columns.enumerate()
+            for (k, ((((&kt, &fl), &valid_from), &valid_until), (&lo, &hi))) in columns.enumerate()
             {
                 let i = first + k;
                 let (lo, hi) = (lo as usize, hi as usize);
+                let bits = keys.door_states[lo..hi]
+                    .iter()
+                    .fold(0u16, |acc, &b| acc | row_bits[usize::from(b)]);
+                let now_bits = bits as u8;
+                // The status engine's checks (`bulk::run_chunk_with`), ORed in.
+                let bounded = valid_until != NO_END;
+                let digital = kt & 1;
+                let foreign = foreign_am ^ ((foreign_am ^ foreign_dk) & 0u8.wrapping_sub(digital));
+                bad |= (kt > 1)
+                    | (fl & !bulk::flags::KNOWN != 0)
+                    | (bounded & (valid_until <= valid_from))
+                    | (now_bits & foreign != 0);
+                // The situation's index without its door facts (`Situation::index`).
+                let situation = usize::from(digital)
+                    | usize::from(fl & bulk::flags::KNOWN) << 1
+                    | usize::from(now < valid_from) << 6
+                    | usize::from(bounded & (now >= valid_until)) << 7;
+                let status = OUTCOMES[situation | usize::from(now_bits & 0x0f) << 8][0];
                 let taken = match &self.target {
                     None => true,
                     Some((set, true)) => door_index[lo..hi].iter().any(|&d| set.contains(d)),
                     Some((set, false)) => set.contains(self.input.holder_index[i]),
                 };
                 if !taken
-                    || (selector.key_types != 0 && selector.key_types & (1 << kt) == 0)
-                    || (selector.statuses != 0 && selector.statuses & (1 << status) == 0)
+                    || (selector.key_types != 0 && (selector.key_types >> (kt & 7)) & 1 == 0)
+                    || (selector.statuses != 0 && (selector.statuses >> (status & 7)) & 1 == 0)
                 {
                     continue;
                 }
@@ -298,20 +337,15 @@ impl Context<'_> {
                 packed_keys += 1;
                 before_packed += 1 << (8 * (status & 7));
                 let already = fl & bulk::flags::REVOKED != 0;
-                let codes = &self.row_codes[usize::from(kt)];
-                let door_bytes = &keys.door_states[lo..hi];
-                let rows = door_bytes
-                    .iter()
-                    .fold(0u8, |acc, &b| acc | codes[usize::from(b)]);
+                // An access medium's rows move by `revoke` (the high byte); a digital key's
+                // stay (its summary after is the one now).
+                let access_medium = 0u8.wrapping_sub(digital ^ 1);
+                let rows = (bits >> 8) as u8 & access_medium;
+                let summary_after = (rows | now_bits & !access_medium) & ROW_SUMMARY;
                 let refused = rows & ROW_REFUSES != 0;
-                let [general, _, _] = outcome_of_summary(
-                    kt,
-                    fl | bulk::flags::REVOKED,
-                    valid_from,
-                    valid_until,
-                    self.now,
-                    rows & ROW_SUMMARY,
-                );
+                let general = OUTCOMES[situation
+                    | usize::from(bulk::flags::REVOKED) << 1
+                    | usize::from(summary_after) << 8][0];
                 let revoking = !already & !refused;
                 // Skipped keys (already revoked, cannot be revoked) keep their status.
                 let after = if revoking { general } else { status };
@@ -337,8 +371,11 @@ impl Context<'_> {
             with_work.set_len(with_len);
             without_work.set_len(without_len);
         }
-        self.count_work_rows(&with_work, &mut door_rows);
+        if !bad {
+            self.count_work_rows(&with_work, &mut door_rows);
+        }
         let mut part = Part {
+            bad,
             selected,
             already_revoked,
             cannot_revoke,
@@ -463,10 +500,10 @@ fn add_into(total: &mut [u32], part: &[u32]) {
 
 /// Plans the revocation of the keys `selector` takes from `input`, at `now`.
 ///
-/// The key columns are validated by the status engine (all or nothing, as `evaluate_bulk`).
+/// The key columns are validated as the status engine validates them (all or nothing, with
+/// `evaluate_bulk`'s errors, which come before the planner's own).
 /// `threads`: `Some(1)` plans on the calling thread; otherwise large sites are planned on the
-/// status engine's pool of that many workers (`None`: one per core), which the status
-/// evaluation uses too. Returns an error
+/// status engine's pool of that many workers (`None`: one per core). Returns an error
 /// naming the field for any inconsistent column or option; never a partial plan.
 pub fn plan(
     input: &PlanInput<'_>,
@@ -475,45 +512,61 @@ pub fn plan(
     chunk_size: usize,
     threads: Option<usize>,
 ) -> Result<Plan, RevocationError> {
-    // The status engine validates the key columns and gives each key's current status.
-    let before = bulk::evaluate_bulk(&input.keys, now, threads)?;
-    check(input, selector, chunk_size)?;
-    let target = match selector.target {
-        Target::All => None,
-        Target::Doors(members) => Some((IndexSet::new(members, input.door_count, "doors")?, true)),
-        Target::Holders(members) => Some((
-            IndexSet::new(members, input.holder_count, "holders")?,
-            false,
-        )),
+    // The status engine's checks of the batch as a whole; its checks of each key are made by
+    // the scan, which takes each key's status now in the same fold as its status after.
+    bulk::check_batch(&input.keys, threads)?;
+    let target = check(input, selector, chunk_size).and_then(|()| {
+        Ok(match selector.target {
+            Target::All => None,
+            Target::Doors(members) => {
+                Some((IndexSet::new(members, input.door_count, "doors")?, true))
+            }
+            Target::Holders(members) => Some((
+                IndexSet::new(members, input.holder_count, "holders")?,
+                false,
+            )),
+        })
+    });
+    let target = match target {
+        Ok(target) => target,
+        Err(e) => {
+            // A bad key is reported first, as when the status engine evaluated the keys
+            // before these checks.
+            bulk::evaluate_bulk(&input.keys, now, Some(1))?;
+            return Err(e);
+        }
     };
     let ctx = Context {
         input,
         selector,
         target,
-        status: &before.status,
         now,
         row_codes: &ROW_CODES,
+        row_bits: &ROW_BITS,
     };
     // Large sites on the status engine's pool (its workers pinned one per core; see
     // `bulk::pool`), in as many parts as it has workers.
     let n = input.keys.key_types.len();
     let threads = bulk::threads_or_cores(threads);
     if threads == 1 || n < PARALLEL_KEYS {
-        return Ok(assemble(&ctx, chunk_size, 1));
+        return assemble(&ctx, chunk_size, 1);
     }
     let pool = bulk::pool(threads)?;
-    Ok(pool.install(|| assemble(&ctx, chunk_size, threads)))
+    pool.install(|| assemble(&ctx, chunk_size, threads))
 }
 
 /// The plan from `ctx` in `parts` parts (1: on the calling thread; more: on the current
-/// rayon pool).
-fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Plan {
+/// rayon pool), or the status engine's error for the first invalid key.
+fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, RevocationError> {
     let n = ctx.input.keys.key_types.len();
     // Selection, decisions, statuses after and rows per door; parts merged in key order.
     let door_count = ctx.input.door_count as usize;
     let mut plan = Plan::default();
     let (with_work, without_work) = if parts == 1 {
         let part = ctx.scan(0..n);
+        if part.bad {
+            return Err(bulk::first_error(&ctx.input.keys, 0).into());
+        }
         plan.selected = part.selected;
         plan.status_counts = part.status_counts;
         plan.status_after_counts = part.status_after_counts;
@@ -524,10 +577,15 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Plan {
         plan.door_rows = part.door_rows;
         (part.with_work, part.without_work)
     } else {
-        let scanned: Vec<Part> = split(n, parts)
-            .into_par_iter()
-            .map(|range| ctx.scan(range))
+        let ranges = split(n, parts);
+        let scanned: Vec<Part> = ranges
+            .par_iter()
+            .map(|range| ctx.scan(range.clone()))
             .collect();
+        // The first bad part holds the first bad key.
+        if let Some((range, _)) = ranges.iter().zip(&scanned).find(|(_, p)| p.bad) {
+            return Err(bulk::first_error(&ctx.input.keys, range.start).into());
+        }
         plan.door_rows = vec![0; door_count];
         let mut with_work = Vec::with_capacity(scanned.iter().map(|p| p.with_work.len()).sum());
         // Room for the whole order (see below).
@@ -616,5 +674,5 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Plan {
         }
         total
     };
-    plan
+    Ok(plan)
 }
