@@ -235,28 +235,18 @@ impl Context<'_> {
     /// Validation, statuses now, selection, decision, statuses after and rows per door, for
     /// keys `range`.
     ///
-    /// Built for a million keys in a few milliseconds: per row one entry of [`ROW_BITS`] ORed
-    /// into one word that gives the key's summary now (its status now, and the status
-    /// engine's check of the rows), the summary of the rows after and the decision, with no
-    /// branch on the key type (random from key to key); counts added as 0 or 1; the keys to
-    /// revoke sorted into two lists without a branch. The status engine's per-key checks
-    /// (`evaluate_bulk`'s) are ORed into [`Part::bad`]. The remaining branches (the
-    /// selection, a key that cannot be revoked) follow long runs in real sites.
+    /// Built for a million keys in a few milliseconds, in blocks of [`SCAN_BLOCK`] keys and
+    /// three short loops per block (few live values each, so no spills to the stack): per row
+    /// one entry of [`ROW_BITS`] ORed into one word per key (unrolled for blocks whose keys
+    /// all have the same number of rows, the common case); per key, without a branch, the
+    /// status engine's checks (`evaluate_bulk`'s, ORed into [`Part::bad`]), the status now
+    /// and after from the word (the key type applied to the word, not per row) and the
+    /// decision as bits; then the selection and the counts, the keys to revoke sorted into two
+    /// lists without a branch. The remaining branches (the selection, a key that cannot be
+    /// revoked) follow long runs in real sites.
     fn scan(&self, range: std::ops::Range<usize>) -> Part {
         let keys = &self.input.keys;
         let offsets = keys.door_offsets;
-        // Offsets start at 0 and end at len(door_states) (checked up front) and never
-        // decrease (checked here): then every key's rows lie inside door_states.
-        if offsets[range.start..=range.end]
-            .windows(2)
-            .fold(false, |bad, w| bad | (w[1] < w[0]))
-        {
-            return Part {
-                bad: true,
-                ..Part::default()
-            };
-        }
-        let door_index = self.input.door_index;
         let selector = self.selector;
         let row_bits = self.row_bits;
         let now = self.now;
@@ -264,6 +254,7 @@ impl Context<'_> {
         let revoked_code = GeneralStatus::Revoked.code();
         let foreign_am = foreign_bits(KeyType::AccessMedium);
         let foreign_dk = foreign_bits(KeyType::DigitalKey);
+        let filtered = self.target.is_some() || selector.key_types != 0 || selector.statuses != 0;
         let len = range.len();
         // Counts live in locals. The status histograms are eight byte-wide counters packed in
         // a word each (emptied every 255 keys): a run of keys with the same status then adds
@@ -279,90 +270,132 @@ impl Context<'_> {
         let (mut selected, mut already_revoked) = (0u64, 0u64);
         let (mut complete_at_once, mut app_reload_waits) = (0u64, 0u64);
         let mut bad = false;
+        let mut words = [0u16; SCAN_BLOCK];
+        let mut status = [0u8; SCAN_BLOCK];
+        let mut after = [0u8; SCAN_BLOCK];
+        let mut decision = [0u8; SCAN_BLOCK];
         {
             let with_slots = &mut with_work.spare_capacity_mut()[..len];
             let without_slots = &mut without_work.spare_capacity_mut()[..len];
-            // The key columns sliced to the range and zipped: no bounds check per key.
-            let first = range.start;
-            let r = range.clone();
-            let columns = keys.key_types[r.clone()]
-                .iter()
-                .zip(&keys.flags[r.clone()])
-                .zip(&keys.valid_from[r.clone()])
-                .zip(&keys.valid_until[r.clone()])
-                .zip(
-                    offsets[r.start..r.end]
-                        .iter()
-                        .zip(&offsets[r.start + 1..=r.end]),
-                );
-            for (k, ((((&kt, &fl), &valid_from), &valid_until), (&lo, &hi))) in columns.enumerate()
-            {
-                let i = first + k;
-                let (lo, hi) = (lo as usize, hi as usize);
-                let bits = keys.door_states[lo..hi]
+            for a in range.clone().step_by(SCAN_BLOCK) {
+                let b = (a + SCAN_BLOCK).min(range.end);
+                let k = b - a;
+                let block_offsets = &offsets[a..=b];
+                // Offsets start at 0 and end at len(door_states) (checked up front) and never
+                // decrease (checked here): then every key's rows lie inside door_states.
+                let step = block_offsets[1].wrapping_sub(block_offsets[0]);
+                let (decreasing, uniform) =
+                    block_offsets
+                        .windows(2)
+                        .fold((false, true), |(decreasing, uniform), w| {
+                            (
+                                decreasing | (w[1] < w[0]),
+                                uniform & (w[1].wrapping_sub(w[0]) == step),
+                            )
+                        });
+                if decreasing {
+                    bad = true;
+                    break;
+                }
+                let rows = &keys.door_states[block_offsets[0] as usize..block_offsets[k] as usize];
+                let words = &mut words[..k];
+                match (uniform, step) {
+                    (true, 0) => words.fill(0),
+                    (true, 1) => fold_rows::<1>(rows, row_bits, words),
+                    (true, 2) => fold_rows::<2>(rows, row_bits, words),
+                    (true, 3) => fold_rows::<3>(rows, row_bits, words),
+                    (true, 4) => fold_rows::<4>(rows, row_bits, words),
+                    (true, 5) => fold_rows::<5>(rows, row_bits, words),
+                    (true, 6) => fold_rows::<6>(rows, row_bits, words),
+                    (true, 7) => fold_rows::<7>(rows, row_bits, words),
+                    (true, 8) => fold_rows::<8>(rows, row_bits, words),
+                    _ => fold_keys(rows, block_offsets, row_bits, words),
+                }
+
+                let key_columns = keys.key_types[a..b]
                     .iter()
-                    .fold(0u16, |acc, &b| acc | row_bits[usize::from(b)]);
-                let now_bits = bits as u8;
-                // The status engine's checks (`bulk::run_chunk_with`), ORed in.
-                let bounded = valid_until != NO_END;
-                let digital = kt & 1;
-                let foreign = foreign_am ^ ((foreign_am ^ foreign_dk) & 0u8.wrapping_sub(digital));
-                bad |= (kt > 1)
-                    | (fl & !bulk::flags::KNOWN != 0)
-                    | (bounded & (valid_until <= valid_from))
-                    | (now_bits & foreign != 0);
-                // The situation's index without its door facts (`Situation::index`).
-                let situation = usize::from(digital)
-                    | usize::from(fl & bulk::flags::KNOWN) << 1
-                    | usize::from(now < valid_from) << 6
-                    | usize::from(bounded & (now >= valid_until)) << 7;
-                let status = OUTCOMES[situation | usize::from(now_bits & 0x0f) << 8][0];
-                let taken = match &self.target {
-                    None => true,
-                    Some((set, true)) => door_index[lo..hi].iter().any(|&d| set.contains(d)),
-                    Some((set, false)) => set.contains(self.input.holder_index[i]),
-                };
-                if !taken
-                    || (selector.key_types != 0 && (selector.key_types >> (kt & 7)) & 1 == 0)
-                    || (selector.statuses != 0 && (selector.statuses >> (status & 7)) & 1 == 0)
+                    .zip(&keys.flags[a..b])
+                    .zip(&keys.valid_from[a..b])
+                    .zip(&keys.valid_until[a..b]);
+                let outputs = status[..k]
+                    .iter_mut()
+                    .zip(&mut after[..k])
+                    .zip(&mut decision[..k]);
+                for (((((&kt, &fl), &valid_from), &valid_until), &word), ((st, af), de)) in
+                    key_columns.zip(words.iter()).zip(outputs)
                 {
-                    continue;
+                    let now_bits = word as u8;
+                    // The status engine's checks (`bulk::run_chunk_with`), ORed in.
+                    let bounded = valid_until != NO_END;
+                    let digital = kt & 1;
+                    let foreign =
+                        foreign_am ^ ((foreign_am ^ foreign_dk) & 0u8.wrapping_sub(digital));
+                    bad |= (kt > 1)
+                        | (fl & !bulk::flags::KNOWN != 0)
+                        | (bounded & (valid_until <= valid_from))
+                        | (now_bits & foreign != 0);
+                    // The situation's index without its door facts (`Situation::index`).
+                    let situation = usize::from(digital)
+                        | usize::from(fl & bulk::flags::KNOWN) << 1
+                        | usize::from(now < valid_from) << 6
+                        | usize::from(bounded & (now >= valid_until)) << 7;
+                    let now_status = OUTCOMES[situation | usize::from(now_bits & 0x0f) << 8][0];
+                    // An access medium's rows move by `revoke` (the high byte); a digital
+                    // key's stay (its summary after is the one now).
+                    let access_medium = 0u8.wrapping_sub(digital ^ 1);
+                    let rows = (word >> 8) as u8 & access_medium;
+                    let summary_after = (rows | now_bits & !access_medium) & ROW_SUMMARY;
+                    let general = OUTCOMES[situation
+                        | usize::from(bulk::flags::REVOKED) << 1
+                        | usize::from(summary_after) << 8][0];
+                    let already = fl & bulk::flags::REVOKED != 0;
+                    let refused = rows & ROW_REFUSES != 0;
+                    let revoking = !already & !refused;
+                    let complete = revoking & (general == revoked_code);
+                    let work = revoking & (rows & ROW_WORK != 0);
+                    *st = now_status;
+                    // Skipped keys (already revoked, cannot be revoked) keep their status.
+                    *af = if revoking { general } else { now_status };
+                    *de = u8::from(already) * decide::ALREADY
+                        | u8::from(refused & !already) * decide::REFUSED
+                        | u8::from(complete) * decide::COMPLETE
+                        | u8::from(revoking & !complete & (kt == digital_key_code))
+                            * decide::APP_RELOAD
+                        | u8::from(work) * decide::WORK
+                        | u8::from(revoking & !work) * decide::NO_WORK;
                 }
-                selected += 1;
-                if packed_keys == 255 {
-                    unpack_counts(&mut before_counts, before_packed);
-                    unpack_counts(&mut after_counts, after_packed);
-                    (before_packed, after_packed, packed_keys) = (0, 0, 0);
+
+                for (k, ((&kt, &now_status), (&after_status, &d))) in keys.key_types[a..b]
+                    .iter()
+                    .zip(&status[..k])
+                    .zip(after[..k].iter().zip(&decision[..k]))
+                    .enumerate()
+                {
+                    let i = a + k;
+                    if filtered && !self.takes(i, kt, now_status) {
+                        continue;
+                    }
+                    selected += 1;
+                    if packed_keys == 255 {
+                        unpack_counts(&mut before_counts, before_packed);
+                        unpack_counts(&mut after_counts, after_packed);
+                        (before_packed, after_packed, packed_keys) = (0, 0, 0);
+                    }
+                    packed_keys += 1;
+                    before_packed += 1 << (8 * (now_status & 7));
+                    after_packed += 1 << (8 * (after_status & 7));
+                    already_revoked += u64::from(d & decide::ALREADY != 0);
+                    if d & decide::REFUSED != 0 {
+                        cannot_revoke.push(i as u32);
+                    }
+                    complete_at_once += u64::from(d & decide::COMPLETE != 0);
+                    app_reload_waits += u64::from(d & decide::APP_RELOAD != 0);
+                    // Written to both lists, kept by the one whose length moves on.
+                    with_slots[with_len].write(i as u32);
+                    without_slots[without_len].write(i as u32);
+                    with_len += usize::from(d & decide::WORK != 0);
+                    without_len += usize::from(d & decide::NO_WORK != 0);
                 }
-                packed_keys += 1;
-                before_packed += 1 << (8 * (status & 7));
-                let already = fl & bulk::flags::REVOKED != 0;
-                // An access medium's rows move by `revoke` (the high byte); a digital key's
-                // stay (its summary after is the one now).
-                let access_medium = 0u8.wrapping_sub(digital ^ 1);
-                let rows = (bits >> 8) as u8 & access_medium;
-                let summary_after = (rows | now_bits & !access_medium) & ROW_SUMMARY;
-                let refused = rows & ROW_REFUSES != 0;
-                let general = OUTCOMES[situation
-                    | usize::from(bulk::flags::REVOKED) << 1
-                    | usize::from(summary_after) << 8][0];
-                let revoking = !already & !refused;
-                // Skipped keys (already revoked, cannot be revoked) keep their status.
-                let after = if revoking { general } else { status };
-                after_packed += 1 << (8 * (after & 7));
-                already_revoked += u64::from(already);
-                if refused & !already {
-                    cannot_revoke.push(i as u32);
-                }
-                let complete = revoking & (general == revoked_code);
-                complete_at_once += u64::from(complete);
-                app_reload_waits += u64::from(revoking & !complete & (kt == digital_key_code));
-                // Written to both lists, kept by the one whose length moves on.
-                let work = revoking & (rows & ROW_WORK != 0);
-                with_slots[with_len].write(i as u32);
-                without_slots[without_len].write(i as u32);
-                with_len += usize::from(work);
-                without_len += usize::from(revoking & !work);
             }
         }
         // SAFETY: every slot below each length was written in the loop (a length only moves
@@ -394,6 +427,26 @@ impl Context<'_> {
         part.status_after_counts
             .copy_from_slice(&after_counts[..statuses]);
         part
+    }
+
+    /// Whether the selector takes key `i` (of type code `key_type`, status now `status`).
+    #[inline]
+    fn takes(&self, i: usize, key_type: u8, status: u8) -> bool {
+        let selector = self.selector;
+        let taken = match &self.target {
+            None => true,
+            Some((set, true)) => {
+                let offsets = self.input.keys.door_offsets;
+                let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
+                self.input.door_index[lo..hi]
+                    .iter()
+                    .any(|&d| set.contains(d))
+            }
+            Some((set, false)) => set.contains(self.input.holder_index[i]),
+        };
+        taken
+            && (selector.key_types == 0 || (selector.key_types >> (key_type & 7)) & 1 != 0)
+            && (selector.statuses == 0 || (selector.statuses >> (status & 7)) & 1 != 0)
     }
 
     /// Adds the rows with work of `keys` (access media being revoked) to their doors' counts.
@@ -475,6 +528,45 @@ impl Context<'_> {
             }
         }
         changes
+    }
+}
+
+/// Keys per block of [`Context::scan`]: the block's words and per-key outcomes stay in L1.
+const SCAN_BLOCK: usize = 1024;
+
+/// Bits of the scan's per-key decision byte.
+mod decide {
+    /// Already revoked: skipped.
+    pub const ALREADY: u8 = 1 << 0;
+    /// Cannot be revoked (and not already revoked).
+    pub const REFUSED: u8 = 1 << 1;
+    /// Revoked, and `revoked` at once.
+    pub const COMPLETE: u8 = 1 << 2;
+    /// A digital key revoked that waits for its app to reload.
+    pub const APP_RELOAD: u8 = 1 << 3;
+    /// Revoked, with a row that becomes work for its door.
+    pub const WORK: u8 = 1 << 4;
+    /// Revoked, without door work.
+    pub const NO_WORK: u8 = 1 << 5;
+}
+
+/// Per key of `out`, the OR of [`ROW_BITS`] over its `N` rows (`rows` holds `N` per key).
+#[inline(always)]
+fn fold_rows<const N: usize>(rows: &[u8], row_bits: &[u16; 256], out: &mut [u16]) {
+    for (o, r) in out.iter_mut().zip(rows.chunks_exact(N)) {
+        *o = r.iter().fold(0, |acc, &b| acc | row_bits[usize::from(b)]);
+    }
+}
+
+/// [`fold_rows`] for keys with any number of rows: key `i`'s are
+/// `rows[offsets[i] - offsets[0]..offsets[i + 1] - offsets[0]]`.
+#[inline(always)]
+fn fold_keys(rows: &[u8], offsets: &[u32], row_bits: &[u16; 256], out: &mut [u16]) {
+    let base = offsets[0] as usize;
+    for (o, w) in out.iter_mut().zip(offsets.windows(2)) {
+        *o = rows[w[0] as usize - base..w[1] as usize - base]
+            .iter()
+            .fold(0, |acc, &b| acc | row_bits[usize::from(b)]);
     }
 }
 
