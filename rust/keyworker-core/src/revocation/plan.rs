@@ -135,17 +135,23 @@ impl IndexSet {
     }
 }
 
+/// The planner's own checks of its input and options, in the order they are reported.
+/// `door_values`: whether to check every door index too (the scan checks them on the way, and
+/// this runs with them only to name a bad one); the length is always checked.
 fn check(
     input: &PlanInput<'_>,
     selector: &Selector<'_>,
     chunk_size: usize,
+    door_values: bool,
 ) -> Result<(), RevocationError> {
     let n = input.keys.key_types.len();
-    check_door_index(
-        input.door_index,
-        input.keys.door_states.len(),
-        input.door_count,
-    )?;
+    let rows = input.keys.door_states.len();
+    if door_values {
+        check_door_index(input.door_index, rows, input.door_count)?;
+    } else if input.door_index.len() != rows {
+        // `check_door_index`'s first check.
+        check_door_index(input.door_index, rows, 0)?;
+    }
     if input.holder_index.len() != n {
         return Err(RevocationError::input(
             "holder_index",
@@ -203,6 +209,8 @@ struct Part {
     /// A key of the part is invalid (the status engine's per-key checks): the rest is
     /// meaningless, and the plan is the status engine's error for the first bad key.
     bad: bool,
+    /// A door index of the part is not below the door count: the rest is meaningless.
+    bad_door: bool,
     selected: u64,
     status_counts: [u64; GeneralStatus::ALL.len()],
     status_after_counts: [u64; GeneralStatus::ALL.len()],
@@ -270,6 +278,8 @@ impl Context<'_> {
         let (mut selected, mut already_revoked) = (0u64, 0u64);
         let (mut complete_at_once, mut app_reload_waits) = (0u64, 0u64);
         let mut bad = false;
+        let mut bad_door = false;
+        let door_count = self.input.door_count;
         let mut words = [0u16; SCAN_BLOCK];
         let mut status = [0u8; SCAN_BLOCK];
         let mut after = [0u8; SCAN_BLOCK];
@@ -297,7 +307,17 @@ impl Context<'_> {
                     bad = true;
                     break;
                 }
-                let rows = &keys.door_states[block_offsets[0] as usize..block_offsets[k] as usize];
+                let (lo, hi) = (block_offsets[0] as usize, block_offsets[k] as usize);
+                // The door indexes' check (`check_door_index`'s), a vectorised maximum per
+                // block instead of a pass of its own over the column.
+                let most = self.input.door_index[lo..hi]
+                    .iter()
+                    .fold(0u32, |m, &d| m.max(d));
+                if most >= door_count && hi > lo {
+                    bad_door = true;
+                    break;
+                }
+                let rows = &keys.door_states[lo..hi];
                 let words = &mut words[..k];
                 match (uniform, step) {
                     (true, 0) => words.fill(0),
@@ -404,11 +424,12 @@ impl Context<'_> {
             with_work.set_len(with_len);
             without_work.set_len(without_len);
         }
-        if !bad {
+        if !bad && !bad_door {
             self.count_work_rows(&with_work, &mut door_rows);
         }
         let mut part = Part {
             bad,
+            bad_door,
             selected,
             already_revoked,
             cannot_revoke,
@@ -427,6 +448,26 @@ impl Context<'_> {
         part.status_after_counts
             .copy_from_slice(&after_counts[..statuses]);
         part
+    }
+
+    /// The error for a door index that is not below the door count (the scan found one and
+    /// stopped): a bad key first, as the status engine reports it (a part stops scanning at
+    /// a bad door index, so a later bad key is found here), then the bad door index.
+    #[cold]
+    fn door_index_error(&self) -> RevocationError {
+        let input = self.input;
+        if let Err(e) = bulk::evaluate_bulk(&input.keys, self.now, Some(1)) {
+            return e.into();
+        }
+        match check_door_index(
+            input.door_index,
+            input.keys.door_states.len(),
+            input.door_count,
+        ) {
+            Err(e) => e,
+            // Not reached: the scan saw an index not below the door count.
+            Ok(()) => RevocationError::input("door_index", "a door index is not below door_count"),
+        }
     }
 
     /// Whether the selector takes key `i` (of type code `key_type`, status now `status`).
@@ -607,7 +648,7 @@ pub fn plan(
     // The status engine's checks of the batch as a whole; its checks of each key are made by
     // the scan, which takes each key's status now in the same fold as its status after.
     bulk::check_batch(&input.keys, threads)?;
-    let target = check(input, selector, chunk_size).and_then(|()| {
+    let target = check(input, selector, chunk_size, false).and_then(|()| {
         Ok(match selector.target {
             Target::All => None,
             Target::Doors(members) => {
@@ -623,8 +664,9 @@ pub fn plan(
         Ok(target) => target,
         Err(e) => {
             // A bad key is reported first, as when the status engine evaluated the keys
-            // before these checks.
+            // before these checks, and a bad door index before the other checks.
             bulk::evaluate_bulk(&input.keys, now, Some(1))?;
+            check(input, selector, chunk_size, true)?;
             return Err(e);
         }
     };
@@ -656,6 +698,9 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
     let mut plan = Plan::default();
     let (with_work, without_work) = if parts == 1 {
         let part = ctx.scan(0..n);
+        if part.bad_door {
+            return Err(ctx.door_index_error());
+        }
         if part.bad {
             return Err(bulk::first_error(&ctx.input.keys, 0).into());
         }
@@ -675,6 +720,10 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
             .map(|range| ctx.scan(range.clone()))
             .collect();
         // The first bad part holds the first bad key.
+        // A part with a bad door index stopped there: its later keys are checked again.
+        if scanned.iter().any(|p| p.bad_door) {
+            return Err(ctx.door_index_error());
+        }
         if let Some((range, _)) = ranges.iter().zip(&scanned).find(|(_, p)| p.bad) {
             return Err(bulk::first_error(&ctx.input.keys, range.start).into());
         }

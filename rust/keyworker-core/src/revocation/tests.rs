@@ -409,6 +409,19 @@ fn a_large_site_plans_the_same_on_one_thread_and_on_the_pool() {
         let e = plan(&site.input(), &selector, NOW, 100, threads).unwrap_err();
         assert_eq!(e.to_string(), expected.to_string());
     }
+    // A bad door index in the first part (where that part's scan stops): the bad key of the
+    // second part first, then, with the keys fixed, the door index.
+    site.door_index[7] = 40_000;
+    for threads in [Some(1), None] {
+        let e = plan(&site.input(), &selector, NOW, 100, threads).unwrap_err();
+        assert_eq!(e.to_string(), expected.to_string());
+    }
+    site.flags[n - 10] = 0;
+    site.valid_until[n - 5] = NO_END;
+    for threads in [Some(1), None] {
+        let e = plan(&site.input(), &selector, NOW, 100, threads).unwrap_err();
+        assert!(e.to_string().contains("door_index[7] = 40000"), "{e}");
+    }
 }
 
 // --- properties ---
@@ -488,15 +501,16 @@ proptest! {
     #[test]
     fn a_bad_key_is_the_status_engines_error(
         site in windows_strategy(),
-        at in any::<proptest::sample::Index>(),
-        what in 0u8..5,
-        value in any::<u8>(),
+        corruptions in proptest::collection::vec((any::<proptest::sample::Index>(), 0u8..6, any::<u8>()), 1..3),
         holder in 0u32..6,
         threads in proptest::option::of(1usize..3),
     ) {
         let mut bad = site.clone();
         let n = bad.key_types.len();
-        if n > 0 {
+        for (at, what, value) in corruptions {
+            if n == 0 {
+                break;
+            }
             let i = at.index(n);
             let rows = bad.door_offsets[i] as usize..bad.door_offsets[i + 1] as usize;
             match what {
@@ -504,12 +518,18 @@ proptest! {
                 1 => bad.flags[i] = value,
                 2 => bad.valid_until[i] = bad.valid_from[i] - i64::from(value % 2),
                 3 if !rows.is_empty() => bad.door_states[rows.start + usize::from(value) % rows.len()] = value,
+                4 if !rows.is_empty() => bad.door_index[rows.start + usize::from(value) % rows.len()] = 12 + u32::from(value % 3),
                 _ => bad.door_offsets[i] = bad.door_offsets[i + 1].saturating_add(u32::from(value % 3)),
             }
         }
-        // Outside the selection or not, a bad key fails the whole plan, first.
+        // Outside the selection or not, a bad key fails the whole plan, first; then a bad
+        // door index.
         let selector = Selector { target: Target::Holders(&[holder]), ..Selector::ALL };
-        let expected = evaluate_bulk(&bad.bulk(), NOW, Some(1)).map(|_| ()).map_err(|e| RevocationError::from(e).to_string());
+        let expected = evaluate_bulk(&bad.bulk(), NOW, Some(1))
+            .map_err(RevocationError::from)
+            .and_then(|_| check_door_index(&bad.door_index, bad.door_states.len(), 12))
+            .map(|_| ())
+            .map_err(|e| e.to_string());
         let got = plan(&bad.input(), &selector, NOW, 3, threads).map(|_| ()).map_err(|e| e.to_string());
         prop_assert_eq!(&got, &expected);
         // Before the planner's own checks, too.
