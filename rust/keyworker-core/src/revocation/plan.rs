@@ -15,7 +15,7 @@
 
 use crate::status::bulk::{self, BulkInput, NO_END};
 use crate::status::codes::{GeneralStatus, KeyType};
-use crate::status::derive::{foreign_bits, OUTCOMES};
+use crate::status::derive::{foreign_bits, OUTCOMES, SITUATIONS};
 
 use rayon::prelude::*;
 
@@ -258,7 +258,6 @@ impl Context<'_> {
         let selector = self.selector;
         let row_bits = self.row_bits;
         let now = self.now;
-        let digital_key_code = KeyType::DigitalKey.code();
         let revoked_code = GeneralStatus::Revoked.code();
         let foreign_am = foreign_bits(KeyType::AccessMedium);
         let foreign_dk = foreign_bits(KeyType::DigitalKey);
@@ -359,32 +358,29 @@ impl Context<'_> {
                         | usize::from(fl & bulk::flags::KNOWN) << 1
                         | usize::from(now < valid_from) << 6
                         | usize::from(bounded & (now >= valid_until)) << 7;
-                    let now_status = OUTCOMES[situation | usize::from(now_bits & 0x0f) << 8][0];
+                    let now_status = GENERAL[situation | usize::from(now_bits & 0x0f) << 8];
                     // An access medium's rows move by `revoke` (the high byte); a digital
                     // key's stay (its summary after is the one now).
                     let access_medium = 0u8.wrapping_sub(digital ^ 1);
                     let rows = (word >> 8) as u8 & access_medium;
                     let summary_after = (rows | now_bits & !access_medium) & ROW_SUMMARY;
-                    let general = OUTCOMES[situation
+                    let general = GENERAL[situation
                         | usize::from(bulk::flags::REVOKED) << 1
-                        | usize::from(summary_after) << 8][0];
-                    let already = fl & bulk::flags::REVOKED != 0;
-                    let refused = rows & ROW_REFUSES != 0;
-                    let revoking = !already & !refused;
-                    let complete = revoking & (general == revoked_code);
-                    let work = revoking & (rows & ROW_WORK != 0);
+                        | usize::from(summary_after) << 8];
+                    let d = DECISIONS[usize::from(
+                        fl & bulk::flags::REVOKED
+                            | (rows >> 3) & 0b110
+                            | u8::from(general == revoked_code) << 3
+                            | digital << 4,
+                    )];
                     *st = now_status;
                     // Skipped keys (already revoked, cannot be revoked) keep their status.
+                    let revoking = d & (decide::ALREADY | decide::REFUSED) == 0;
                     *af = if revoking { general } else { now_status };
-                    *de = u8::from(already) * decide::ALREADY
-                        | u8::from(refused & !already) * decide::REFUSED
-                        | u8::from(complete) * decide::COMPLETE
-                        | u8::from(revoking & !complete & (kt == digital_key_code))
-                            * decide::APP_RELOAD
-                        | u8::from(work) * decide::WORK
-                        | u8::from(revoking & !work) * decide::NO_WORK;
+                    *de = d;
                 }
 
+                let block_with = with_len;
                 for (k, ((&kt, &now_status), (&after_status, &d))) in keys.key_types[a..b]
                     .iter()
                     .zip(&status[..k])
@@ -416,6 +412,13 @@ impl Context<'_> {
                     with_len += usize::from(d & decide::WORK != 0);
                     without_len += usize::from(d & decide::NO_WORK != 0);
                 }
+                // The block's keys with door work, while their rows are in the cache (the
+                // fold and the door index check just read them): their rows' counts.
+                let block_keys = with_slots[block_with..with_len].iter().map(|slot| {
+                    // SAFETY: the slots below `with_len` were written by the loop above.
+                    unsafe { slot.assume_init() }
+                });
+                self.count_work_rows(block_keys, &mut door_rows);
             }
         }
         // SAFETY: every slot below each length was written in the loop (a length only moves
@@ -423,9 +426,6 @@ impl Context<'_> {
         unsafe {
             with_work.set_len(with_len);
             without_work.set_len(without_len);
-        }
-        if !bad && !bad_door {
-            self.count_work_rows(&with_work, &mut door_rows);
         }
         let mut part = Part {
             bad,
@@ -498,12 +498,12 @@ impl Context<'_> {
     /// between the two: 6.5 ms, where going position by position with each door's run kept
     /// in registers took 11-13 ms, its per-row compare and branch costing more than the
     /// waits it saved.)
-    fn count_work_rows(&self, keys: &[u32], door_rows: &mut [u32]) {
+    fn count_work_rows(&self, keys: impl Iterator<Item = u32>, door_rows: &mut [u32]) {
         let offsets = self.input.keys.door_offsets;
         let door_states = self.input.keys.door_states;
         let door_index = self.input.door_index;
         let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
-        for &i in keys {
+        for i in keys {
             let i = i as usize;
             let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
             for (&b, &d) in door_states[lo..hi].iter().zip(&door_index[lo..hi]) {
@@ -548,6 +548,7 @@ impl Context<'_> {
         // Keys with door work are access media.
         let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
         let mut changes = vec![0u32; door_count];
+        let last_chunk = &mut last_chunk[..door_count];
         last_chunk.fill(u32::MAX);
         for c in chunks {
             let from = (plan.chunk_offsets[c] as usize).min(with_work);
@@ -560,11 +561,17 @@ impl Context<'_> {
                     .iter()
                     .zip(&self.input.door_index[lo..hi])
                 {
+                    // Branches, not selects: nearly every row of a key with work is work,
+                    // and a door changes once per chunk (its first row there), so both are
+                    // predicted, and the rows after the first only load.
+                    if codes[usize::from(b)] & ROW_WORK == 0 {
+                        continue;
+                    }
                     let d = d as usize;
-                    let work = codes[usize::from(b)] & ROW_WORK != 0;
-                    let first = work & (last_chunk[d] != c);
-                    changes[d] += u32::from(first);
-                    last_chunk[d] = if work { c } else { last_chunk[d] };
+                    if last_chunk[d] != c {
+                        last_chunk[d] = c;
+                        changes[d] += 1;
+                    }
                 }
             }
         }
@@ -590,6 +597,63 @@ mod decide {
     /// Revoked, without door work.
     pub const NO_WORK: u8 = 1 << 5;
 }
+
+/// The general status code per situation index ([`OUTCOMES`]' first column): a byte an entry,
+/// 4 KB, for the scan's two lookups per key.
+static GENERAL: [u8; SITUATIONS] = {
+    let mut t = [0u8; SITUATIONS];
+    let mut i = 0;
+    while i < SITUATIONS {
+        t[i] = OUTCOMES[i][0];
+        i += 1;
+    }
+    t
+};
+
+// The decision index's layout below reads these bits where they are.
+const _: () = assert!(bulk::flags::REVOKED == 1 && ROW_REFUSES == 1 << 4 && ROW_WORK == 1 << 5);
+const _: () = assert!(KeyType::DigitalKey.code() == 1);
+
+/// The scan's decision byte ([`decide`] bits) of a selected key, per index: bit 0 already
+/// revoked, bit 1 a row refuses `revoke` (an access medium), bit 2 a row becomes work for its
+/// door (an access medium), bit 3 the general status after the revocation is `revoked`, bit
+/// 4 a digital key. One load per key instead of a dozen operations.
+static DECISIONS: [u8; 32] = {
+    let mut t = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        let already = i & 1 != 0;
+        let refused = i & 2 != 0;
+        let work_row = i & 4 != 0;
+        let revoked_after = i & 8 != 0;
+        let digital = i & 16 != 0;
+        let revoking = !already && !refused;
+        let complete = revoking && revoked_after;
+        let work = revoking && work_row;
+        let mut d = 0;
+        if already {
+            d |= decide::ALREADY;
+        }
+        if refused && !already {
+            d |= decide::REFUSED;
+        }
+        if complete {
+            d |= decide::COMPLETE;
+        }
+        if revoking && !complete && digital {
+            d |= decide::APP_RELOAD;
+        }
+        if work {
+            d |= decide::WORK;
+        }
+        if revoking && !work {
+            d |= decide::NO_WORK;
+        }
+        t[i] = d;
+        i += 1;
+    }
+    t
+};
 
 /// Per key of `out`, the OR of [`ROW_BITS`] over its `N` rows (`rows` holds `N` per key).
 #[inline(always)]
