@@ -514,7 +514,8 @@ impl Context<'_> {
 
     /// The most specific door with work of key `i` (an access medium with door work): the
     /// door with the fewest rows, lowest index on a tie, as the minimum of `rows << 32 |
-    /// door` over its rows with work (the others masked to the maximum: no branch per row).
+    /// door` over its rows with work (the others skipped by a branch that is predicted: a
+    /// key's rows with work are nearly all of them).
     #[inline]
     fn anchor(&self, i: u32, door_rows: &[u32]) -> u32 {
         let i = i as usize;
@@ -526,8 +527,11 @@ impl Context<'_> {
             .iter()
             .zip(&self.input.door_index[lo..hi])
         {
-            let not_work = u64::from(codes[usize::from(b)] & ROW_WORK == 0).wrapping_neg();
-            best = best.min((u64::from(door_rows[d as usize]) << 32 | u64::from(d)) | not_work);
+            // A branch, not a mask: nearly every row of a key with work is work.
+            if codes[usize::from(b)] & ROW_WORK == 0 {
+                continue;
+            }
+            best = best.min(u64::from(door_rows[d as usize]) << 32 | u64::from(d));
         }
         best as u32
     }
