@@ -159,6 +159,21 @@ pub(crate) static ROW_CODES: LazyLock<[[u8; 256]; 2]> = LazyLock::new(|| {
     codes
 });
 
+/// Per door byte, what the planner needs of the row for any key type, as one OR-able word:
+/// the low byte is the row's summary bits now ([`DOOR_BYTE_BITS`]: the four the statuses read
+/// and the two foreign bits that make a key invalid), the high byte the access medium's
+/// [`ROW_CODES`] entry (the row after `revoke`). A digital key's rows do not move, so its
+/// summary after is the low byte's. One fold per key gives the status now, the status after
+/// and the decision; the key type is applied to the folded word, not per row.
+pub(crate) static ROW_BITS: LazyLock<[u16; 256]> = LazyLock::new(|| {
+    let access_medium = &ROW_CODES[usize::from(KeyType::AccessMedium.code())];
+    let mut bits = [0u16; 256];
+    for (byte, slot) in bits.iter_mut().enumerate() {
+        *slot = u16::from(DOOR_BYTE_BITS[byte]) | u16::from(access_medium[byte]) << 8;
+    }
+    bits
+});
+
 /// General status, home-app status and home count slot of one key in the bulk encoding: the
 /// situation the rules look at, read from the outcome table the rule functions filled.
 #[inline]

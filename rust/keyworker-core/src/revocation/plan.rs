@@ -13,13 +13,14 @@
 //! unit door then share its change, and only doors shared by many keys (entrances, garages)
 //! get a change in most chunks. The grouping is a counting sort, O(keys + doors).
 
-use crate::status::bulk::{self, BulkInput};
+use crate::status::bulk::{self, BulkInput, NO_END};
 use crate::status::codes::{GeneralStatus, KeyType};
+use crate::status::derive::{foreign_bits, OUTCOMES, SITUATIONS};
 
 use rayon::prelude::*;
 
 use super::{
-    check_door_index, first_not_below, outcome_of_summary, RevocationError, ROW_CODES, ROW_REFUSES,
+    check_door_index, first_not_below, RevocationError, ROW_BITS, ROW_CODES, ROW_REFUSES,
     ROW_SUMMARY, ROW_WORK,
 };
 
@@ -134,17 +135,23 @@ impl IndexSet {
     }
 }
 
+/// The planner's own checks of its input and options, in the order they are reported.
+/// `door_values`: whether to check every door index too (the scan checks them on the way, and
+/// this runs with them only to name a bad one); the length is always checked.
 fn check(
     input: &PlanInput<'_>,
     selector: &Selector<'_>,
     chunk_size: usize,
+    door_values: bool,
 ) -> Result<(), RevocationError> {
     let n = input.keys.key_types.len();
-    check_door_index(
-        input.door_index,
-        input.keys.door_states.len(),
-        input.door_count,
-    )?;
+    let rows = input.keys.door_states.len();
+    if door_values {
+        check_door_index(input.door_index, rows, input.door_count)?;
+    } else if input.door_index.len() != rows {
+        // `check_door_index`'s first check.
+        check_door_index(input.door_index, rows, 0)?;
+    }
     if input.holder_index.len() != n {
         return Err(RevocationError::input(
             "holder_index",
@@ -199,6 +206,11 @@ pub(crate) const PARALLEL_KEYS: usize = 64 * 1024;
 /// What one part of the keys contributes to a plan (merged in key order).
 #[derive(Default)]
 struct Part {
+    /// A key of the part is invalid (the status engine's per-key checks): the rest is
+    /// meaningless, and the plan is the status engine's error for the first bad key.
+    bad: bool,
+    /// A door index of the part is not below the door count: the rest is meaningless.
+    bad_door: bool,
     selected: u64,
     status_counts: [u64; GeneralStatus::ALL.len()],
     status_after_counts: [u64; GeneralStatus::ALL.len()],
@@ -222,26 +234,34 @@ struct Context<'a> {
     input: &'a PlanInput<'a>,
     selector: &'a Selector<'a>,
     target: Option<(IndexSet, bool)>,
-    status: &'a [u8],
     now: i64,
     row_codes: &'a [[u8; 256]; 2],
+    row_bits: &'a [u16; 256],
 }
 
 impl Context<'_> {
-    /// Selection, decision, statuses after and rows per door, for keys `range`.
+    /// Validation, statuses now, selection, decision, statuses after and rows per door, for
+    /// keys `range`.
     ///
-    /// Built for a million keys in a few milliseconds: per row one entry of [`ROW_CODES`]
-    /// (chosen by the key type's code, not by a branch: the type is random from key to key)
-    /// ORed into the decision and the summary of the rows after; counts added as 0 or 1; the
-    /// keys to revoke sorted into two lists without a branch. The remaining branches (the
-    /// selection, a key that cannot be revoked) follow long runs in real sites.
+    /// Built for a million keys in a few milliseconds, in blocks of [`SCAN_BLOCK`] keys and
+    /// three short loops per block (few live values each, so no spills to the stack): per row
+    /// one entry of [`ROW_BITS`] ORed into one word per key (unrolled for blocks whose keys
+    /// all have the same number of rows, the common case); per key, without a branch, the
+    /// status engine's checks (`evaluate_bulk`'s, ORed into [`Part::bad`]), the status now
+    /// and after from the word (the key type applied to the word, not per row) and the
+    /// decision as bits; then the selection and the counts, the keys to revoke sorted into two
+    /// lists without a branch. The remaining branches (the selection, a key that cannot be
+    /// revoked) follow long runs in real sites.
     fn scan(&self, range: std::ops::Range<usize>) -> Part {
         let keys = &self.input.keys;
         let offsets = keys.door_offsets;
-        let door_index = self.input.door_index;
         let selector = self.selector;
-        let digital_key_code = KeyType::DigitalKey.code();
+        let row_bits = self.row_bits;
+        let now = self.now;
         let revoked_code = GeneralStatus::Revoked.code();
+        let foreign_am = foreign_bits(KeyType::AccessMedium);
+        let foreign_dk = foreign_bits(KeyType::DigitalKey);
+        let filtered = self.target.is_some() || selector.key_types != 0 || selector.statuses != 0;
         let len = range.len();
         // Counts live in locals. The status histograms are eight byte-wide counters packed in
         // a word each (emptied every 255 keys): a run of keys with the same status then adds
@@ -256,79 +276,149 @@ impl Context<'_> {
         let (mut before_packed, mut after_packed, mut packed_keys) = (0u64, 0u64, 0u32);
         let (mut selected, mut already_revoked) = (0u64, 0u64);
         let (mut complete_at_once, mut app_reload_waits) = (0u64, 0u64);
+        let mut bad = false;
+        let mut bad_door = false;
+        let door_count = self.input.door_count;
+        let mut words = [0u16; SCAN_BLOCK];
+        let mut status = [0u8; SCAN_BLOCK];
+        let mut after = [0u8; SCAN_BLOCK];
+        let mut decision = [0u8; SCAN_BLOCK];
         {
             let with_slots = &mut with_work.spare_capacity_mut()[..len];
             let without_slots = &mut without_work.spare_capacity_mut()[..len];
-            // The key columns sliced to the range and zipped: no bounds check per key.
-            let first = range.start;
-            let r = range.clone();
-            let columns = keys.key_types[r.clone()]
-                .iter()
-                .zip(&keys.flags[r.clone()])
-                .zip(&keys.valid_from[r.clone()])
-                .zip(&keys.valid_until[r.clone()])
-                .zip(&self.status[r.clone()])
-                .zip(
-                    offsets[r.start..r.end]
-                        .iter()
-                        .zip(&offsets[r.start + 1..=r.end]),
-                );
-            for (k, (((((&kt, &fl), &valid_from), &valid_until), &status), (&lo, &hi))) in
-                columns.enumerate()
-            {
-                let i = first + k;
-                let (lo, hi) = (lo as usize, hi as usize);
-                let taken = match &self.target {
-                    None => true,
-                    Some((set, true)) => door_index[lo..hi].iter().any(|&d| set.contains(d)),
-                    Some((set, false)) => set.contains(self.input.holder_index[i]),
-                };
-                if !taken
-                    || (selector.key_types != 0 && selector.key_types & (1 << kt) == 0)
-                    || (selector.statuses != 0 && selector.statuses & (1 << status) == 0)
-                {
-                    continue;
+            for a in range.clone().step_by(SCAN_BLOCK) {
+                let b = (a + SCAN_BLOCK).min(range.end);
+                let k = b - a;
+                let block_offsets = &offsets[a..=b];
+                // Offsets start at 0 and end at len(door_states) (checked up front) and never
+                // decrease (checked here): then every key's rows lie inside door_states.
+                let step = block_offsets[1].wrapping_sub(block_offsets[0]);
+                let (decreasing, uniform) =
+                    block_offsets
+                        .windows(2)
+                        .fold((false, true), |(decreasing, uniform), w| {
+                            (
+                                decreasing | (w[1] < w[0]),
+                                uniform & (w[1].wrapping_sub(w[0]) == step),
+                            )
+                        });
+                if decreasing {
+                    bad = true;
+                    break;
                 }
-                selected += 1;
-                if packed_keys == 255 {
-                    unpack_counts(&mut before_counts, before_packed);
-                    unpack_counts(&mut after_counts, after_packed);
-                    (before_packed, after_packed, packed_keys) = (0, 0, 0);
-                }
-                packed_keys += 1;
-                before_packed += 1 << (8 * (status & 7));
-                let already = fl & bulk::flags::REVOKED != 0;
-                let codes = &self.row_codes[usize::from(kt)];
-                let door_bytes = &keys.door_states[lo..hi];
-                let rows = door_bytes
+                let (lo, hi) = (block_offsets[0] as usize, block_offsets[k] as usize);
+                // The door indexes' check (`check_door_index`'s), a vectorised maximum per
+                // block instead of a pass of its own over the column.
+                let most = self.input.door_index[lo..hi]
                     .iter()
-                    .fold(0u8, |acc, &b| acc | codes[usize::from(b)]);
-                let refused = rows & ROW_REFUSES != 0;
-                let [general, _, _] = outcome_of_summary(
-                    kt,
-                    fl | bulk::flags::REVOKED,
-                    valid_from,
-                    valid_until,
-                    self.now,
-                    rows & ROW_SUMMARY,
-                );
-                let revoking = !already & !refused;
-                // Skipped keys (already revoked, cannot be revoked) keep their status.
-                let after = if revoking { general } else { status };
-                after_packed += 1 << (8 * (after & 7));
-                already_revoked += u64::from(already);
-                if refused & !already {
-                    cannot_revoke.push(i as u32);
+                    .fold(0u32, |m, &d| m.max(d));
+                if most >= door_count && hi > lo {
+                    bad_door = true;
+                    break;
                 }
-                let complete = revoking & (general == revoked_code);
-                complete_at_once += u64::from(complete);
-                app_reload_waits += u64::from(revoking & !complete & (kt == digital_key_code));
-                // Written to both lists, kept by the one whose length moves on.
-                let work = revoking & (rows & ROW_WORK != 0);
-                with_slots[with_len].write(i as u32);
-                without_slots[without_len].write(i as u32);
-                with_len += usize::from(work);
-                without_len += usize::from(revoking & !work);
+                let rows = &keys.door_states[lo..hi];
+                let words = &mut words[..k];
+                match (uniform, step) {
+                    (true, 0) => words.fill(0),
+                    (true, 1) => fold_rows::<1>(rows, row_bits, words),
+                    (true, 2) => fold_rows::<2>(rows, row_bits, words),
+                    (true, 3) => fold_rows::<3>(rows, row_bits, words),
+                    (true, 4) => fold_rows::<4>(rows, row_bits, words),
+                    (true, 5) => fold_rows::<5>(rows, row_bits, words),
+                    (true, 6) => fold_rows::<6>(rows, row_bits, words),
+                    (true, 7) => fold_rows::<7>(rows, row_bits, words),
+                    (true, 8) => fold_rows::<8>(rows, row_bits, words),
+                    _ => fold_keys(rows, block_offsets, row_bits, words),
+                }
+
+                let key_columns = keys.key_types[a..b]
+                    .iter()
+                    .zip(&keys.flags[a..b])
+                    .zip(&keys.valid_from[a..b])
+                    .zip(&keys.valid_until[a..b]);
+                let outputs = status[..k]
+                    .iter_mut()
+                    .zip(&mut after[..k])
+                    .zip(&mut decision[..k]);
+                for (((((&kt, &fl), &valid_from), &valid_until), &word), ((st, af), de)) in
+                    key_columns.zip(words.iter()).zip(outputs)
+                {
+                    let now_bits = word as u8;
+                    // The status engine's checks (`bulk::run_chunk_with`), ORed in.
+                    let bounded = valid_until != NO_END;
+                    let digital = kt & 1;
+                    let foreign =
+                        foreign_am ^ ((foreign_am ^ foreign_dk) & 0u8.wrapping_sub(digital));
+                    bad |= (kt > 1)
+                        | (fl & !bulk::flags::KNOWN != 0)
+                        | (bounded & (valid_until <= valid_from))
+                        | (now_bits & foreign != 0);
+                    // The situation's index without its door facts (`Situation::index`).
+                    let situation = usize::from(digital)
+                        | usize::from(fl & bulk::flags::KNOWN) << 1
+                        | usize::from(now < valid_from) << 6
+                        | usize::from(bounded & (now >= valid_until)) << 7;
+                    let now_status = GENERAL[situation | usize::from(now_bits & 0x0f) << 8];
+                    // An access medium's rows move by `revoke` (the high byte); a digital
+                    // key's stay (its summary after is the one now).
+                    let access_medium = 0u8.wrapping_sub(digital ^ 1);
+                    let rows = (word >> 8) as u8 & access_medium;
+                    let summary_after = (rows | now_bits & !access_medium) & ROW_SUMMARY;
+                    let general = GENERAL[situation
+                        | usize::from(bulk::flags::REVOKED) << 1
+                        | usize::from(summary_after) << 8];
+                    let d = DECISIONS[usize::from(
+                        fl & bulk::flags::REVOKED
+                            | (rows >> 3) & 0b110
+                            | u8::from(general == revoked_code) << 3
+                            | digital << 4,
+                    )];
+                    *st = now_status;
+                    // Skipped keys (already revoked, cannot be revoked) keep their status.
+                    let revoking = d & (decide::ALREADY | decide::REFUSED) == 0;
+                    *af = if revoking { general } else { now_status };
+                    *de = d;
+                }
+
+                let block_with = with_len;
+                for (k, ((&kt, &now_status), (&after_status, &d))) in keys.key_types[a..b]
+                    .iter()
+                    .zip(&status[..k])
+                    .zip(after[..k].iter().zip(&decision[..k]))
+                    .enumerate()
+                {
+                    let i = a + k;
+                    if filtered && !self.takes(i, kt, now_status) {
+                        continue;
+                    }
+                    selected += 1;
+                    if packed_keys == 255 {
+                        unpack_counts(&mut before_counts, before_packed);
+                        unpack_counts(&mut after_counts, after_packed);
+                        (before_packed, after_packed, packed_keys) = (0, 0, 0);
+                    }
+                    packed_keys += 1;
+                    before_packed += 1 << (8 * (now_status & 7));
+                    after_packed += 1 << (8 * (after_status & 7));
+                    already_revoked += u64::from(d & decide::ALREADY != 0);
+                    if d & decide::REFUSED != 0 {
+                        cannot_revoke.push(i as u32);
+                    }
+                    complete_at_once += u64::from(d & decide::COMPLETE != 0);
+                    app_reload_waits += u64::from(d & decide::APP_RELOAD != 0);
+                    // Written to both lists, kept by the one whose length moves on.
+                    with_slots[with_len].write(i as u32);
+                    without_slots[without_len].write(i as u32);
+                    with_len += usize::from(d & decide::WORK != 0);
+                    without_len += usize::from(d & decide::NO_WORK != 0);
+                }
+                // The block's keys with door work, while their rows are in the cache (the
+                // fold and the door index check just read them): their rows' counts.
+                let block_keys = with_slots[block_with..with_len].iter().map(|slot| {
+                    // SAFETY: the slots below `with_len` were written by the loop above.
+                    unsafe { slot.assume_init() }
+                });
+                self.count_work_rows(block_keys, &mut door_rows);
             }
         }
         // SAFETY: every slot below each length was written in the loop (a length only moves
@@ -337,8 +427,9 @@ impl Context<'_> {
             with_work.set_len(with_len);
             without_work.set_len(without_len);
         }
-        self.count_work_rows(&with_work, &mut door_rows);
         let mut part = Part {
+            bad,
+            bad_door,
             selected,
             already_revoked,
             cannot_revoke,
@@ -359,6 +450,46 @@ impl Context<'_> {
         part
     }
 
+    /// The error for a door index that is not below the door count (the scan found one and
+    /// stopped): a bad key first, as the status engine reports it (a part stops scanning at
+    /// a bad door index, so a later bad key is found here), then the bad door index.
+    #[cold]
+    fn door_index_error(&self) -> RevocationError {
+        let input = self.input;
+        if let Err(e) = bulk::evaluate_bulk(&input.keys, self.now, Some(1)) {
+            return e.into();
+        }
+        match check_door_index(
+            input.door_index,
+            input.keys.door_states.len(),
+            input.door_count,
+        ) {
+            Err(e) => e,
+            // Not reached: the scan saw an index not below the door count.
+            Ok(()) => RevocationError::input("door_index", "a door index is not below door_count"),
+        }
+    }
+
+    /// Whether the selector takes key `i` (of type code `key_type`, status now `status`).
+    #[inline]
+    fn takes(&self, i: usize, key_type: u8, status: u8) -> bool {
+        let selector = self.selector;
+        let taken = match &self.target {
+            None => true,
+            Some((set, true)) => {
+                let offsets = self.input.keys.door_offsets;
+                let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
+                self.input.door_index[lo..hi]
+                    .iter()
+                    .any(|&d| set.contains(d))
+            }
+            Some((set, false)) => set.contains(self.input.holder_index[i]),
+        };
+        taken
+            && (selector.key_types == 0 || (selector.key_types >> (key_type & 7)) & 1 != 0)
+            && (selector.statuses == 0 || (selector.statuses >> (status & 7)) & 1 != 0)
+    }
+
     /// Adds the rows with work of `keys` (access media being revoked) to their doors' counts.
     ///
     /// Key by key, in row order: a key's own rows are at different doors, so an add waits
@@ -367,12 +498,12 @@ impl Context<'_> {
     /// between the two: 6.5 ms, where going position by position with each door's run kept
     /// in registers took 11-13 ms, its per-row compare and branch costing more than the
     /// waits it saved.)
-    fn count_work_rows(&self, keys: &[u32], door_rows: &mut [u32]) {
+    fn count_work_rows(&self, keys: impl Iterator<Item = u32>, door_rows: &mut [u32]) {
         let offsets = self.input.keys.door_offsets;
         let door_states = self.input.keys.door_states;
         let door_index = self.input.door_index;
         let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
-        for &i in keys {
+        for i in keys {
             let i = i as usize;
             let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
             for (&b, &d) in door_states[lo..hi].iter().zip(&door_index[lo..hi]) {
@@ -383,7 +514,8 @@ impl Context<'_> {
 
     /// The most specific door with work of key `i` (an access medium with door work): the
     /// door with the fewest rows, lowest index on a tie, as the minimum of `rows << 32 |
-    /// door` over its rows with work (the others masked to the maximum: no branch per row).
+    /// door` over its rows with work (the others skipped by a branch that is predicted: a
+    /// key's rows with work are nearly all of them).
     #[inline]
     fn anchor(&self, i: u32, door_rows: &[u32]) -> u32 {
         let i = i as usize;
@@ -395,8 +527,11 @@ impl Context<'_> {
             .iter()
             .zip(&self.input.door_index[lo..hi])
         {
-            let not_work = u64::from(codes[usize::from(b)] & ROW_WORK == 0).wrapping_neg();
-            best = best.min((u64::from(door_rows[d as usize]) << 32 | u64::from(d)) | not_work);
+            // A branch, not a mask: nearly every row of a key with work is work.
+            if codes[usize::from(b)] & ROW_WORK == 0 {
+                continue;
+            }
+            best = best.min(u64::from(door_rows[d as usize]) << 32 | u64::from(d));
         }
         best as u32
     }
@@ -417,6 +552,7 @@ impl Context<'_> {
         // Keys with door work are access media.
         let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
         let mut changes = vec![0u32; door_count];
+        let last_chunk = &mut last_chunk[..door_count];
         last_chunk.fill(u32::MAX);
         for c in chunks {
             let from = (plan.chunk_offsets[c] as usize).min(with_work);
@@ -429,15 +565,117 @@ impl Context<'_> {
                     .iter()
                     .zip(&self.input.door_index[lo..hi])
                 {
+                    // Branches, not selects: nearly every row of a key with work is work,
+                    // and a door changes once per chunk (its first row there), so both are
+                    // predicted, and the rows after the first only load.
+                    if codes[usize::from(b)] & ROW_WORK == 0 {
+                        continue;
+                    }
                     let d = d as usize;
-                    let work = codes[usize::from(b)] & ROW_WORK != 0;
-                    let first = work & (last_chunk[d] != c);
-                    changes[d] += u32::from(first);
-                    last_chunk[d] = if work { c } else { last_chunk[d] };
+                    if last_chunk[d] != c {
+                        last_chunk[d] = c;
+                        changes[d] += 1;
+                    }
                 }
             }
         }
         changes
+    }
+}
+
+/// Keys per block of [`Context::scan`]: the block's words and per-key outcomes stay in L1.
+const SCAN_BLOCK: usize = 1024;
+
+/// Bits of the scan's per-key decision byte.
+mod decide {
+    /// Already revoked: skipped.
+    pub const ALREADY: u8 = 1 << 0;
+    /// Cannot be revoked (and not already revoked).
+    pub const REFUSED: u8 = 1 << 1;
+    /// Revoked, and `revoked` at once.
+    pub const COMPLETE: u8 = 1 << 2;
+    /// A digital key revoked that waits for its app to reload.
+    pub const APP_RELOAD: u8 = 1 << 3;
+    /// Revoked, with a row that becomes work for its door.
+    pub const WORK: u8 = 1 << 4;
+    /// Revoked, without door work.
+    pub const NO_WORK: u8 = 1 << 5;
+}
+
+/// The general status code per situation index ([`OUTCOMES`]' first column): a byte an entry,
+/// 4 KB, for the scan's two lookups per key.
+static GENERAL: [u8; SITUATIONS] = {
+    let mut t = [0u8; SITUATIONS];
+    let mut i = 0;
+    while i < SITUATIONS {
+        t[i] = OUTCOMES[i][0];
+        i += 1;
+    }
+    t
+};
+
+// The decision index's layout below reads these bits where they are.
+const _: () = assert!(bulk::flags::REVOKED == 1 && ROW_REFUSES == 1 << 4 && ROW_WORK == 1 << 5);
+const _: () = assert!(KeyType::DigitalKey.code() == 1);
+
+/// The scan's decision byte ([`decide`] bits) of a selected key, per index: bit 0 already
+/// revoked, bit 1 a row refuses `revoke` (an access medium), bit 2 a row becomes work for its
+/// door (an access medium), bit 3 the general status after the revocation is `revoked`, bit
+/// 4 a digital key. One load per key instead of a dozen operations.
+static DECISIONS: [u8; 32] = {
+    let mut t = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        let already = i & 1 != 0;
+        let refused = i & 2 != 0;
+        let work_row = i & 4 != 0;
+        let revoked_after = i & 8 != 0;
+        let digital = i & 16 != 0;
+        let revoking = !already && !refused;
+        let complete = revoking && revoked_after;
+        let work = revoking && work_row;
+        let mut d = 0;
+        if already {
+            d |= decide::ALREADY;
+        }
+        if refused && !already {
+            d |= decide::REFUSED;
+        }
+        if complete {
+            d |= decide::COMPLETE;
+        }
+        if revoking && !complete && digital {
+            d |= decide::APP_RELOAD;
+        }
+        if work {
+            d |= decide::WORK;
+        }
+        if revoking && !work {
+            d |= decide::NO_WORK;
+        }
+        t[i] = d;
+        i += 1;
+    }
+    t
+};
+
+/// Per key of `out`, the OR of [`ROW_BITS`] over its `N` rows (`rows` holds `N` per key).
+#[inline(always)]
+fn fold_rows<const N: usize>(rows: &[u8], row_bits: &[u16; 256], out: &mut [u16]) {
+    for (o, r) in out.iter_mut().zip(rows.chunks_exact(N)) {
+        *o = r.iter().fold(0, |acc, &b| acc | row_bits[usize::from(b)]);
+    }
+}
+
+/// [`fold_rows`] for keys with any number of rows: key `i`'s are
+/// `rows[offsets[i] - offsets[0]..offsets[i + 1] - offsets[0]]`.
+#[inline(always)]
+fn fold_keys(rows: &[u8], offsets: &[u32], row_bits: &[u16; 256], out: &mut [u16]) {
+    let base = offsets[0] as usize;
+    for (o, w) in out.iter_mut().zip(offsets.windows(2)) {
+        *o = rows[w[0] as usize - base..w[1] as usize - base]
+            .iter()
+            .fold(0, |acc, &b| acc | row_bits[usize::from(b)]);
     }
 }
 
@@ -463,10 +701,10 @@ fn add_into(total: &mut [u32], part: &[u32]) {
 
 /// Plans the revocation of the keys `selector` takes from `input`, at `now`.
 ///
-/// The key columns are validated by the status engine (all or nothing, as `evaluate_bulk`).
+/// The key columns are validated as the status engine validates them (all or nothing, with
+/// `evaluate_bulk`'s errors, which come before the planner's own).
 /// `threads`: `Some(1)` plans on the calling thread; otherwise large sites are planned on the
-/// status engine's pool of that many workers (`None`: one per core), which the status
-/// evaluation uses too. Returns an error
+/// status engine's pool of that many workers (`None`: one per core). Returns an error
 /// naming the field for any inconsistent column or option; never a partial plan.
 pub fn plan(
     input: &PlanInput<'_>,
@@ -475,45 +713,65 @@ pub fn plan(
     chunk_size: usize,
     threads: Option<usize>,
 ) -> Result<Plan, RevocationError> {
-    // The status engine validates the key columns and gives each key's current status.
-    let before = bulk::evaluate_bulk(&input.keys, now, threads)?;
-    check(input, selector, chunk_size)?;
-    let target = match selector.target {
-        Target::All => None,
-        Target::Doors(members) => Some((IndexSet::new(members, input.door_count, "doors")?, true)),
-        Target::Holders(members) => Some((
-            IndexSet::new(members, input.holder_count, "holders")?,
-            false,
-        )),
+    // The status engine's checks of the batch as a whole; its checks of each key are made by
+    // the scan, which takes each key's status now in the same fold as its status after.
+    bulk::check_batch(&input.keys, threads)?;
+    let target = check(input, selector, chunk_size, false).and_then(|()| {
+        Ok(match selector.target {
+            Target::All => None,
+            Target::Doors(members) => {
+                Some((IndexSet::new(members, input.door_count, "doors")?, true))
+            }
+            Target::Holders(members) => Some((
+                IndexSet::new(members, input.holder_count, "holders")?,
+                false,
+            )),
+        })
+    });
+    let target = match target {
+        Ok(target) => target,
+        Err(e) => {
+            // A bad key is reported first, as when the status engine evaluated the keys
+            // before these checks, and a bad door index before the other checks.
+            bulk::evaluate_bulk(&input.keys, now, Some(1))?;
+            check(input, selector, chunk_size, true)?;
+            return Err(e);
+        }
     };
     let ctx = Context {
         input,
         selector,
         target,
-        status: &before.status,
         now,
         row_codes: &ROW_CODES,
+        row_bits: &ROW_BITS,
     };
     // Large sites on the status engine's pool (its workers pinned one per core; see
     // `bulk::pool`), in as many parts as it has workers.
     let n = input.keys.key_types.len();
     let threads = bulk::threads_or_cores(threads);
     if threads == 1 || n < PARALLEL_KEYS {
-        return Ok(assemble(&ctx, chunk_size, 1));
+        return assemble(&ctx, chunk_size, 1);
     }
     let pool = bulk::pool(threads)?;
-    Ok(pool.install(|| assemble(&ctx, chunk_size, threads)))
+    pool.install(|| assemble(&ctx, chunk_size, threads))
 }
 
 /// The plan from `ctx` in `parts` parts (1: on the calling thread; more: on the current
-/// rayon pool).
-fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Plan {
+/// rayon pool), or the status engine's error for the first invalid key.
+fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, RevocationError> {
     let n = ctx.input.keys.key_types.len();
     // Selection, decisions, statuses after and rows per door; parts merged in key order.
     let door_count = ctx.input.door_count as usize;
     let mut plan = Plan::default();
     let (with_work, without_work) = if parts == 1 {
         let part = ctx.scan(0..n);
+        if part.bad_door {
+            return Err(ctx.door_index_error());
+        }
+        if part.bad {
+            return Err(bulk::first_error(&ctx.input.keys, 0).into());
+        }
         plan.selected = part.selected;
         plan.status_counts = part.status_counts;
         plan.status_after_counts = part.status_after_counts;
@@ -524,10 +782,19 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Plan {
         plan.door_rows = part.door_rows;
         (part.with_work, part.without_work)
     } else {
-        let scanned: Vec<Part> = split(n, parts)
-            .into_par_iter()
-            .map(|range| ctx.scan(range))
+        let ranges = split(n, parts);
+        let scanned: Vec<Part> = ranges
+            .par_iter()
+            .map(|range| ctx.scan(range.clone()))
             .collect();
+        // The first bad part holds the first bad key.
+        // A part with a bad door index stopped there: its later keys are checked again.
+        if scanned.iter().any(|p| p.bad_door) {
+            return Err(ctx.door_index_error());
+        }
+        if let Some((range, _)) = ranges.iter().zip(&scanned).find(|(_, p)| p.bad) {
+            return Err(bulk::first_error(&ctx.input.keys, range.start).into());
+        }
         plan.door_rows = vec![0; door_count];
         let mut with_work = Vec::with_capacity(scanned.iter().map(|p| p.with_work.len()).sum());
         // Room for the whole order (see below).
@@ -616,5 +883,5 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Plan {
         }
         total
     };
-    plan
+    Ok(plan)
 }

@@ -398,6 +398,30 @@ fn a_large_site_plans_the_same_on_one_thread_and_on_the_pool() {
     let pool = plan(&site.input(), &selector, NOW, 100, None).unwrap();
     assert!(one.selected > 0 && one.chunks() > 1);
     assert_eq!(one, pool);
+    // A bad key in the second part, outside the selection: the status engine's error for the
+    // first bad key, on one thread and on the pool.
+    let n = site.key_types.len();
+    site.flags[n - 10] = 0x40;
+    site.valid_until[n - 5] = site.valid_from[n - 5];
+    let expected = RevocationError::from(evaluate_bulk(&site.bulk(), NOW, None).unwrap_err());
+    assert!(expected.to_string().contains(&format!("at key {}", n - 10)));
+    for threads in [Some(1), None] {
+        let e = plan(&site.input(), &selector, NOW, 100, threads).unwrap_err();
+        assert_eq!(e.to_string(), expected.to_string());
+    }
+    // A bad door index in the first part (where that part's scan stops): the bad key of the
+    // second part first, then, with the keys fixed, the door index.
+    site.door_index[7] = 40_000;
+    for threads in [Some(1), None] {
+        let e = plan(&site.input(), &selector, NOW, 100, threads).unwrap_err();
+        assert_eq!(e.to_string(), expected.to_string());
+    }
+    site.flags[n - 10] = 0;
+    site.valid_until[n - 5] = NO_END;
+    for threads in [Some(1), None] {
+        let e = plan(&site.input(), &selector, NOW, 100, threads).unwrap_err();
+        assert!(e.to_string().contains("door_index[7] = 40000"), "{e}");
+    }
 }
 
 // --- properties ---
@@ -435,7 +459,88 @@ fn site_strategy() -> impl Strategy<Value = Site> {
 
 use crate::status::codes::{DoorState, KeyType};
 
+/// A site of [`site_strategy`] with validity windows: some not started, some ended.
+fn windows_strategy() -> impl Strategy<Value = Site> {
+    (
+        site_strategy(),
+        proptest::collection::vec((0i64..4, 0i64..4), 60),
+    )
+        .prop_map(|(mut site, windows)| {
+            for (i, (from, until)) in windows.into_iter().enumerate() {
+                if i < site.key_types.len() {
+                    site.valid_from[i] = NOW - 200 + 100 * from;
+                    site.valid_until[i] = if until == 0 {
+                        NO_END
+                    } else {
+                        site.valid_from[i] + 100 * until
+                    };
+                }
+            }
+            site
+        })
+}
+
 proptest! {
+    #[test]
+    fn statuses_now_and_after_are_the_status_engines(site in windows_strategy(), statuses in 0u8..0x80) {
+        let selector = Selector { statuses, ..Selector::ALL };
+        let p = site.plan(&selector, 100);
+        let before = evaluate_bulk(&site.bulk(), NOW, Some(1)).unwrap();
+        let whole = revoke_chunk(&site.chunk_input(), NOW).unwrap();
+        let (mut now_counts, mut after_counts) = ([0u64; 7], [0u64; 7]);
+        for (&s, &a) in before.status.iter().zip(&whole.status_after) {
+            if statuses == 0 || statuses & (1 << s) != 0 {
+                now_counts[usize::from(s)] += 1;
+                after_counts[usize::from(a)] += 1;
+            }
+        }
+        prop_assert_eq!(p.status_counts, now_counts);
+        prop_assert_eq!(p.status_after_counts, after_counts);
+    }
+
+    #[test]
+    fn a_bad_key_is_the_status_engines_error(
+        site in windows_strategy(),
+        corruptions in proptest::collection::vec((any::<proptest::sample::Index>(), 0u8..6, any::<u8>()), 1..3),
+        holder in 0u32..6,
+        threads in proptest::option::of(1usize..3),
+    ) {
+        let mut bad = site.clone();
+        let n = bad.key_types.len();
+        for (at, what, value) in corruptions {
+            if n == 0 {
+                break;
+            }
+            let i = at.index(n);
+            let rows = bad.door_offsets[i] as usize..bad.door_offsets[i + 1] as usize;
+            match what {
+                0 => bad.key_types[i] = value,
+                1 => bad.flags[i] = value,
+                2 => bad.valid_until[i] = bad.valid_from[i] - i64::from(value % 2),
+                3 if !rows.is_empty() => bad.door_states[rows.start + usize::from(value) % rows.len()] = value,
+                4 if !rows.is_empty() => bad.door_index[rows.start + usize::from(value) % rows.len()] = 12 + u32::from(value % 3),
+                _ => bad.door_offsets[i] = bad.door_offsets[i + 1].saturating_add(u32::from(value % 3)),
+            }
+        }
+        // Outside the selection or not, a bad key fails the whole plan, first; then a bad
+        // door index.
+        let selector = Selector { target: Target::Holders(&[holder]), ..Selector::ALL };
+        let expected = evaluate_bulk(&bad.bulk(), NOW, Some(1))
+            .map_err(RevocationError::from)
+            .and_then(|_| check_door_index(&bad.door_index, bad.door_states.len(), 12))
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        let got = plan(&bad.input(), &selector, NOW, 3, threads).map(|_| ()).map_err(|e| e.to_string());
+        prop_assert_eq!(&got, &expected);
+        // Before the planner's own checks, too.
+        let got = plan(&bad.input(), &selector, NOW, 0, threads).map(|_| ()).map_err(|e| e.to_string());
+        if expected.is_err() {
+            prop_assert_eq!(&got, &expected);
+        } else {
+            prop_assert!(got.unwrap_err().contains("chunk_size"));
+        }
+    }
+
     #[test]
     fn plan_and_chunks_agree(site in site_strategy(), chunk_size in 1usize..8, doors in proptest::collection::vec(0u32..12, 0..3), statuses in 0u8..0x80) {
         let selector = Selector { target: Target::Doors(&doors), key_types: 0, statuses };

@@ -128,15 +128,7 @@ pub fn evaluate_bulk_into(
     status: &mut [MaybeUninit<u8>],
     home: &mut [MaybeUninit<u8>],
 ) -> Result<BulkCounts, StatusError> {
-    check_shape(input)?;
-    if let Some(t) = threads {
-        if t == 0 || t > MAX_THREADS {
-            return Err(StatusError::bulk(
-                "threads",
-                format!("threads must be between 1 and {MAX_THREADS}, got {t}"),
-            ));
-        }
-    }
+    check_batch(input, threads)?;
     let n = input.key_types.len();
     for (field, len) in [("status", status.len()), ("home_status", home.len())] {
         if len != n {
@@ -156,6 +148,25 @@ pub fn evaluate_bulk_into(
         status_counts: counts.general(),
         home_status_counts: counts.home(),
     })
+}
+
+/// The checks [`evaluate_bulk`] makes before the per-key ones: column lengths, the offsets'
+/// two ends, the thread count. For a caller that folds the per-key checks into a loop of its
+/// own (the revocation planner) and names the first bad key with [`first_error`].
+pub(crate) fn check_batch(
+    input: &BulkInput<'_>,
+    threads: Option<usize>,
+) -> Result<(), StatusError> {
+    check_shape(input)?;
+    if let Some(t) = threads {
+        if t == 0 || t > MAX_THREADS {
+            return Err(StatusError::bulk(
+                "threads",
+                format!("threads must be between 1 and {MAX_THREADS}, got {t}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Column lengths and the offsets' two ends; per-key checks happen in the loop.
@@ -517,7 +528,7 @@ mod simd {
 }
 
 /// The first error at or after key `from` (the fast loop found one), described precisely.
-fn first_error(input: &BulkInput<'_>, from: usize) -> StatusError {
+pub(crate) fn first_error(input: &BulkInput<'_>, from: usize) -> StatusError {
     let n = input.key_types.len();
     let m = input.door_states.len();
     for i in from..n {
