@@ -20,10 +20,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/maturin develop --release --extras dev
 	touch $(STAMP)
 
-# The native module, rebuilt in place (cargo keeps it incremental) on every run.
-native: $(STAMP)
+# The native module, rebuilt in place (cargo keeps it incremental) when a Rust source, a
+# manifest or the dependencies changed since it was built: checking with maturin each time
+# cost every `make run` a second.
+NATIVE := lambda/keyworker/_core.abi3.so
+NATIVE_SOURCES := $(shell find rust -name '*.rs' -o -name Cargo.toml) Cargo.toml Cargo.lock pyproject.toml
+$(NATIVE): $(STAMP) $(NATIVE_SOURCES)
 	$(BIN)/maturin develop --release --skip-install --quiet
 	$(BIN)/python -c "import keyworker._core"
+	touch $(NATIVE)
+
+native: $(NATIVE)
 
 setup: native
 

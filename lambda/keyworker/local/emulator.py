@@ -132,8 +132,16 @@ class EmulatorProcess:
         self.port = port
         self._process: subprocess.Popen[str] | None = None
         self._endpoint: str | None = None
+        self._ready: list[str] = []
+        self._reader: threading.Thread | None = None
 
     def start(self, timeout: float = 60.0) -> str:
+        self.spawn()
+        return self.wait_ready(timeout)
+
+    def spawn(self) -> None:
+        """Start the child without waiting for it (:meth:`wait_ready` does): two emulator
+        processes import moto side by side, a second and a half each."""
         self._process = subprocess.Popen(
             [sys.executable, "-m", "keyworker.local.emulator", self.host, str(self.port)],
             stdin=subprocess.PIPE,
@@ -141,14 +149,19 @@ class EmulatorProcess:
             text=True,
         )
         assert self._process.stdout is not None
-        ready: list[str] = []
-        reader = threading.Thread(
-            target=lambda: ready.append(self._process.stdout.readline()),  # type: ignore[union-attr]
+        self._ready = []
+        self._reader = threading.Thread(
+            target=lambda: self._ready.append(self._process.stdout.readline()),  # type: ignore[union-attr]
             daemon=True,
         )
-        reader.start()
-        reader.join(timeout)
-        line = ready[0].strip() if ready else ""
+        self._reader.start()
+
+    def wait_ready(self, timeout: float = 60.0) -> str:
+        """The child's endpoint once it serves (it stops the child that did not start)."""
+        if self._reader is None:
+            raise RuntimeError("the AWS emulator was not started")
+        self._reader.join(timeout)
+        line = self._ready[0].strip() if self._ready else ""
         if not line.startswith("ready "):
             self.stop()
             raise RuntimeError(f"the AWS emulator did not start on {self.host}:{self.port}")
@@ -208,12 +221,15 @@ class EmulatorProcesses:
         self.tables = EmulatorProcess(host=host, port=tables_port)
 
     def start(self) -> str:
-        """Both processes (stopping the first when the second cannot start); the services'
-        endpoint."""
-        endpoint = self.services.start()
+        """Both processes, started side by side (both stopped when either cannot start); the
+        services' endpoint."""
+        self.services.spawn()
         try:
-            self.tables.start()
+            self.tables.spawn()
+            endpoint = self.services.wait_ready()
+            self.tables.wait_ready()
         except BaseException:
+            self.tables.stop()
             self.services.stop()
             raise
         return endpoint
