@@ -133,3 +133,74 @@ def test_get_records_gives_the_records_as_sent(table: tuple[Any, str]) -> None:
     _records_as_sent(error, customized)
     assert customized == {}
     assert error["body"] == b'{"__type": "ExpiredIteratorException"}'
+
+
+class _WritesWhileRead:
+    """A streams client that, on each of its first GetRecords calls, has one more item written
+    first: records arriving while the poller gathers a batch."""
+
+    def __init__(self, inner: Any, client: Any, arrivals: int, first: int = 100) -> None:
+        self._inner, self._client, self._left, self._n = inner, client, arrivals, first
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def get_records(self, **kwargs: Any) -> Any:
+        answer = self._inner.get_records(**kwargs)
+        if self._left > 0:
+            self._left -= 1
+            _put(self._client, self._n)
+            self._n += 1
+        return answer
+
+
+def test_a_batching_window_gathers_the_records_of_several_reads(table: tuple[Any, str]) -> None:
+    """MaximumBatchingWindowInSeconds: records that arrive within the window after a batch's
+    first one go to the function with it (the template sets 1 s for the stream function);
+    without a window, each read's records are a batch."""
+    client, arn = table
+    _put(client, 0)
+    seen: list[dict[str, Any]] = []
+    streams = _WritesWhileRead(streams_client(), client, arrivals=3)
+    poller = StreamPoller(
+        streams,
+        arn,
+        lambda e, c: seen.append(e) or None,
+        "f",
+        batching_window_seconds=0.5,
+        idle_seconds=0.01,
+    )
+    assert poller.poll_once() == 4
+    assert [_sks(e) for e in seen] == [["000", "100", "101", "102"]]
+
+    # Without a window each read's records are a batch: a record written meanwhile waits.
+    batches: list[list[str]] = []
+    without = StreamPoller(
+        _WritesWhileRead(streams_client(), client, arrivals=1, first=103),
+        arn,
+        lambda e, c: batches.append(_sks(e)) or None,
+        "g",
+    )
+    assert without.poll_once() == 4
+    assert without.poll_once() == 1
+    assert batches == [["000", "100", "101", "102"], ["103"]]
+
+
+def test_the_template_s_batching_window_reaches_the_stream_poller(
+    table: tuple[Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keyworker.local.resources import create_stack
+
+    fake_aws_environment(monkeypatch)
+    resources = create_stack(
+        boto3.client,
+        stack_name="kwwindow",
+        parameters={
+            "JwtIssuer": "i",
+            "JwtAudience": "a",
+            "PhoneHashSecretArn": "arn:aws:secretsmanager:us-east-1:000000000000:secret:x",
+            "MobileAccessUrl": "http://127.0.0.1:9",
+        },
+    )
+    [stream] = resources.stream_sources
+    assert (stream.batch_size, stream.batching_window_seconds) == (100, 1.0)

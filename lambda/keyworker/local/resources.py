@@ -51,6 +51,9 @@ class StreamEventSource:
     stream_arn: str
     batch_size: int
     maximum_retry_attempts: int
+    #: ``MaximumBatchingWindowInSeconds``: how long records are gathered before the function
+    #: is invoked (unless a full batch is there sooner).
+    batching_window_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +257,9 @@ def create_stack(
                         batch_size=int(event_properties.get("BatchSize", 100)),
                         maximum_retry_attempts=int(
                             event_properties.get("MaximumRetryAttempts", 10)
+                        ),
+                        batching_window_seconds=float(
+                            event_properties.get("MaximumBatchingWindowInSeconds", 0)
                         ),
                     )
                 )

@@ -181,6 +181,7 @@ class LocalStack:
                 stream.function,
                 batch_size=stream.batch_size,
                 maximum_retry_attempts=stream.maximum_retry_attempts,
+                batching_window_seconds=stream.batching_window_seconds,
             )
             self.stream_pollers.append(stream_poller)
             stream_poller.start()

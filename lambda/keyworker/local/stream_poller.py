@@ -85,6 +85,10 @@ class StreamPoller:
     function_name: str
     batch_size: int = 100
     maximum_retry_attempts: int = 10
+    #: The mapping's ``MaximumBatchingWindowInSeconds``: records are gathered this long after
+    #: the first of a batch before the function is invoked, unless a full batch is there
+    #: sooner (0: each read's records at once).
+    batching_window_seconds: float = 0.0
     #: How long an idle poller waits between reads (Lambda polls a shard about 4 times a second).
     idle_seconds: float = 0.25
     #: How often the shard list is read again (shards split and close over time).
@@ -160,14 +164,35 @@ class StreamPoller:
             iterator = self._iterator(shard)
             if iterator is None:
                 continue
-            response = self.streams.get_records(ShardIterator=iterator, Limit=self.batch_size)
-            records = response.get("Records", [])
-            shard.iterator = response.get("NextShardIterator")
+            records = self._gather(shard, iterator)
             if not records:
                 continue
             handed += len(records)
             self._deliver(shard, records)
         return handed
+
+    def _gather(self, shard: _Shard, iterator: str) -> list[dict[str, Any]]:
+        """One batch of the shard's records: what one read finds, or with a batching window,
+        what the reads find from the first record until the window closes or the batch is
+        full (as the event source mapping gathers them)."""
+        records: list[dict[str, Any]] = []
+        closes: float | None = None
+        while True:
+            response = self.streams.get_records(
+                ShardIterator=iterator, Limit=self.batch_size - len(records)
+            )
+            records.extend(response.get("Records", []))
+            shard.iterator = response.get("NextShardIterator")
+            if not records or self.batching_window_seconds <= 0:
+                return records
+            if len(records) >= self.batch_size or shard.iterator is None:
+                return records
+            now = time.monotonic()
+            if closes is None:
+                closes = now + self.batching_window_seconds
+            if now >= closes or self._stop.wait(min(self.idle_seconds, closes - now)):
+                return records
+            iterator = shard.iterator
 
     def _deliver(self, shard: _Shard, records: list[dict[str, Any]]) -> None:
         self.stats.batches += 1
