@@ -470,13 +470,19 @@ def test_a_batchs_keys_are_written_once_carrying_their_door_versions(site: World
         assert view.record.version == 1  # one write: created with its door version
         assert view.record.rows[0].change_version == 1
     check_versions(site, "flat-1", key_ids)
+    _door_gets_and_confirms(site, key_ids)
+    for key_id in key_ids:
+        check_key(site, key_id)
+
+
+def _door_gets_and_confirms(site: World, key_ids: list[str]) -> None:
+    """flat-1's update is version 1 with these keys, and confirming it activates them."""
     update = site.services.doors.door_update(SITE, "flat-1")
     assert update.version == 1
     assert {entry.key_id for entry in update.entries} == set(key_ids)
     assert set(site.sync("flat-1", 1).completed_key_ids) == set(key_ids)
     for key_id in key_ids:
         assert site.key(key_id)["status"]["code"] == "active"
-        check_key(site, key_id)
 
 
 def test_a_door_asked_while_a_batch_writes_its_keys_waits_for_them(site: World) -> None:
@@ -493,12 +499,7 @@ def test_a_door_asked_while_a_batch_writes_its_keys_waits_for_them(site: World) 
     assert (seen["update"].version, seen["update"].entries) == (0, ())
     assert seen["sync"].stale
     assert seen["sync"].door.confirmed_version == 0
-    update = site.services.doors.door_update(SITE, "flat-1")
-    assert update.version == 1
-    assert {entry.key_id for entry in update.entries} == set(key_ids)
-    assert set(site.sync("flat-1", 1).completed_key_ids) == set(key_ids)
-    for key_id in key_ids:
-        assert site.key(key_id)["status"]["code"] == "active"
+    _door_gets_and_confirms(site, key_ids)
 
 
 def test_a_batch_that_died_before_its_keys_holds_the_door_back_only_for_the_grace_period(

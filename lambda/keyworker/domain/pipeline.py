@@ -378,17 +378,8 @@ class KeyPipeline:
         are written; the changes, per key the ``(seq, version)`` of its rows carried, and when
         this began."""
         since = self._engine.clock.now()
-        work: dict[str, list[ChangeRef]] = {}
-        actions: dict[str, str] = {}
-        for draft, _ in drafted.values():
-            if draft.key_id in known:
-                continue
-            for row in draft.rows:
-                if row.change_version is None and is_pending(row.state):
-                    work.setdefault(row.door_id, []).append(
-                        ChangeRef(draft.key_id, row.seq, row.state)
-                    )
-                    actions.setdefault(row.door_id, action or _door_action(row.state))
+        new_keys = [draft for draft, _ in drafted.values() if draft.key_id not in known]
+        work, actions = _door_work(new_keys, action)
         if not work:
             return {}, {}, since
         made, carried = self._allocate_changes(site_id, work, actions, doors)
@@ -940,18 +931,14 @@ class KeyPipeline:
         takeover: bool,
     ) -> tuple[list[Outcome], dict[str, DoorChangeMade]]:
         now = self._engine.clock.now()
-        work: dict[str, list[ChangeRef]] = {}
-        actions: dict[str, str] = {}
-        for outcome in outcomes:
-            record = outcome.record
-            if record is None or not self._settles(outcome, now, takeover):
-                continue
-            for row in record.rows:
-                if row.change_version is None and is_pending(row.state):
-                    work.setdefault(row.door_id, []).append(
-                        ChangeRef(record.key_id, row.seq, row.state)
-                    )
-                    actions.setdefault(row.door_id, action or _door_action(row.state))
+        work, actions = _door_work(
+            [
+                o.record
+                for o in outcomes
+                if o.record is not None and self._settles(o, now, takeover)
+            ],
+            action,
+        )
         if not work:
             return outcomes, {}
         made, carried = self._allocate_changes(site_id, work, actions, doors)
@@ -1131,6 +1118,24 @@ def _modification_fingerprint(command: ModifyKey) -> str:
     if "door_ids" in fields:
         fields["door_ids"] = list(fields["door_ids"])
     return fingerprint(fields)
+
+
+def _door_work(
+    records: Iterable[KeyRecord], action: str | None
+) -> tuple[dict[str, list[ChangeRef]], dict[str, str]]:
+    """Per door, the rows of ``records`` that wait for a door change (pending, no version
+    carrying them yet), and the action of each door's change (``action``, or from its rows'
+    state)."""
+    work: dict[str, list[ChangeRef]] = {}
+    actions: dict[str, str] = {}
+    for record in records:
+        for row in record.rows:
+            if row.change_version is None and is_pending(row.state):
+                work.setdefault(row.door_id, []).append(
+                    ChangeRef(record.key_id, row.seq, row.state)
+                )
+                actions.setdefault(row.door_id, action or _door_action(row.state))
+    return work, actions
 
 
 def _current_key(lost: ConcurrentUpdate) -> KeyRecord | None:
