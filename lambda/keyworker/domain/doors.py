@@ -209,12 +209,16 @@ class DoorService:
         door: Door,
         changes: Mapping[int, DoorChange],
         accounted: int,
-        records: Mapping[str, KeyRecord],
-    ) -> int:
-        """The last version up to ``accounted`` before one naming a key that is not written
-        yet: a batch's change is made before its new keys (docs/data-model.md, "A batch's new
-        keys"), so such a version is in flight while younger than ``CHANGE_GRACE_SECONDS``.
-        Older, the key's create never completed: its ref is dead, and skipped."""
+    ) -> tuple[dict[str, KeyRecord], int]:
+        """The keys the changes up to ``accounted`` name (one read), and the last version up
+        to there before one naming a key that is not written yet: a batch's change is made
+        before its new keys (docs/data-model.md, "A batch's new keys"), so such a version is
+        in flight while younger than ``CHANGE_GRACE_SECONDS``. Older, the key's create never
+        completed: its ref is dead, and skipped."""
+        records = self._store.get_keys(
+            door.site_id,
+            list({ref.key_id for v in changes if v <= accounted for ref in changes[v].refs}),
+        )
         now = self._engine.clock.now()
         for version in sorted(changes):
             if version > accounted:
@@ -224,12 +228,12 @@ class DoorService:
             if not waiting:
                 continue
             if now - change.created_at < CHANGE_GRACE_SECONDS:
-                return version - 1
+                return records, version - 1
             logger.warning(
                 "door change names keys never written; skipping them",
                 extra={"site_id": door.site_id, "door_id": door.door_id, "v": version},
             )
-        return accounted
+        return records, accounted
 
     def door_update(self, site_id: str, door_id: str, *, door: Door | None = None) -> DoorUpdate:
         """What the door must apply now: one entry per key with pending work at the door,
@@ -240,11 +244,7 @@ class DoorService:
         if door is None or (door.site_id, door.door_id) != (site_id, door_id):
             door = self._load(site_id, door_id)
         changes, accounted = self._pending_changes(door)
-        records = self._store.get_keys(
-            door.site_id,
-            list({ref.key_id for v in changes if v <= accounted for ref in changes[v].refs}),
-        )
-        accounted = self._written_through(door, changes, accounted, records)
+        records, accounted = self._written_through(door, changes, accounted)
         key_ids = list(
             dict.fromkeys(
                 ref.key_id
@@ -296,10 +296,7 @@ class DoorService:
         upto = min(version + 1, door.desired_version)
         changes, accounted = self._pending_changes(door, upto=upto)
         accounted = min(version, accounted)
-        records = self._store.get_keys(
-            site_id, list({r.key_id for v in changes if v <= accounted for r in changes[v].refs})
-        )
-        accounted = self._written_through(door, changes, accounted, records)
+        records, accounted = self._written_through(door, changes, accounted)
         if accounted < version:
             logger.warning(
                 "door confirmed a version past one in flight; confirming up to before it",

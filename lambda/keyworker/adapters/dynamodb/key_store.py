@@ -485,7 +485,22 @@ class DynamoStore:
     def _batch_get(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
         return self._table_client.batch_get(keys)
 
-    def _put_versioned(self, item: dict[str, Any], attribute: str, new_value: int) -> None:
+    def _put_versioned(
+        self,
+        item: dict[str, Any],
+        attribute: str,
+        new_value: int,
+        decode: Callable[[dict[str, Any]], Any],
+    ) -> None:
+        """Put ``item`` if its stored ``attribute`` is ``new_value - 1`` (absent for 1); a lost
+        race raises ``ConcurrentUpdate`` with the stored item, ``decode``d, as ``current``."""
+        try:
+            self._put_if_revision(item, attribute, new_value)
+        except ConcurrentUpdate as lost:
+            current = None if lost.current is None else decode(lost.current)
+            raise ConcurrentUpdate(str(lost), current=current) from lost
+
+    def _put_if_revision(self, item: dict[str, Any], attribute: str, new_value: int) -> None:
         if new_value == 1:
             condition = "attribute_not_exists(pk)"
             names: dict[str, str] = {}
@@ -555,7 +570,7 @@ class DynamoStore:
 
     def save_door(self, door: Door) -> None:
         if door.rev == 1:
-            self._put_versioned(door_to_item(door), "rev", door.rev)
+            self._put_versioned(door_to_item(door), "rev", door.rev, door_from_item)
             return
         # Only the description and the index partition, which follows the connectivity: the
         # versions move by their own updates, and the condition that they are the ones read
@@ -673,11 +688,7 @@ class DynamoStore:
         return {record.key_id: record for record in records}
 
     def save_key(self, record: KeyRecord) -> None:
-        try:
-            self._put_versioned(key_to_item(record), "version", record.version)
-        except ConcurrentUpdate as lost:
-            current = None if lost.current is None else key_from_item(lost.current)
-            raise ConcurrentUpdate(str(lost), current=current) from lost
+        self._put_versioned(key_to_item(record), "version", record.version, key_from_item)
 
     # -- phones
 
@@ -691,11 +702,7 @@ class DynamoStore:
         return {phone.phone_hash: phone for phone in phones}
 
     def save_phone(self, phone: PhoneRecord) -> None:
-        try:
-            self._put_versioned(phone_to_item(phone), "rev", phone.rev)
-        except ConcurrentUpdate as lost:
-            current = None if lost.current is None else phone_from_item(lost.current)
-            raise ConcurrentUpdate(str(lost), current=current) from lost
+        self._put_versioned(phone_to_item(phone), "rev", phone.rev, phone_from_item)
 
     # -- door changes
 
