@@ -307,12 +307,13 @@ impl Context<'_> {
                     break;
                 }
                 let (lo, hi) = (block_offsets[0] as usize, block_offsets[k] as usize);
-                // The door indexes' check (`check_door_index`'s), a vectorised maximum per
-                // block instead of a pass of its own over the column.
-                let most = self.input.door_index[lo..hi]
+                // The door indexes' check (`check_door_index`'s), per block instead of a pass
+                // of its own over the column: a vectorised OR of "not below" (a compare and
+                // an OR per lane; an unsigned maximum takes a blend more without SSE4.1).
+                let above = self.input.door_index[lo..hi]
                     .iter()
-                    .fold(0u32, |m, &d| m.max(d));
-                if most >= door_count && hi > lo {
+                    .fold(0u32, |m, &d| m | u32::from(d >= door_count));
+                if above != 0 {
                     bad_door = true;
                     break;
                 }
@@ -381,36 +382,65 @@ impl Context<'_> {
                 }
 
                 let block_with = with_len;
-                for (k, ((&kt, &now_status), (&after_status, &d))) in keys.key_types[a..b]
-                    .iter()
-                    .zip(&status[..k])
-                    .zip(after[..k].iter().zip(&decision[..k]))
-                    .enumerate()
-                {
-                    let i = a + k;
-                    if filtered && !self.takes(i, kt, now_status) {
-                        continue;
+                if filtered {
+                    for (k, ((&kt, &now_status), (&after_status, &d))) in keys.key_types[a..b]
+                        .iter()
+                        .zip(&status[..k])
+                        .zip(after[..k].iter().zip(&decision[..k]))
+                        .enumerate()
+                    {
+                        let i = a + k;
+                        if !self.takes(i, kt, now_status) {
+                            continue;
+                        }
+                        selected += 1;
+                        if packed_keys == 255 {
+                            unpack_counts(&mut before_counts, before_packed);
+                            unpack_counts(&mut after_counts, after_packed);
+                            (before_packed, after_packed, packed_keys) = (0, 0, 0);
+                        }
+                        packed_keys += 1;
+                        before_packed += 1 << (8 * (now_status & 7));
+                        after_packed += 1 << (8 * (after_status & 7));
+                        already_revoked += u64::from(d & decide::ALREADY != 0);
+                        if d & decide::REFUSED != 0 {
+                            cannot_revoke.push(i as u32);
+                        }
+                        complete_at_once += u64::from(d & decide::COMPLETE != 0);
+                        app_reload_waits += u64::from(d & decide::APP_RELOAD != 0);
+                        // Written to both lists, kept by the one whose length moves on.
+                        with_slots[with_len].write(i as u32);
+                        without_slots[without_len].write(i as u32);
+                        with_len += usize::from(d & decide::WORK != 0);
+                        without_len += usize::from(d & decide::NO_WORK != 0);
                     }
-                    selected += 1;
-                    if packed_keys == 255 {
-                        unpack_counts(&mut before_counts, before_packed);
-                        unpack_counts(&mut after_counts, after_packed);
-                        (before_packed, after_packed, packed_keys) = (0, 0, 0);
-                    }
-                    packed_keys += 1;
-                    before_packed += 1 << (8 * (now_status & 7));
-                    after_packed += 1 << (8 * (after_status & 7));
-                    already_revoked += u64::from(d & decide::ALREADY != 0);
-                    if d & decide::REFUSED != 0 {
-                        cannot_revoke.push(i as u32);
-                    }
-                    complete_at_once += u64::from(d & decide::COMPLETE != 0);
-                    app_reload_waits += u64::from(d & decide::APP_RELOAD != 0);
-                    // Written to both lists, kept by the one whose length moves on.
-                    with_slots[with_len].write(i as u32);
-                    without_slots[without_len].write(i as u32);
-                    with_len += usize::from(d & decide::WORK != 0);
-                    without_len += usize::from(d & decide::NO_WORK != 0);
+                } else {
+                    // Every key is taken.
+                    selected += k as u64;
+                    let mut lists = Lists {
+                        with_slots: &mut *with_slots,
+                        without_slots: &mut *without_slots,
+                        with_len,
+                        without_len,
+                        cannot_revoke: &mut cannot_revoke,
+                    };
+                    let mut counts = Counts {
+                        status: &mut before_counts,
+                        after: &mut after_counts,
+                        decided: [0; 8],
+                    };
+                    take_every_key(
+                        a as u32,
+                        &status[..k],
+                        &after[..k],
+                        &decision[..k],
+                        &mut lists,
+                        &mut counts,
+                    );
+                    (with_len, without_len) = (lists.with_len, lists.without_len);
+                    already_revoked += counts.decided[0];
+                    complete_at_once += counts.decided[2];
+                    app_reload_waits += counts.decided[3];
                 }
                 // The block's keys with door work, while their rows are in the cache (the
                 // fold and the door index check just read them): their rows' counts.
@@ -602,6 +632,26 @@ mod decide {
     pub const NO_WORK: u8 = 1 << 5;
 }
 
+/// Per decision byte (its six [`decide`] bits), each bit as a byte lane of a word (bit `b` in
+/// lane `b`): adding entries counts a run of up to 255 keys' already revoked (lane 0),
+/// complete at once (lane 2) and app reload waits (lane 3) at once.
+static DECISION_LANES: [u64; 64] = {
+    let mut t = [0u64; 64];
+    let mut d = 0;
+    while d < 64 {
+        let mut b = 0;
+        while b < 6 {
+            t[d] |= ((d as u64 >> b) & 1) << (8 * b);
+            b += 1;
+        }
+        d += 1;
+    }
+    t
+};
+const _: () = assert!(
+    decide::ALREADY == 1 << 0 && decide::COMPLETE == 1 << 2 && decide::APP_RELOAD == 1 << 3
+);
+
 /// The general status code per situation index ([`OUTCOMES`]' first column): a byte an entry,
 /// 4 KB, for the scan's two lookups per key.
 static GENERAL: [u8; SITUATIONS] = {
@@ -677,6 +727,80 @@ fn fold_keys(rows: &[u8], offsets: &[u32], row_bits: &[u16; 256], out: &mut [u16
             .iter()
             .fold(0, |acc, &b| acc | row_bits[usize::from(b)]);
     }
+}
+
+/// The two lists of keys to revoke being filled (slots below each length written) and the
+/// keys that cannot be revoked.
+struct Lists<'a> {
+    with_slots: &'a mut [std::mem::MaybeUninit<u32>],
+    without_slots: &'a mut [std::mem::MaybeUninit<u32>],
+    with_len: usize,
+    without_len: usize,
+    cannot_revoke: &'a mut Vec<u32>,
+}
+
+/// Status histograms now and after, and per [`decide`] bit the keys that have it.
+struct Counts<'a> {
+    status: &'a mut [u64; 8],
+    after: &'a mut [u64; 8],
+    decided: [u64; 8],
+}
+
+/// Per status code (its low three bits), the word that counts it in byte lane `code`.
+static STATUS_LANE: [u64; 8] = {
+    let mut t = [0u64; 8];
+    let mut s = 0;
+    while s < 8 {
+        t[s] = 1 << (8 * s);
+        s += 1;
+    }
+    t
+};
+
+/// The scan's selection when the selector takes every key: keys `first..` with their statuses
+/// now and after and decision bytes, counted and sorted into `lists`. Its own function (not
+/// inlined into the scan) so that its few live values stay in registers; in runs of up to
+/// 255 keys (what a packed byte counter holds), with no per-key test of the selection or of
+/// the counters' fill, the decision's counted bits added as byte lanes of one word
+/// ([`DECISION_LANES`]).
+#[inline(never)]
+fn take_every_key(
+    first: u32,
+    status: &[u8],
+    after: &[u8],
+    decision: &[u8],
+    lists: &mut Lists<'_>,
+    counts: &mut Counts<'_>,
+) {
+    let (mut with_len, mut without_len) = (lists.with_len, lists.without_len);
+    let with_slots = &mut *lists.with_slots;
+    let without_slots = &mut *lists.without_slots;
+    let mut i = first;
+    for ((status, after), decision) in status
+        .chunks(255)
+        .zip(after.chunks(255))
+        .zip(decision.chunks(255))
+    {
+        let (mut status_run, mut after_run, mut decided) = (0u64, 0u64, 0u64);
+        for ((&now_status, &after_status), &d) in status.iter().zip(after).zip(decision) {
+            status_run += STATUS_LANE[usize::from(now_status & 7)];
+            after_run += STATUS_LANE[usize::from(after_status & 7)];
+            decided += DECISION_LANES[usize::from(d & 0x3f)];
+            if d & decide::REFUSED != 0 {
+                lists.cannot_revoke.push(i);
+            }
+            // Written to both lists, kept by the one whose length moves on.
+            with_slots[with_len].write(i);
+            without_slots[without_len].write(i);
+            with_len += usize::from(d & decide::WORK != 0);
+            without_len += usize::from(d & decide::NO_WORK != 0);
+            i += 1;
+        }
+        unpack_counts(counts.status, status_run);
+        unpack_counts(counts.after, after_run);
+        unpack_counts(&mut counts.decided, decided);
+    }
+    (lists.with_len, lists.without_len) = (with_len, without_len);
 }
 
 /// Adds eight byte-wide counters packed in a word to `counts`.
