@@ -224,10 +224,93 @@ struct Part {
     /// room for `with_work` too (the order is built in this buffer).
     without_work: Vec<u32>,
     door_rows: Vec<u32>,
+    /// Every key of the part has this many rows (`offsets` advance by it throughout).
+    stride: Option<u32>,
 }
 
 // The scan's status histograms have eight slots.
 const _: () = assert!(GeneralStatus::ALL.len() <= 8);
+
+/// Where a key's rows are in the door row columns.
+trait KeyRows: Copy {
+    /// Key `i`'s rows: `lo..hi`.
+    fn of(self, i: usize) -> (usize, usize);
+}
+
+/// Any keys: read from the offsets column.
+#[derive(Clone, Copy)]
+struct ByOffsets<'a>(&'a [u32]);
+
+impl KeyRows for ByOffsets<'_> {
+    #[inline(always)]
+    fn of(self, i: usize) -> (usize, usize) {
+        (self.0[i] as usize, self.0[i + 1] as usize)
+    }
+}
+
+/// Keys from `first` on with `N` rows each, the first's at `base` (the offsets advance by `N`
+/// there: checked by the scan): the row loops have a known trip count (unrolled, no loop
+/// branch) and no offsets are loaded.
+#[derive(Clone, Copy)]
+struct Strided<const N: usize> {
+    base: usize,
+    first: usize,
+}
+
+impl<const N: usize> KeyRows for Strided<N> {
+    #[inline(always)]
+    fn of(self, i: usize) -> (usize, usize) {
+        let lo = self.base + (i - self.first) * N;
+        (lo, lo + N)
+    }
+}
+
+/// `$body` with `$rows` the [`KeyRows`] of keys from `$first` on: [`Strided`] when they all
+/// have `$stride` rows (1 to 8, `Some`), the first's at `$base`; else [`ByOffsets`].
+macro_rules! with_rows {
+    ($stride:expr, $offsets:expr, $base:expr, $first:expr, |$rows:ident| $body:expr) => {{
+        let (base, first) = ($base, $first);
+        match $stride {
+            Some(1) => {
+                let $rows = Strided::<1> { base, first };
+                $body
+            }
+            Some(2) => {
+                let $rows = Strided::<2> { base, first };
+                $body
+            }
+            Some(3) => {
+                let $rows = Strided::<3> { base, first };
+                $body
+            }
+            Some(4) => {
+                let $rows = Strided::<4> { base, first };
+                $body
+            }
+            Some(5) => {
+                let $rows = Strided::<5> { base, first };
+                $body
+            }
+            Some(6) => {
+                let $rows = Strided::<6> { base, first };
+                $body
+            }
+            Some(7) => {
+                let $rows = Strided::<7> { base, first };
+                $body
+            }
+            Some(8) => {
+                let $rows = Strided::<8> { base, first };
+                $body
+            }
+            _ => {
+                let _ = (base, first);
+                let $rows = ByOffsets($offsets);
+                $body
+            }
+        }
+    }};
+}
 
 /// Everything the passes read.
 struct Context<'a> {
@@ -278,6 +361,8 @@ impl Context<'_> {
         let (mut complete_at_once, mut app_reload_waits) = (0u64, 0u64);
         let mut bad = false;
         let mut bad_door = false;
+        // The row count every key of the blocks so far has, if they all have the same.
+        let (mut stride, mut mixed) = (None, false);
         let door_count = self.input.door_count;
         let mut words = [0u16; SCAN_BLOCK];
         let mut status = [0u8; SCAN_BLOCK];
@@ -305,6 +390,11 @@ impl Context<'_> {
                 if decreasing {
                     bad = true;
                     break;
+                }
+                match (uniform, stride) {
+                    (true, None) => stride = Some(step),
+                    (true, Some(s)) if s == step => {}
+                    _ => mixed = true,
                 }
                 let (lo, hi) = (block_offsets[0] as usize, block_offsets[k] as usize);
                 // The door indexes' check (`check_door_index`'s), per block instead of a pass
@@ -448,7 +538,9 @@ impl Context<'_> {
                     // SAFETY: the slots below `with_len` were written by the loop above.
                     unsafe { slot.assume_init() }
                 });
-                self.count_work_rows(block_keys, &mut door_rows);
+                let base = block_offsets[0] as usize;
+                with_rows!(uniform.then_some(step), offsets, base, a, |rows| self
+                    .count_work_rows(rows, block_keys, &mut door_rows));
             }
         }
         // SAFETY: every slot below each length was written in the loop (a length only moves
@@ -468,6 +560,7 @@ impl Context<'_> {
             with_work,
             without_work,
             door_rows,
+            stride: if mixed { None } else { stride },
             ..Part::default()
         };
         unpack_counts(&mut before_counts, before_packed);
@@ -528,14 +621,18 @@ impl Context<'_> {
     /// between the two: 6.5 ms, where going position by position with each door's run kept
     /// in registers took 11-13 ms, its per-row compare and branch costing more than the
     /// waits it saved.)
-    fn count_work_rows(&self, keys: impl Iterator<Item = u32>, door_rows: &mut [u32]) {
-        let offsets = self.input.keys.door_offsets;
+    #[inline(always)]
+    fn count_work_rows<R: KeyRows>(
+        &self,
+        key_rows: R,
+        keys: impl Iterator<Item = u32>,
+        door_rows: &mut [u32],
+    ) {
         let door_states = self.input.keys.door_states;
         let door_index = self.input.door_index;
         let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
         for i in keys {
-            let i = i as usize;
-            let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
+            let (lo, hi) = key_rows.of(i as usize);
             for (&b, &d) in door_states[lo..hi].iter().zip(&door_index[lo..hi]) {
                 door_rows[d as usize] += u32::from(codes[usize::from(b)] & ROW_WORK != 0);
             }
@@ -546,11 +643,9 @@ impl Context<'_> {
     /// door with the fewest rows, lowest index on a tie, as the minimum of `rows << 32 |
     /// door` over its rows with work (the others skipped by a branch that is predicted: a
     /// key's rows with work are nearly all of them).
-    #[inline]
-    fn anchor(&self, i: u32, door_rows: &[u32]) -> u32 {
-        let i = i as usize;
-        let offsets = self.input.keys.door_offsets;
-        let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
+    #[inline(always)]
+    fn anchor<R: KeyRows>(&self, key_rows: R, i: u32, door_rows: &[u32]) -> u32 {
+        let (lo, hi) = key_rows.of(i as usize);
         let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
         let mut best = u64::MAX;
         for (&b, &d) in self.input.keys.door_states[lo..hi]
@@ -566,19 +661,36 @@ impl Context<'_> {
         best as u32
     }
 
+    /// The anchors of `keys` ([`Context::anchor`]), counted in `counts` (at slot anchor + 1).
+    fn anchors<R: KeyRows>(
+        &self,
+        key_rows: R,
+        keys: &[u32],
+        door_rows: &[u32],
+        counts: &mut [u32],
+    ) -> Vec<u32> {
+        let mut anchors = Vec::with_capacity(keys.len());
+        for &i in keys {
+            let a = self.anchor(key_rows, i, door_rows);
+            counts[a as usize + 1] += 1;
+            anchors.push(a);
+        }
+        anchors
+    }
+
     /// Door changes of chunks `chunks`: one per door per chunk with work for it. Only the
     /// first `with_work` keys of the order are read: the keys after them have no row with
     /// work. `last_chunk` is scratch (at least one slot per door, overwritten): per door the
     /// last chunk that changed it.
-    fn door_changes(
+    fn door_changes<R: KeyRows>(
         &self,
+        key_rows: R,
         plan: &Plan,
         chunks: std::ops::Range<usize>,
         with_work: usize,
         last_chunk: &mut [u32],
     ) -> Vec<u32> {
         let door_count = self.input.door_count as usize;
-        let offsets = self.input.keys.door_offsets;
         // Keys with door work are access media.
         let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
         let mut changes = vec![0u32; door_count];
@@ -589,8 +701,7 @@ impl Context<'_> {
             let to = (plan.chunk_offsets[c + 1] as usize).min(with_work);
             let c = c as u32;
             for &i in &plan.order[from..to] {
-                let i = i as usize;
-                let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
+                let (lo, hi) = key_rows.of(i as usize);
                 for (&b, &d) in self.input.keys.door_states[lo..hi]
                     .iter()
                     .zip(&self.input.door_index[lo..hi])
@@ -888,6 +999,8 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
     // Selection, decisions, statuses after and rows per door; parts merged in key order.
     let door_count = ctx.input.door_count as usize;
     let mut plan = Plan::default();
+    let offsets = ctx.input.keys.door_offsets;
+    let stride;
     let (with_work, without_work) = if parts == 1 {
         let part = ctx.scan(0..n);
         if part.bad_door {
@@ -904,6 +1017,7 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
         plan.complete_at_once = part.complete_at_once;
         plan.app_reload_waits = part.app_reload_waits;
         plan.door_rows = part.door_rows;
+        stride = part.stride;
         (part.with_work, part.without_work)
     } else {
         let ranges = split(n, parts);
@@ -920,6 +1034,8 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
             return Err(bulk::first_error(&ctx.input.keys, range.start).into());
         }
         plan.door_rows = vec![0; door_count];
+        let first = scanned[0].stride;
+        stride = first.filter(|_| scanned.iter().all(|p| p.stride == first));
         let mut with_work = Vec::with_capacity(scanned.iter().map(|p| p.with_work.len()).sum());
         // Room for the whole order (see below).
         let mut without_work = Vec::with_capacity(
@@ -950,19 +1066,18 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
     let mut starts = vec![0u32; door_count + 1];
     let anchors: Vec<u32> = if parts == 1 {
         // Anchors and their histogram in one pass.
-        let mut anchors = Vec::with_capacity(with_work.len());
-        for &i in &with_work {
-            let a = ctx.anchor(i, &plan.door_rows);
-            starts[a as usize + 1] += 1;
-            anchors.push(a);
-        }
-        anchors
+        with_rows!(stride, offsets, 0, 0, |rows| ctx.anchors(
+            rows,
+            &with_work,
+            &plan.door_rows,
+            &mut starts
+        ))
     } else {
-        let anchors: Vec<u32> = with_work
+        let anchors: Vec<u32> = with_rows!(stride, offsets, 0, 0, |rows| with_work
             .par_iter()
             .with_min_len(4096)
-            .map(|&i| ctx.anchor(i, &plan.door_rows))
-            .collect();
+            .map(|&i| ctx.anchor(rows, i, &plan.door_rows))
+            .collect());
         for &a in &anchors {
             starts[a as usize + 1] += 1;
         }
@@ -995,11 +1110,26 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
     let chunks = with_work_len.div_ceil(chunk_size);
     plan.door_changes = if parts == 1 {
         // The bucket starts, done with, as the scratch: no fresh pages to fault in.
-        ctx.door_changes(&plan, 0..chunks, with_work_len, &mut starts)
+        with_rows!(stride, offsets, 0, 0, |rows| ctx.door_changes(
+            rows,
+            &plan,
+            0..chunks,
+            with_work_len,
+            &mut starts
+        ))
     } else {
         let partial: Vec<Vec<u32>> = split(chunks, parts)
             .into_par_iter()
-            .map(|range| ctx.door_changes(&plan, range, with_work_len, &mut vec![0; door_count]))
+            .map(|range| {
+                let scratch = &mut vec![0; door_count];
+                with_rows!(stride, offsets, 0, 0, |rows| ctx.door_changes(
+                    rows,
+                    &plan,
+                    range,
+                    with_work_len,
+                    scratch
+                ))
+            })
             .collect();
         let mut total = vec![0u32; door_count];
         for p in &partial {
