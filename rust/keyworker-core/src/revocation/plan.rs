@@ -135,6 +135,33 @@ impl IndexSet {
     }
 }
 
+/// A set of key indexes, as bits: the keys with door work that also have a row that is not
+/// work (rare: the passes after the scan skip the per-row test of the others).
+#[derive(Default)]
+struct KeySet(Vec<u64>);
+
+impl KeySet {
+    fn new(keys: usize) -> Self {
+        KeySet(vec![0; keys.div_ceil(64)])
+    }
+
+    #[inline(always)]
+    fn insert(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+
+    #[inline(always)]
+    fn contains(&self, i: usize) -> bool {
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    fn union(&mut self, other: &KeySet) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= b;
+        }
+    }
+}
+
 /// The planner's own checks of its input and options, in the order they are reported.
 /// `door_values`: whether to check every door index too (the scan checks them on the way, and
 /// this runs with them only to name a bad one); the length is always checked.
@@ -226,6 +253,8 @@ struct Part {
     door_rows: Vec<u32>,
     /// Every key of the part has this many rows (`offsets` advance by it throughout).
     stride: Option<u32>,
+    /// The keys of `with_work` with a row that is not work (by key index, over all keys).
+    rows_stay: KeySet,
 }
 
 // The scan's status histograms have eight slots.
@@ -350,6 +379,7 @@ impl Context<'_> {
         // a word each (emptied every 255 keys): a run of keys with the same status then adds
         // in a register instead of waiting on one counter in memory key after key.
         let mut door_rows = vec![0u32; self.input.door_count as usize];
+        let mut rows_stay = KeySet::new(keys.key_types.len());
         let mut with_work: Vec<u32> = Vec::with_capacity(len);
         let mut without_work: Vec<u32> = Vec::with_capacity(len);
         let (mut with_len, mut without_len) = (0usize, 0usize);
@@ -540,7 +570,7 @@ impl Context<'_> {
                 });
                 let base = block_offsets[0] as usize;
                 with_rows!(uniform.then_some(step), offsets, base, a, |rows| self
-                    .count_work_rows(rows, block_keys, &mut door_rows));
+                    .count_work_rows(rows, block_keys, &mut door_rows, &mut rows_stay));
             }
         }
         // SAFETY: every slot below each length was written in the loop (a length only moves
@@ -561,6 +591,7 @@ impl Context<'_> {
             without_work,
             door_rows,
             stride: if mixed { None } else { stride },
+            rows_stay,
             ..Part::default()
         };
         unpack_counts(&mut before_counts, before_packed);
@@ -627,14 +658,22 @@ impl Context<'_> {
         key_rows: R,
         keys: impl Iterator<Item = u32>,
         door_rows: &mut [u32],
+        rows_stay: &mut KeySet,
     ) {
         let door_states = self.input.keys.door_states;
         let door_index = self.input.door_index;
         let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
         for i in keys {
             let (lo, hi) = key_rows.of(i as usize);
+            let mut every = ROW_WORK;
             for (&b, &d) in door_states[lo..hi].iter().zip(&door_index[lo..hi]) {
-                door_rows[d as usize] += u32::from(codes[usize::from(b)] & ROW_WORK != 0);
+                let code = codes[usize::from(b)];
+                every &= code;
+                door_rows[d as usize] += u32::from(code & ROW_WORK != 0);
+            }
+            // Rare: a row of a key with work that stays (e.g. one already revoked there).
+            if every == 0 {
+                rows_stay.insert(i as usize);
             }
         }
     }
@@ -644,8 +683,22 @@ impl Context<'_> {
     /// door` over its rows with work (the others skipped by a branch that is predicted: a
     /// key's rows with work are nearly all of them).
     #[inline(always)]
-    fn anchor<R: KeyRows>(&self, key_rows: R, i: u32, door_rows: &[u32]) -> u32 {
+    fn anchor<R: KeyRows>(
+        &self,
+        key_rows: R,
+        i: u32,
+        door_rows: &[u32],
+        rows_stay: &KeySet,
+    ) -> u32 {
         let (lo, hi) = key_rows.of(i as usize);
+        if !rows_stay.contains(i as usize) {
+            // Every row is work: no per-row test.
+            return self.input.door_index[lo..hi]
+                .iter()
+                .fold(u64::MAX, |best, &d| {
+                    best.min(u64::from(door_rows[d as usize]) << 32 | u64::from(d))
+                }) as u32;
+        }
         let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
         let mut best = u64::MAX;
         for (&b, &d) in self.input.keys.door_states[lo..hi]
@@ -667,11 +720,12 @@ impl Context<'_> {
         key_rows: R,
         keys: &[u32],
         door_rows: &[u32],
+        rows_stay: &KeySet,
         counts: &mut [u32],
     ) -> Vec<u32> {
         let mut anchors = Vec::with_capacity(keys.len());
         for &i in keys {
-            let a = self.anchor(key_rows, i, door_rows);
+            let a = self.anchor(key_rows, i, door_rows, rows_stay);
             counts[a as usize + 1] += 1;
             anchors.push(a);
         }
@@ -688,6 +742,7 @@ impl Context<'_> {
         plan: &Plan,
         chunks: std::ops::Range<usize>,
         with_work: usize,
+        rows_stay: &KeySet,
         last_chunk: &mut [u32],
     ) -> Vec<u32> {
         let door_count = self.input.door_count as usize;
@@ -702,6 +757,17 @@ impl Context<'_> {
             let c = c as u32;
             for &i in &plan.order[from..to] {
                 let (lo, hi) = key_rows.of(i as usize);
+                if !rows_stay.contains(i as usize) {
+                    // Every row is work: no per-row test.
+                    for &d in &self.input.door_index[lo..hi] {
+                        let d = d as usize;
+                        if last_chunk[d] != c {
+                            last_chunk[d] = c;
+                            changes[d] += 1;
+                        }
+                    }
+                    continue;
+                }
                 for (&b, &d) in self.input.keys.door_states[lo..hi]
                     .iter()
                     .zip(&self.input.door_index[lo..hi])
@@ -1001,6 +1067,7 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
     let mut plan = Plan::default();
     let offsets = ctx.input.keys.door_offsets;
     let stride;
+    let mut rows_stay;
     let (with_work, without_work) = if parts == 1 {
         let part = ctx.scan(0..n);
         if part.bad_door {
@@ -1018,6 +1085,7 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
         plan.app_reload_waits = part.app_reload_waits;
         plan.door_rows = part.door_rows;
         stride = part.stride;
+        rows_stay = part.rows_stay;
         (part.with_work, part.without_work)
     } else {
         let ranges = split(n, parts);
@@ -1036,6 +1104,10 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
         plan.door_rows = vec![0; door_count];
         let first = scanned[0].stride;
         stride = first.filter(|_| scanned.iter().all(|p| p.stride == first));
+        rows_stay = KeySet::new(n);
+        for part in &scanned {
+            rows_stay.union(&part.rows_stay);
+        }
         let mut with_work = Vec::with_capacity(scanned.iter().map(|p| p.with_work.len()).sum());
         // Room for the whole order (see below).
         let mut without_work = Vec::with_capacity(
@@ -1070,13 +1142,14 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
             rows,
             &with_work,
             &plan.door_rows,
+            &rows_stay,
             &mut starts
         ))
     } else {
         let anchors: Vec<u32> = with_rows!(stride, offsets, 0, 0, |rows| with_work
             .par_iter()
             .with_min_len(4096)
-            .map(|&i| ctx.anchor(rows, i, &plan.door_rows))
+            .map(|&i| ctx.anchor(rows, i, &plan.door_rows, &rows_stay))
             .collect());
         for &a in &anchors {
             starts[a as usize + 1] += 1;
@@ -1115,6 +1188,7 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
             &plan,
             0..chunks,
             with_work_len,
+            &rows_stay,
             &mut starts
         ))
     } else {
@@ -1127,6 +1201,7 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
                     &plan,
                     range,
                     with_work_len,
+                    &rows_stay,
                     scratch
                 ))
             })
