@@ -370,9 +370,6 @@ impl Context<'_> {
         let selector = self.selector;
         let row_bits = self.row_bits;
         let now = self.now;
-        let revoked_code = GeneralStatus::Revoked.code();
-        let foreign_am = foreign_bits(KeyType::AccessMedium);
-        let foreign_dk = foreign_bits(KeyType::DigitalKey);
         let filtered = self.target.is_some() || selector.key_types != 0 || selector.statuses != 0;
         let len = range.len();
         // Counts live in locals. The status histograms are eight byte-wide counters packed in
@@ -452,54 +449,19 @@ impl Context<'_> {
                     _ => fold_keys(rows, block_offsets, row_bits, words),
                 }
 
-                let key_columns = keys.key_types[a..b]
-                    .iter()
-                    .zip(&keys.flags[a..b])
-                    .zip(&keys.valid_from[a..b])
-                    .zip(&keys.valid_until[a..b]);
-                let outputs = status[..k]
-                    .iter_mut()
-                    .zip(&mut after[..k])
-                    .zip(&mut decision[..k]);
-                for (((((&kt, &fl), &valid_from), &valid_until), &word), ((st, af), de)) in
-                    key_columns.zip(words.iter()).zip(outputs)
-                {
-                    let now_bits = word as u8;
-                    // The status engine's checks (`bulk::run_chunk_with`), ORed in.
-                    let bounded = valid_until != NO_END;
-                    let digital = kt & 1;
-                    let foreign =
-                        foreign_am ^ ((foreign_am ^ foreign_dk) & 0u8.wrapping_sub(digital));
-                    bad |= (kt > 1)
-                        | (fl & !bulk::flags::KNOWN != 0)
-                        | (bounded & (valid_until <= valid_from))
-                        | (now_bits & foreign != 0);
-                    // The situation's index without its door facts (`Situation::index`).
-                    let situation = usize::from(digital)
-                        | usize::from(fl & bulk::flags::KNOWN) << 1
-                        | usize::from(now < valid_from) << 6
-                        | usize::from(bounded & (now >= valid_until)) << 7;
-                    let now_status = GENERAL[situation | usize::from(now_bits & 0x0f) << 8];
-                    // An access medium's rows move by `revoke` (the high byte); a digital
-                    // key's stay (its summary after is the one now).
-                    let access_medium = 0u8.wrapping_sub(digital ^ 1);
-                    let rows = (word >> 8) as u8 & access_medium;
-                    let summary_after = (rows | now_bits & !access_medium) & ROW_SUMMARY;
-                    let general = GENERAL[situation
-                        | usize::from(bulk::flags::REVOKED) << 1
-                        | usize::from(summary_after) << 8];
-                    let d = DECISIONS[usize::from(
-                        fl & bulk::flags::REVOKED
-                            | (rows >> 3) & 0b110
-                            | u8::from(general == revoked_code) << 3
-                            | digital << 4,
-                    )];
-                    *st = now_status;
-                    // Skipped keys (already revoked, cannot be revoked) keep their status.
-                    let revoking = d & (decide::ALREADY | decide::REFUSED) == 0;
-                    *af = if revoking { general } else { now_status };
-                    *de = d;
-                }
+                bad |= decide_keys(
+                    now,
+                    Columns {
+                        key_types: &keys.key_types[a..b],
+                        flags: &keys.flags[a..b],
+                        valid_from: &keys.valid_from[a..b],
+                        valid_until: &keys.valid_until[a..b],
+                        words,
+                    },
+                    &mut status[..k],
+                    &mut after[..k],
+                    &mut decision[..k],
+                );
 
                 let block_with = with_len;
                 if filtered {
@@ -904,6 +866,85 @@ fn fold_keys(rows: &[u8], offsets: &[u32], row_bits: &[u16; 256], out: &mut [u16
             .iter()
             .fold(0, |acc, &b| acc | row_bits[usize::from(b)]);
     }
+}
+
+/// A scan block's key columns and folded row words ([`fold_rows`]).
+struct Columns<'a> {
+    key_types: &'a [u8],
+    flags: &'a [u8],
+    valid_from: &'a [i64],
+    valid_until: &'a [i64],
+    words: &'a [u16],
+}
+
+/// Per key of a scan block, without a branch: the status now and after (from the folded
+/// word: the key type applied to the word, not per row) and the decision bits. Returns
+/// whether a key fails the status engine's checks (`bulk::run_chunk_with`'s): the key type
+/// and flag checks as one vectorised OR over the block, the others per key. Its own function
+/// (not inlined into the scan) so that its columns and constants stay in registers.
+#[inline(never)]
+fn decide_keys(
+    now: i64,
+    keys: Columns<'_>,
+    status: &mut [u8],
+    after: &mut [u8],
+    decision: &mut [u8],
+) -> bool {
+    let revoked_code = GeneralStatus::Revoked.code();
+    let foreign_am = foreign_bits(KeyType::AccessMedium);
+    let foreign_dk = foreign_bits(KeyType::DigitalKey);
+    let unknown = keys
+        .key_types
+        .iter()
+        .zip(keys.flags)
+        .fold(0u8, |m, (&kt, &fl)| {
+            m | (kt & !1) | (fl & !bulk::flags::KNOWN)
+        });
+    let mut bad = unknown != 0;
+    let key_columns = keys
+        .key_types
+        .iter()
+        .zip(keys.flags)
+        .zip(keys.valid_from)
+        .zip(keys.valid_until);
+    let outputs = status
+        .iter_mut()
+        .zip(after.iter_mut())
+        .zip(decision.iter_mut());
+    for (((((&kt, &fl), &valid_from), &valid_until), &word), ((st, af), de)) in
+        key_columns.zip(keys.words).zip(outputs)
+    {
+        let now_bits = word as u8;
+        let bounded = valid_until != NO_END;
+        let digital = kt & 1;
+        let foreign = foreign_am ^ ((foreign_am ^ foreign_dk) & 0u8.wrapping_sub(digital));
+        bad |= (bounded & (valid_until <= valid_from)) | (now_bits & foreign != 0);
+        // The situation's index without its door facts (`Situation::index`).
+        let situation = usize::from(digital)
+            | usize::from(fl & bulk::flags::KNOWN) << 1
+            | usize::from(now < valid_from) << 6
+            | usize::from(bounded & (now >= valid_until)) << 7;
+        let now_status = GENERAL[situation | usize::from(now_bits & 0x0f) << 8];
+        // An access medium's rows move by `revoke` (the high byte); a digital key's stay
+        // (its summary after is the one now).
+        let access_medium = 0u8.wrapping_sub(digital ^ 1);
+        let rows = (word >> 8) as u8 & access_medium;
+        let summary_after = (rows | now_bits & !access_medium) & ROW_SUMMARY;
+        let general = GENERAL
+            [situation | usize::from(bulk::flags::REVOKED) << 1 | usize::from(summary_after) << 8];
+        let d = DECISIONS[usize::from(
+            fl & bulk::flags::REVOKED
+                | (rows >> 3) & 0b110
+                | u8::from(general == revoked_code) << 3
+                | digital << 4,
+        )];
+        *st = now_status;
+        // Skipped keys (already revoked, cannot be revoked) keep their status.
+        let revoking = d & (decide::ALREADY | decide::REFUSED) == 0;
+        *af = if revoking { general } else { now_status };
+        *de = d;
+    }
+    bad
 }
 
 /// The two lists of keys to revoke being filled (slots below each length written) and the
