@@ -720,13 +720,14 @@ impl Context<'_> {
             for &i in &plan.order[from..to] {
                 let (lo, hi) = key_rows.of(i as usize);
                 if !rows_stay.contains(i as usize) {
-                    // Every row is work: no per-row test.
+                    // Every row is work: no per-row test, and no branch on whether the
+                    // chunk is new for the door (a flat's first key in a chunk is, its
+                    // second is not: no pattern a predictor learns).
                     for &d in &self.input.door_index[lo..hi] {
                         let d = d as usize;
-                        if last_chunk[d] != c {
-                            last_chunk[d] = c;
-                            changes[d] += 1;
-                        }
+                        let new = last_chunk[d] != c;
+                        last_chunk[d] = c;
+                        changes[d] += u32::from(new);
                     }
                     continue;
                 }
