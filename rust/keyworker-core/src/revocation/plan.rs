@@ -361,9 +361,11 @@ impl Context<'_> {
     /// all have the same number of rows, the common case); per key, without a branch, the
     /// status engine's checks (`evaluate_bulk`'s, ORed into [`Part::bad`]), the status now
     /// and after from the word (the key type applied to the word, not per row) and the
-    /// decision as bits; then the selection and the counts, the keys to revoke sorted into two
-    /// lists without a branch. The remaining branches (the selection, a key that cannot be
-    /// revoked) follow long runs in real sites.
+    /// decision as bits ([`decide_keys`]); then the selection and the counts, the keys to
+    /// revoke sorted into two lists without a branch ([`take_every_key`] when the selector
+    /// takes every key); then the row counts of the block's keys with door work, noting the
+    /// rare ones with a row that stays ([`Part::rows_stay`]). The remaining branches (the
+    /// selection, a key that cannot be revoked) follow long runs in real sites.
     fn scan(&self, range: std::ops::Range<usize>) -> Part {
         let keys = &self.input.keys;
         let offsets = keys.door_offsets;
