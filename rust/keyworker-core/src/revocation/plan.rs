@@ -687,13 +687,15 @@ impl Context<'_> {
         rows_stay: &KeySet,
         counts: &mut [u32],
     ) -> Vec<u32> {
-        let mut anchors = Vec::with_capacity(keys.len());
-        for &i in keys {
-            let a = self.anchor(key_rows, i, door_rows, rows_stay);
-            counts[a as usize + 1] += 1;
-            anchors.push(a);
-        }
-        anchors
+        // Collected from an iterator of known length: no capacity check (and its call, which
+        // would keep the loop's values on the stack) per key.
+        keys.iter()
+            .map(|&i| {
+                let a = self.anchor(key_rows, i, door_rows, rows_stay);
+                counts[a as usize + 1] += 1;
+                a
+            })
+            .collect()
     }
 
     /// Door changes of chunks `chunks`: one per door per chunk with work for it. Only the
