@@ -135,6 +135,33 @@ impl IndexSet {
     }
 }
 
+/// A set of key indexes, as bits: the keys with door work that also have a row that is not
+/// work (rare: the passes after the scan skip the per-row test of the others).
+#[derive(Default)]
+struct KeySet(Vec<u64>);
+
+impl KeySet {
+    fn new(keys: usize) -> Self {
+        KeySet(vec![0; keys.div_ceil(64)])
+    }
+
+    #[inline(always)]
+    fn insert(&mut self, i: usize) {
+        self.0[i / 64] |= 1 << (i % 64);
+    }
+
+    #[inline(always)]
+    fn contains(&self, i: usize) -> bool {
+        self.0[i / 64] & (1 << (i % 64)) != 0
+    }
+
+    fn union(&mut self, other: &KeySet) {
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a |= b;
+        }
+    }
+}
+
 /// The planner's own checks of its input and options, in the order they are reported.
 /// `door_values`: whether to check every door index too (the scan checks them on the way, and
 /// this runs with them only to name a bad one); the length is always checked.
@@ -224,10 +251,95 @@ struct Part {
     /// room for `with_work` too (the order is built in this buffer).
     without_work: Vec<u32>,
     door_rows: Vec<u32>,
+    /// Every key of the part has this many rows (`offsets` advance by it throughout).
+    stride: Option<u32>,
+    /// The keys of `with_work` with a row that is not work (by key index, over all keys).
+    rows_stay: KeySet,
 }
 
 // The scan's status histograms have eight slots.
 const _: () = assert!(GeneralStatus::ALL.len() <= 8);
+
+/// Where a key's rows are in the door row columns.
+trait KeyRows: Copy {
+    /// Key `i`'s rows: `lo..hi`.
+    fn of(self, i: usize) -> (usize, usize);
+}
+
+/// Any keys: read from the offsets column.
+#[derive(Clone, Copy)]
+struct ByOffsets<'a>(&'a [u32]);
+
+impl KeyRows for ByOffsets<'_> {
+    #[inline(always)]
+    fn of(self, i: usize) -> (usize, usize) {
+        (self.0[i] as usize, self.0[i + 1] as usize)
+    }
+}
+
+/// Keys from `first` on with `N` rows each, the first's at `base` (the offsets advance by `N`
+/// there: checked by the scan): the row loops have a known trip count (unrolled, no loop
+/// branch) and no offsets are loaded.
+#[derive(Clone, Copy)]
+struct Strided<const N: usize> {
+    base: usize,
+    first: usize,
+}
+
+impl<const N: usize> KeyRows for Strided<N> {
+    #[inline(always)]
+    fn of(self, i: usize) -> (usize, usize) {
+        let lo = self.base + (i - self.first) * N;
+        (lo, lo + N)
+    }
+}
+
+/// `$body` with `$rows` the [`KeyRows`] of keys from `$first` on: [`Strided`] when they all
+/// have `$stride` rows (1 to 8, `Some`), the first's at `$base`; else [`ByOffsets`].
+macro_rules! with_rows {
+    ($stride:expr, $offsets:expr, $base:expr, $first:expr, |$rows:ident| $body:expr) => {{
+        let (base, first) = ($base, $first);
+        match $stride {
+            Some(1) => {
+                let $rows = Strided::<1> { base, first };
+                $body
+            }
+            Some(2) => {
+                let $rows = Strided::<2> { base, first };
+                $body
+            }
+            Some(3) => {
+                let $rows = Strided::<3> { base, first };
+                $body
+            }
+            Some(4) => {
+                let $rows = Strided::<4> { base, first };
+                $body
+            }
+            Some(5) => {
+                let $rows = Strided::<5> { base, first };
+                $body
+            }
+            Some(6) => {
+                let $rows = Strided::<6> { base, first };
+                $body
+            }
+            Some(7) => {
+                let $rows = Strided::<7> { base, first };
+                $body
+            }
+            Some(8) => {
+                let $rows = Strided::<8> { base, first };
+                $body
+            }
+            _ => {
+                let _ = (base, first);
+                let $rows = ByOffsets($offsets);
+                $body
+            }
+        }
+    }};
+}
 
 /// Everything the passes read.
 struct Context<'a> {
@@ -249,24 +361,24 @@ impl Context<'_> {
     /// all have the same number of rows, the common case); per key, without a branch, the
     /// status engine's checks (`evaluate_bulk`'s, ORed into [`Part::bad`]), the status now
     /// and after from the word (the key type applied to the word, not per row) and the
-    /// decision as bits; then the selection and the counts, the keys to revoke sorted into two
-    /// lists without a branch. The remaining branches (the selection, a key that cannot be
-    /// revoked) follow long runs in real sites.
+    /// decision as bits ([`decide_keys`]); then the selection and the counts, the keys to
+    /// revoke sorted into two lists without a branch ([`take_every_key`] when the selector
+    /// takes every key); then the row counts of the block's keys with door work, noting the
+    /// rare ones with a row that stays ([`Part::rows_stay`]). The remaining branches (the
+    /// selection, a key that cannot be revoked) follow long runs in real sites.
     fn scan(&self, range: std::ops::Range<usize>) -> Part {
         let keys = &self.input.keys;
         let offsets = keys.door_offsets;
         let selector = self.selector;
         let row_bits = self.row_bits;
         let now = self.now;
-        let revoked_code = GeneralStatus::Revoked.code();
-        let foreign_am = foreign_bits(KeyType::AccessMedium);
-        let foreign_dk = foreign_bits(KeyType::DigitalKey);
         let filtered = self.target.is_some() || selector.key_types != 0 || selector.statuses != 0;
         let len = range.len();
         // Counts live in locals. The status histograms are eight byte-wide counters packed in
         // a word each (emptied every 255 keys): a run of keys with the same status then adds
         // in a register instead of waiting on one counter in memory key after key.
         let mut door_rows = vec![0u32; self.input.door_count as usize];
+        let mut rows_stay = KeySet::new(keys.key_types.len());
         let mut with_work: Vec<u32> = Vec::with_capacity(len);
         let mut without_work: Vec<u32> = Vec::with_capacity(len);
         let (mut with_len, mut without_len) = (0usize, 0usize);
@@ -278,6 +390,8 @@ impl Context<'_> {
         let (mut complete_at_once, mut app_reload_waits) = (0u64, 0u64);
         let mut bad = false;
         let mut bad_door = false;
+        // The row count every key of the blocks so far has, if they all have the same.
+        let (mut stride, mut mixed) = (None, false);
         let door_count = self.input.door_count;
         let mut words = [0u16; SCAN_BLOCK];
         let mut status = [0u8; SCAN_BLOCK];
@@ -306,13 +420,19 @@ impl Context<'_> {
                     bad = true;
                     break;
                 }
+                match (uniform, stride) {
+                    (true, None) => stride = Some(step),
+                    (true, Some(s)) if s == step => {}
+                    _ => mixed = true,
+                }
                 let (lo, hi) = (block_offsets[0] as usize, block_offsets[k] as usize);
-                // The door indexes' check (`check_door_index`'s), a vectorised maximum per
-                // block instead of a pass of its own over the column.
-                let most = self.input.door_index[lo..hi]
+                // The door indexes' check (`check_door_index`'s), per block instead of a pass
+                // of its own over the column: a vectorised OR of "not below" (a compare and
+                // an OR per lane; an unsigned maximum takes a blend more without SSE4.1).
+                let above = self.input.door_index[lo..hi]
                     .iter()
-                    .fold(0u32, |m, &d| m.max(d));
-                if most >= door_count && hi > lo {
+                    .fold(0u32, |m, &d| m | u32::from(d >= door_count));
+                if above != 0 {
                     bad_door = true;
                     break;
                 }
@@ -331,86 +451,80 @@ impl Context<'_> {
                     _ => fold_keys(rows, block_offsets, row_bits, words),
                 }
 
-                let key_columns = keys.key_types[a..b]
-                    .iter()
-                    .zip(&keys.flags[a..b])
-                    .zip(&keys.valid_from[a..b])
-                    .zip(&keys.valid_until[a..b]);
-                let outputs = status[..k]
-                    .iter_mut()
-                    .zip(&mut after[..k])
-                    .zip(&mut decision[..k]);
-                for (((((&kt, &fl), &valid_from), &valid_until), &word), ((st, af), de)) in
-                    key_columns.zip(words.iter()).zip(outputs)
-                {
-                    let now_bits = word as u8;
-                    // The status engine's checks (`bulk::run_chunk_with`), ORed in.
-                    let bounded = valid_until != NO_END;
-                    let digital = kt & 1;
-                    let foreign =
-                        foreign_am ^ ((foreign_am ^ foreign_dk) & 0u8.wrapping_sub(digital));
-                    bad |= (kt > 1)
-                        | (fl & !bulk::flags::KNOWN != 0)
-                        | (bounded & (valid_until <= valid_from))
-                        | (now_bits & foreign != 0);
-                    // The situation's index without its door facts (`Situation::index`).
-                    let situation = usize::from(digital)
-                        | usize::from(fl & bulk::flags::KNOWN) << 1
-                        | usize::from(now < valid_from) << 6
-                        | usize::from(bounded & (now >= valid_until)) << 7;
-                    let now_status = GENERAL[situation | usize::from(now_bits & 0x0f) << 8];
-                    // An access medium's rows move by `revoke` (the high byte); a digital
-                    // key's stay (its summary after is the one now).
-                    let access_medium = 0u8.wrapping_sub(digital ^ 1);
-                    let rows = (word >> 8) as u8 & access_medium;
-                    let summary_after = (rows | now_bits & !access_medium) & ROW_SUMMARY;
-                    let general = GENERAL[situation
-                        | usize::from(bulk::flags::REVOKED) << 1
-                        | usize::from(summary_after) << 8];
-                    let d = DECISIONS[usize::from(
-                        fl & bulk::flags::REVOKED
-                            | (rows >> 3) & 0b110
-                            | u8::from(general == revoked_code) << 3
-                            | digital << 4,
-                    )];
-                    *st = now_status;
-                    // Skipped keys (already revoked, cannot be revoked) keep their status.
-                    let revoking = d & (decide::ALREADY | decide::REFUSED) == 0;
-                    *af = if revoking { general } else { now_status };
-                    *de = d;
-                }
+                bad |= decide_keys(
+                    now,
+                    Columns {
+                        key_types: &keys.key_types[a..b],
+                        flags: &keys.flags[a..b],
+                        valid_from: &keys.valid_from[a..b],
+                        valid_until: &keys.valid_until[a..b],
+                        words,
+                    },
+                    &mut status[..k],
+                    &mut after[..k],
+                    &mut decision[..k],
+                );
 
                 let block_with = with_len;
-                for (k, ((&kt, &now_status), (&after_status, &d))) in keys.key_types[a..b]
-                    .iter()
-                    .zip(&status[..k])
-                    .zip(after[..k].iter().zip(&decision[..k]))
-                    .enumerate()
-                {
-                    let i = a + k;
-                    if filtered && !self.takes(i, kt, now_status) {
-                        continue;
+                if filtered {
+                    for (k, ((&kt, &now_status), (&after_status, &d))) in keys.key_types[a..b]
+                        .iter()
+                        .zip(&status[..k])
+                        .zip(after[..k].iter().zip(&decision[..k]))
+                        .enumerate()
+                    {
+                        let i = a + k;
+                        if !self.takes(i, kt, now_status) {
+                            continue;
+                        }
+                        selected += 1;
+                        if packed_keys == 255 {
+                            unpack_counts(&mut before_counts, before_packed);
+                            unpack_counts(&mut after_counts, after_packed);
+                            (before_packed, after_packed, packed_keys) = (0, 0, 0);
+                        }
+                        packed_keys += 1;
+                        before_packed += 1 << (8 * (now_status & 7));
+                        after_packed += 1 << (8 * (after_status & 7));
+                        already_revoked += u64::from(d & decide::ALREADY != 0);
+                        if d & decide::REFUSED != 0 {
+                            cannot_revoke.push(i as u32);
+                        }
+                        complete_at_once += u64::from(d & decide::COMPLETE != 0);
+                        app_reload_waits += u64::from(d & decide::APP_RELOAD != 0);
+                        // Written to both lists, kept by the one whose length moves on.
+                        with_slots[with_len].write(i as u32);
+                        without_slots[without_len].write(i as u32);
+                        with_len += usize::from(d & decide::WORK != 0);
+                        without_len += usize::from(d & decide::NO_WORK != 0);
                     }
-                    selected += 1;
-                    if packed_keys == 255 {
-                        unpack_counts(&mut before_counts, before_packed);
-                        unpack_counts(&mut after_counts, after_packed);
-                        (before_packed, after_packed, packed_keys) = (0, 0, 0);
-                    }
-                    packed_keys += 1;
-                    before_packed += 1 << (8 * (now_status & 7));
-                    after_packed += 1 << (8 * (after_status & 7));
-                    already_revoked += u64::from(d & decide::ALREADY != 0);
-                    if d & decide::REFUSED != 0 {
-                        cannot_revoke.push(i as u32);
-                    }
-                    complete_at_once += u64::from(d & decide::COMPLETE != 0);
-                    app_reload_waits += u64::from(d & decide::APP_RELOAD != 0);
-                    // Written to both lists, kept by the one whose length moves on.
-                    with_slots[with_len].write(i as u32);
-                    without_slots[without_len].write(i as u32);
-                    with_len += usize::from(d & decide::WORK != 0);
-                    without_len += usize::from(d & decide::NO_WORK != 0);
+                } else {
+                    // Every key is taken.
+                    selected += k as u64;
+                    let mut lists = Lists {
+                        with_slots: &mut *with_slots,
+                        without_slots: &mut *without_slots,
+                        with_len,
+                        without_len,
+                        cannot_revoke: &mut cannot_revoke,
+                    };
+                    let mut counts = Counts {
+                        status: &mut before_counts,
+                        after: &mut after_counts,
+                        decided: [0; 8],
+                    };
+                    take_every_key(
+                        a as u32,
+                        &status[..k],
+                        &after[..k],
+                        &decision[..k],
+                        &mut lists,
+                        &mut counts,
+                    );
+                    (with_len, without_len) = (lists.with_len, lists.without_len);
+                    already_revoked += counts.decided[0];
+                    complete_at_once += counts.decided[2];
+                    app_reload_waits += counts.decided[3];
                 }
                 // The block's keys with door work, while their rows are in the cache (the
                 // fold and the door index check just read them): their rows' counts.
@@ -418,7 +532,9 @@ impl Context<'_> {
                     // SAFETY: the slots below `with_len` were written by the loop above.
                     unsafe { slot.assume_init() }
                 });
-                self.count_work_rows(block_keys, &mut door_rows);
+                let base = block_offsets[0] as usize;
+                with_rows!(uniform.then_some(step), offsets, base, a, |rows| self
+                    .count_work_rows(rows, block_keys, &mut door_rows, &mut rows_stay));
             }
         }
         // SAFETY: every slot below each length was written in the loop (a length only moves
@@ -438,6 +554,8 @@ impl Context<'_> {
             with_work,
             without_work,
             door_rows,
+            stride: if mixed { None } else { stride },
+            rows_stay,
             ..Part::default()
         };
         unpack_counts(&mut before_counts, before_packed);
@@ -498,16 +616,28 @@ impl Context<'_> {
     /// between the two: 6.5 ms, where going position by position with each door's run kept
     /// in registers took 11-13 ms, its per-row compare and branch costing more than the
     /// waits it saved.)
-    fn count_work_rows(&self, keys: impl Iterator<Item = u32>, door_rows: &mut [u32]) {
-        let offsets = self.input.keys.door_offsets;
+    #[inline(always)]
+    fn count_work_rows<R: KeyRows>(
+        &self,
+        key_rows: R,
+        keys: impl Iterator<Item = u32>,
+        door_rows: &mut [u32],
+        rows_stay: &mut KeySet,
+    ) {
         let door_states = self.input.keys.door_states;
         let door_index = self.input.door_index;
         let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
         for i in keys {
-            let i = i as usize;
-            let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
+            let (lo, hi) = key_rows.of(i as usize);
+            let mut every = ROW_WORK;
             for (&b, &d) in door_states[lo..hi].iter().zip(&door_index[lo..hi]) {
-                door_rows[d as usize] += u32::from(codes[usize::from(b)] & ROW_WORK != 0);
+                let code = codes[usize::from(b)];
+                every &= code;
+                door_rows[d as usize] += u32::from(code & ROW_WORK != 0);
+            }
+            // Rare: a row of a key with work that stays (e.g. one already revoked there).
+            if every == 0 {
+                rows_stay.insert(i as usize);
             }
         }
     }
@@ -516,11 +646,23 @@ impl Context<'_> {
     /// door with the fewest rows, lowest index on a tie, as the minimum of `rows << 32 |
     /// door` over its rows with work (the others skipped by a branch that is predicted: a
     /// key's rows with work are nearly all of them).
-    #[inline]
-    fn anchor(&self, i: u32, door_rows: &[u32]) -> u32 {
-        let i = i as usize;
-        let offsets = self.input.keys.door_offsets;
-        let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
+    #[inline(always)]
+    fn anchor<R: KeyRows>(
+        &self,
+        key_rows: R,
+        i: u32,
+        door_rows: &[u32],
+        rows_stay: &KeySet,
+    ) -> u32 {
+        let (lo, hi) = key_rows.of(i as usize);
+        if !rows_stay.contains(i as usize) {
+            // Every row is work: no per-row test.
+            return self.input.door_index[lo..hi]
+                .iter()
+                .fold(u64::MAX, |best, &d| {
+                    best.min(u64::from(door_rows[d as usize]) << 32 | u64::from(d))
+                }) as u32;
+        }
         let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
         let mut best = u64::MAX;
         for (&b, &d) in self.input.keys.door_states[lo..hi]
@@ -536,19 +678,40 @@ impl Context<'_> {
         best as u32
     }
 
+    /// The anchors of `keys` ([`Context::anchor`]), counted in `counts` (at slot anchor + 1).
+    fn anchors<R: KeyRows>(
+        &self,
+        key_rows: R,
+        keys: &[u32],
+        door_rows: &[u32],
+        rows_stay: &KeySet,
+        counts: &mut [u32],
+    ) -> Vec<u32> {
+        // Collected from an iterator of known length: no capacity check (and its call, which
+        // would keep the loop's values on the stack) per key.
+        keys.iter()
+            .map(|&i| {
+                let a = self.anchor(key_rows, i, door_rows, rows_stay);
+                counts[a as usize + 1] += 1;
+                a
+            })
+            .collect()
+    }
+
     /// Door changes of chunks `chunks`: one per door per chunk with work for it. Only the
     /// first `with_work` keys of the order are read: the keys after them have no row with
     /// work. `last_chunk` is scratch (at least one slot per door, overwritten): per door the
     /// last chunk that changed it.
-    fn door_changes(
+    fn door_changes<R: KeyRows>(
         &self,
+        key_rows: R,
         plan: &Plan,
         chunks: std::ops::Range<usize>,
         with_work: usize,
+        rows_stay: &KeySet,
         last_chunk: &mut [u32],
     ) -> Vec<u32> {
         let door_count = self.input.door_count as usize;
-        let offsets = self.input.keys.door_offsets;
         // Keys with door work are access media.
         let codes = &self.row_codes[usize::from(KeyType::AccessMedium.code())];
         let mut changes = vec![0u32; door_count];
@@ -559,8 +722,19 @@ impl Context<'_> {
             let to = (plan.chunk_offsets[c + 1] as usize).min(with_work);
             let c = c as u32;
             for &i in &plan.order[from..to] {
-                let i = i as usize;
-                let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
+                let (lo, hi) = key_rows.of(i as usize);
+                if !rows_stay.contains(i as usize) {
+                    // Every row is work: no per-row test, and no branch on whether the
+                    // chunk is new for the door (a flat's first key in a chunk is, its
+                    // second is not: no pattern a predictor learns).
+                    for &d in &self.input.door_index[lo..hi] {
+                        let d = d as usize;
+                        let new = last_chunk[d] != c;
+                        last_chunk[d] = c;
+                        changes[d] += u32::from(new);
+                    }
+                    continue;
+                }
                 for (&b, &d) in self.input.keys.door_states[lo..hi]
                     .iter()
                     .zip(&self.input.door_index[lo..hi])
@@ -601,6 +775,26 @@ mod decide {
     /// Revoked, without door work.
     pub const NO_WORK: u8 = 1 << 5;
 }
+
+/// Per decision byte (its six [`decide`] bits), each bit as a byte lane of a word (bit `b` in
+/// lane `b`): adding entries counts a run of up to 255 keys' already revoked (lane 0),
+/// complete at once (lane 2) and app reload waits (lane 3) at once.
+static DECISION_LANES: [u64; 64] = {
+    let mut t = [0u64; 64];
+    let mut d = 0;
+    while d < 64 {
+        let mut b = 0;
+        while b < 6 {
+            t[d] |= ((d as u64 >> b) & 1) << (8 * b);
+            b += 1;
+        }
+        d += 1;
+    }
+    t
+};
+const _: () = assert!(
+    decide::ALREADY == 1 << 0 && decide::COMPLETE == 1 << 2 && decide::APP_RELOAD == 1 << 3
+);
 
 /// The general status code per situation index ([`OUTCOMES`]' first column): a byte an entry,
 /// 4 KB, for the scan's two lookups per key.
@@ -677,6 +871,159 @@ fn fold_keys(rows: &[u8], offsets: &[u32], row_bits: &[u16; 256], out: &mut [u16
             .iter()
             .fold(0, |acc, &b| acc | row_bits[usize::from(b)]);
     }
+}
+
+/// A scan block's key columns and folded row words ([`fold_rows`]).
+struct Columns<'a> {
+    key_types: &'a [u8],
+    flags: &'a [u8],
+    valid_from: &'a [i64],
+    valid_until: &'a [i64],
+    words: &'a [u16],
+}
+
+/// Per key of a scan block, without a branch: the status now and after (from the folded
+/// word: the key type applied to the word, not per row) and the decision bits. Returns
+/// whether a key fails the status engine's checks (`bulk::run_chunk_with`'s): the key type
+/// and flag checks as one vectorised OR over the block, the others per key. Its own function
+/// (not inlined into the scan) so that its columns and constants stay in registers.
+#[inline(never)]
+fn decide_keys(
+    now: i64,
+    keys: Columns<'_>,
+    status: &mut [u8],
+    after: &mut [u8],
+    decision: &mut [u8],
+) -> bool {
+    let revoked_code = GeneralStatus::Revoked.code();
+    let foreign_am = foreign_bits(KeyType::AccessMedium);
+    let foreign_dk = foreign_bits(KeyType::DigitalKey);
+    let unknown = keys
+        .key_types
+        .iter()
+        .zip(keys.flags)
+        .fold(0u8, |m, (&kt, &fl)| {
+            m | (kt & !1) | (fl & !bulk::flags::KNOWN)
+        });
+    let mut bad = unknown != 0;
+    let key_columns = keys
+        .key_types
+        .iter()
+        .zip(keys.flags)
+        .zip(keys.valid_from)
+        .zip(keys.valid_until);
+    let outputs = status
+        .iter_mut()
+        .zip(after.iter_mut())
+        .zip(decision.iter_mut());
+    for (((((&kt, &fl), &valid_from), &valid_until), &word), ((st, af), de)) in
+        key_columns.zip(keys.words).zip(outputs)
+    {
+        let now_bits = word as u8;
+        let bounded = valid_until != NO_END;
+        let digital = kt & 1;
+        let foreign = foreign_am ^ ((foreign_am ^ foreign_dk) & 0u8.wrapping_sub(digital));
+        bad |= (bounded & (valid_until <= valid_from)) | (now_bits & foreign != 0);
+        // The situation's index without its door facts (`Situation::index`).
+        let situation = usize::from(digital)
+            | usize::from(fl & bulk::flags::KNOWN) << 1
+            | usize::from(now < valid_from) << 6
+            | usize::from(bounded & (now >= valid_until)) << 7;
+        let now_status = GENERAL[situation | usize::from(now_bits & 0x0f) << 8];
+        // An access medium's rows move by `revoke` (the high byte); a digital key's stay
+        // (its summary after is the one now).
+        let access_medium = 0u8.wrapping_sub(digital ^ 1);
+        let rows = (word >> 8) as u8 & access_medium;
+        let summary_after = (rows | now_bits & !access_medium) & ROW_SUMMARY;
+        let general = GENERAL
+            [situation | usize::from(bulk::flags::REVOKED) << 1 | usize::from(summary_after) << 8];
+        let d = DECISIONS[usize::from(
+            fl & bulk::flags::REVOKED
+                | (rows >> 3) & 0b110
+                | u8::from(general == revoked_code) << 3
+                | digital << 4,
+        )];
+        *st = now_status;
+        // Skipped keys (already revoked, cannot be revoked) keep their status.
+        let revoking = d & (decide::ALREADY | decide::REFUSED) == 0;
+        *af = if revoking { general } else { now_status };
+        *de = d;
+    }
+    bad
+}
+
+/// The two lists of keys to revoke being filled (slots below each length written) and the
+/// keys that cannot be revoked.
+struct Lists<'a> {
+    with_slots: &'a mut [std::mem::MaybeUninit<u32>],
+    without_slots: &'a mut [std::mem::MaybeUninit<u32>],
+    with_len: usize,
+    without_len: usize,
+    cannot_revoke: &'a mut Vec<u32>,
+}
+
+/// Status histograms now and after, and per [`decide`] bit the keys that have it.
+struct Counts<'a> {
+    status: &'a mut [u64; 8],
+    after: &'a mut [u64; 8],
+    decided: [u64; 8],
+}
+
+/// Per status code (its low three bits), the word that counts it in byte lane `code`.
+static STATUS_LANE: [u64; 8] = {
+    let mut t = [0u64; 8];
+    let mut s = 0;
+    while s < 8 {
+        t[s] = 1 << (8 * s);
+        s += 1;
+    }
+    t
+};
+
+/// The scan's selection when the selector takes every key: keys `first..` with their statuses
+/// now and after and decision bytes, counted and sorted into `lists`. Its own function (not
+/// inlined into the scan) so that its few live values stay in registers; in runs of up to
+/// 255 keys (what a packed byte counter holds), with no per-key test of the selection or of
+/// the counters' fill, the decision's counted bits added as byte lanes of one word
+/// ([`DECISION_LANES`]).
+#[inline(never)]
+fn take_every_key(
+    first: u32,
+    status: &[u8],
+    after: &[u8],
+    decision: &[u8],
+    lists: &mut Lists<'_>,
+    counts: &mut Counts<'_>,
+) {
+    let (mut with_len, mut without_len) = (lists.with_len, lists.without_len);
+    let with_slots = &mut *lists.with_slots;
+    let without_slots = &mut *lists.without_slots;
+    let mut i = first;
+    for ((status, after), decision) in status
+        .chunks(255)
+        .zip(after.chunks(255))
+        .zip(decision.chunks(255))
+    {
+        let (mut status_run, mut after_run, mut decided) = (0u64, 0u64, 0u64);
+        for ((&now_status, &after_status), &d) in status.iter().zip(after).zip(decision) {
+            status_run += STATUS_LANE[usize::from(now_status & 7)];
+            after_run += STATUS_LANE[usize::from(after_status & 7)];
+            decided += DECISION_LANES[usize::from(d & 0x3f)];
+            if d & decide::REFUSED != 0 {
+                lists.cannot_revoke.push(i);
+            }
+            // Written to both lists, kept by the one whose length moves on.
+            with_slots[with_len].write(i);
+            without_slots[without_len].write(i);
+            with_len += usize::from(d & decide::WORK != 0);
+            without_len += usize::from(d & decide::NO_WORK != 0);
+            i += 1;
+        }
+        unpack_counts(counts.status, status_run);
+        unpack_counts(counts.after, after_run);
+        unpack_counts(&mut counts.decided, decided);
+    }
+    (lists.with_len, lists.without_len) = (with_len, without_len);
 }
 
 /// Adds eight byte-wide counters packed in a word to `counts`.
@@ -764,6 +1111,9 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
     // Selection, decisions, statuses after and rows per door; parts merged in key order.
     let door_count = ctx.input.door_count as usize;
     let mut plan = Plan::default();
+    let offsets = ctx.input.keys.door_offsets;
+    let stride;
+    let mut rows_stay;
     let (with_work, without_work) = if parts == 1 {
         let part = ctx.scan(0..n);
         if part.bad_door {
@@ -780,6 +1130,8 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
         plan.complete_at_once = part.complete_at_once;
         plan.app_reload_waits = part.app_reload_waits;
         plan.door_rows = part.door_rows;
+        stride = part.stride;
+        rows_stay = part.rows_stay;
         (part.with_work, part.without_work)
     } else {
         let ranges = split(n, parts);
@@ -796,6 +1148,12 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
             return Err(bulk::first_error(&ctx.input.keys, range.start).into());
         }
         plan.door_rows = vec![0; door_count];
+        let first = scanned[0].stride;
+        stride = first.filter(|_| scanned.iter().all(|p| p.stride == first));
+        rows_stay = KeySet::new(n);
+        for part in &scanned {
+            rows_stay.union(&part.rows_stay);
+        }
         let mut with_work = Vec::with_capacity(scanned.iter().map(|p| p.with_work.len()).sum());
         // Room for the whole order (see below).
         let mut without_work = Vec::with_capacity(
@@ -826,19 +1184,19 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
     let mut starts = vec![0u32; door_count + 1];
     let anchors: Vec<u32> = if parts == 1 {
         // Anchors and their histogram in one pass.
-        let mut anchors = Vec::with_capacity(with_work.len());
-        for &i in &with_work {
-            let a = ctx.anchor(i, &plan.door_rows);
-            starts[a as usize + 1] += 1;
-            anchors.push(a);
-        }
-        anchors
+        with_rows!(stride, offsets, 0, 0, |rows| ctx.anchors(
+            rows,
+            &with_work,
+            &plan.door_rows,
+            &rows_stay,
+            &mut starts
+        ))
     } else {
-        let anchors: Vec<u32> = with_work
+        let anchors: Vec<u32> = with_rows!(stride, offsets, 0, 0, |rows| with_work
             .par_iter()
             .with_min_len(4096)
-            .map(|&i| ctx.anchor(i, &plan.door_rows))
-            .collect();
+            .map(|&i| ctx.anchor(rows, i, &plan.door_rows, &rows_stay))
+            .collect());
         for &a in &anchors {
             starts[a as usize + 1] += 1;
         }
@@ -871,11 +1229,28 @@ fn assemble(ctx: &Context<'_>, chunk_size: usize, parts: usize) -> Result<Plan, 
     let chunks = with_work_len.div_ceil(chunk_size);
     plan.door_changes = if parts == 1 {
         // The bucket starts, done with, as the scratch: no fresh pages to fault in.
-        ctx.door_changes(&plan, 0..chunks, with_work_len, &mut starts)
+        with_rows!(stride, offsets, 0, 0, |rows| ctx.door_changes(
+            rows,
+            &plan,
+            0..chunks,
+            with_work_len,
+            &rows_stay,
+            &mut starts
+        ))
     } else {
         let partial: Vec<Vec<u32>> = split(chunks, parts)
             .into_par_iter()
-            .map(|range| ctx.door_changes(&plan, range, with_work_len, &mut vec![0; door_count]))
+            .map(|range| {
+                let scratch = &mut vec![0; door_count];
+                with_rows!(stride, offsets, 0, 0, |rows| ctx.door_changes(
+                    rows,
+                    &plan,
+                    range,
+                    with_work_len,
+                    &rows_stay,
+                    scratch
+                ))
+            })
             .collect();
         let mut total = vec![0u32; door_count];
         for p in &partial {

@@ -622,3 +622,151 @@ proptest! {
         }
     }
 }
+
+/// The plan as `docs/revocation-runs.md` states it, computed plainly from the chunk
+/// computation of the whole site: the reference for the planner's fast paths.
+fn reference_plan(site: &Site, statuses: u8, chunk_size: usize) -> Plan {
+    let before = evaluate_bulk(&site.bulk(), NOW, Some(1)).unwrap();
+    let whole = revoke_chunk(&site.chunk_input(), NOW).unwrap();
+    let n = site.key_types.len();
+    let taken: Vec<usize> = (0..n)
+        .filter(|&i| statuses == 0 || statuses & (1 << before.status[i]) != 0)
+        .collect();
+    let revoked = |i: usize| whole.decisions[i] == Decision::Revoke.code();
+    let mut p = Plan {
+        selected: taken.len() as u64,
+        ..Plan::default()
+    };
+    // Work doors per key being revoked.
+    let mut work: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for d in 0..site.door_count as usize {
+        let keys = &whole.door_keys
+            [whole.door_key_offsets[d] as usize..whole.door_key_offsets[d + 1] as usize];
+        for &k in keys {
+            work[k as usize].push(d as u32);
+        }
+    }
+    p.door_rows = vec![0; site.door_count as usize];
+    for &i in &taken {
+        p.status_counts[usize::from(before.status[i])] += 1;
+        p.status_after_counts[usize::from(whole.status_after[i])] += 1;
+        match whole.decisions[i] {
+            1 => p.already_revoked += 1,
+            2 => p.cannot_revoke.push(i as u32),
+            _ => {
+                let complete = whole.status_after[i] == G::Revoked.code();
+                p.complete_at_once += u64::from(complete);
+                p.app_reload_waits += u64::from(!complete && site.key_types[i] == DK);
+                for &d in &work[i] {
+                    p.door_rows[d as usize] += 1;
+                }
+            }
+        }
+    }
+    let anchor = |i: usize| {
+        work[i]
+            .iter()
+            .map(|&d| (p.door_rows[d as usize], d))
+            .min()
+            .map(|(_, d)| d)
+    };
+    let mut with: Vec<(u32, usize)> = Vec::new();
+    let mut without = Vec::new();
+    for &i in taken.iter().filter(|&&i| revoked(i)) {
+        match anchor(i) {
+            Some(a) => with.push((a, i)),
+            None => without.push(i as u32),
+        }
+    }
+    with.sort_unstable();
+    p.order = with.iter().map(|&(_, i)| i as u32).chain(without).collect();
+    let total = p.order.len();
+    p.chunk_offsets = (0..total.div_ceil(chunk_size))
+        .map(|c| (c * chunk_size) as u32)
+        .chain([total as u32])
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for (position, &i) in p.order.iter().enumerate() {
+        for &d in &work[i as usize] {
+            seen.insert((d, position / chunk_size));
+        }
+    }
+    p.door_changes = vec![0; site.door_count as usize];
+    for (d, _) in seen {
+        p.door_changes[d as usize] += 1;
+    }
+    p
+}
+
+/// Sites of up to 1,500 keys (so several scan blocks and packed-counter runs) at 40 doors:
+/// every key with `rows` rows (the strided row loops), or the first part so and the rest
+/// with 0 to 9 rows (strided blocks, then blocks read through the offsets).
+fn strided_site_strategy() -> impl Strategy<Value = Site> {
+    (1usize..=9, any::<bool>(), 0usize..1_500).prop_flat_map(|(rows, mixed, keys)| {
+        let key = (
+            0u8..2,
+            prop_oneof![4 => Just(0u8), 1 => 0u8..=bulk::flags::KNOWN],
+            0u32..6,
+            proptest::collection::btree_map(0u32..40, 0u8..8, rows..=rows),
+            proptest::collection::btree_map(0u32..40, 0u8..8, 0..=9),
+            // A window: mostly open, some not started or ended.
+            prop_oneof![8 => Just((0i64, 0i64)), 1 => (0i64..4, 0i64..4)],
+        );
+        proptest::collection::vec(key, keys).prop_map(move |keys| {
+            let mut site = Site::new(40, 6);
+            let switch = if mixed { keys.len() / 2 } else { keys.len() };
+            for (k, (kt, flags, holder, uniform, any, (from, until))) in
+                keys.into_iter().enumerate()
+            {
+                let key_type = KeyType::from_code(kt).unwrap_or(KeyType::AccessMedium);
+                let doors = if k < switch { uniform } else { any };
+                let rows: Vec<(u32, u8)> = doors
+                    .into_iter()
+                    .map(|(d, code)| {
+                        let state = DoorState::ALL
+                            .iter()
+                            .copied()
+                            .filter(|s| key_type.allows(*s))
+                            .nth(usize::from(code) % 5)
+                            .unwrap_or(DoorState::None);
+                        (d, state.code() | if d % 2 == 0 { ON } else { 0 })
+                    })
+                    .collect();
+                site.key(kt, flags, holder, &rows);
+                if (from, until) != (0, 0) {
+                    site.valid_from[k] = NOW - 200 + 100 * from;
+                    site.valid_until[k] = if until == 0 {
+                        NO_END
+                    } else {
+                        site.valid_from[k] + 100 * until
+                    };
+                }
+            }
+            site
+        })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The fast paths (every key taken; keys with the same number of rows, strided) give the
+    /// plan of the plain statement, and the same plan as a selector that names every status
+    /// (the filtered path).
+    #[test]
+    fn fast_paths_plan_as_stated(
+        site in strided_site_strategy(),
+        chunk_size in prop_oneof![1usize..8, Just(100usize)],
+        statuses in prop_oneof![Just(0u8), 0u8..0x80],
+    ) {
+        let selector = Selector { statuses, ..Selector::ALL };
+        let expected = reference_plan(&site, statuses, chunk_size);
+        let got = plan(&site.input(), &selector, NOW, chunk_size, Some(1)).unwrap();
+        prop_assert_eq!(&got, &expected);
+        if statuses == 0 {
+            let every_status = Selector { statuses: 0x7f, ..Selector::ALL };
+            let filtered = plan(&site.input(), &every_status, NOW, chunk_size, Some(1)).unwrap();
+            prop_assert_eq!(&got, &filtered);
+        }
+    }
+}
