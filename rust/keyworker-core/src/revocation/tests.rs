@@ -512,7 +512,9 @@ proptest! {
                 break;
             }
             let i = at.index(n);
-            let rows = bad.door_offsets[i] as usize..bad.door_offsets[i + 1] as usize;
+            // An earlier corruption may have moved this key's offsets past the rows' end.
+            let end = bad.door_states.len();
+            let rows = (bad.door_offsets[i] as usize).min(end)..(bad.door_offsets[i + 1] as usize).min(end);
             match what {
                 0 => bad.key_types[i] = value,
                 1 => bad.flags[i] = value,
