@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rayon::prelude::*;
 
-use super::codes::{DoorState, GeneralStatus, HomeStatus, KeyType};
+use super::codes::{DoorState, GeneralStatus, HomeStatus, KeyType, NO_HOME_STATUS};
 use super::derive::{foreign_bits, DOOR_BYTE_BITS, DOOR_ONLINE, OUTCOMES};
 use super::error::StatusError;
 
@@ -145,8 +145,8 @@ pub fn evaluate_bulk_into(
         pool(threads)?.install(|| parallel(input, status, home, now))?
     };
     Ok(BulkCounts {
-        status_counts: counts.general(),
-        home_status_counts: counts.home(),
+        status_counts: counts.general,
+        home_status_counts: counts.home,
     })
 }
 
@@ -232,41 +232,46 @@ fn parallel(
     Ok(total)
 }
 
-/// Counts per (general status, home slot) pair: one increment per key.
-#[derive(Clone)]
-struct Counts([u64; 64]);
-
-impl Default for Counts {
-    fn default() -> Self {
-        Counts([0; 64])
-    }
+/// Counts per general status code, and per home slot (the home code, or the last slot for
+/// keys without one).
+#[derive(Clone, Copy, Default)]
+struct Counts {
+    general: [u64; GeneralStatus::ALL.len()],
+    home: [u64; HomeStatus::ALL.len() + 1],
 }
 
 impl Counts {
     fn add(&mut self, other: &Counts) {
-        for (a, b) in self.0.iter_mut().zip(other.0.iter()) {
+        for (a, b) in self.general.iter_mut().zip(&other.general) {
+            *a += b;
+        }
+        for (a, b) in self.home.iter_mut().zip(&other.home) {
             *a += b;
         }
     }
-
-    fn general(&self) -> [u64; GeneralStatus::ALL.len()] {
-        let mut out = [0; GeneralStatus::ALL.len()];
-        for (pair, count) in self.0.iter().enumerate() {
-            if let Some(slot) = out.get_mut(pair >> 3) {
-                *slot += count;
-            }
-        }
-        out
-    }
-
-    fn home(&self) -> [u64; HomeStatus::ALL.len() + 1] {
-        let mut out = [0; HomeStatus::ALL.len() + 1];
-        for (pair, count) in self.0.iter().enumerate() {
-            out[pair & 7] += count;
-        }
-        out
-    }
 }
+
+/// The general codes, in count order.
+const GENERAL_CODES: [u8; GeneralStatus::ALL.len()] = {
+    let mut t = [0u8; GeneralStatus::ALL.len()];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// The home codes in count order: each code, then [`NO_HOME_STATUS`] for keys without one.
+const HOME_CODES: [u8; HomeStatus::ALL.len() + 1] = {
+    let mut t = [NO_HOME_STATUS; HomeStatus::ALL.len() + 1];
+    let mut i = 0;
+    while i < HomeStatus::ALL.len() {
+        t[i] = i as u8;
+        i += 1;
+    }
+    t
+};
 
 /// Keys per inner block: the block's door bits, summaries and situation indexes stay in L1.
 const BLOCK_KEYS: usize = 1024;
@@ -286,15 +291,17 @@ const MASKS: [u64; 9] = {
     t
 };
 
-/// One load per key in the output loop: general code, home code, and the count slot
-/// (general << 3 | home slot), from [`OUTCOMES`].
-static PACKED_OUTCOMES: [u32; OUTCOMES.len()] = {
-    let mut t = [0u32; OUTCOMES.len()];
+/// One load per key in the output loop: general code | home code << 8, from [`OUTCOMES`].
+/// Every code is one that the counting ([`GENERAL_CODES`], [`HOME_CODES`]) looks for, so
+/// that the counts add up to the keys (checked here, at compile time).
+static PACKED_OUTCOMES: [u16; OUTCOMES.len()] = {
+    let mut t = [0u16; OUTCOMES.len()];
     let mut i = 0;
     while i < OUTCOMES.len() {
-        let [general, home, slot] = OUTCOMES[i];
-        t[i] =
-            general as u32 | (home as u32) << 8 | (((general & 7) << 3 | (slot & 7)) as u32) << 16;
+        let [general, home, _] = OUTCOMES[i];
+        assert!((general as usize) < GENERAL_CODES.len());
+        assert!((home as usize) < HomeStatus::ALL.len() || home == NO_HOME_STATUS);
+        t[i] = general as u16 | (home as u16) << 8;
         i += 1;
     }
     t
@@ -330,12 +337,16 @@ unsafe fn run_chunk_avx2(
     run_chunk_with::<true>(input, first, status, home, now)
 }
 
-/// The loop, in blocks of [`BLOCK_KEYS`] keys, each in four passes with no per-door branch:
-/// the block's door bytes become summary bits (one table entry per byte); each key ORs its
-/// doors' bits (three masked word loads for up to 24 doors, a loop only beyond); the key
-/// columns and the summary give a 12-bit situation per key (a branch-free loop the compiler
-/// vectorises); one packed table load per key gives both codes and the count slot. Validity
-/// is ORed into a flag; the caller re-walks a flagged chunk to name the first error.
+/// The loop, in blocks of [`BLOCK_KEYS`] keys, each in passes with no per-door branch: the
+/// block's offsets are checked (never decreasing, the last within `door_states`) and whether
+/// every key has the same number of doors; the block's door bytes become summary bits (one
+/// table entry per byte); each key ORs its doors' bits (one masked word for a block of
+/// uniform keys with up to 8 doors, three masked words for up to 24 doors, a loop only
+/// beyond); the two time columns give a byte of time facts per key, and with the byte
+/// columns and the summary a 12-bit situation (loops over plain arrays of one type each, which
+/// the compiler vectorises); one packed table load per key gives both codes; the codes are
+/// counted by compare-and-add over 32-byte rows. Validity is ORed into a flag; the caller
+/// re-walks a flagged chunk to name the first error.
 #[inline(always)]
 fn run_chunk_with<const AVX2: bool>(
     input: &BulkInput<'_>,
@@ -347,25 +358,35 @@ fn run_chunk_with<const AVX2: bool>(
     let len = status.len();
     let end = first + len;
     let offsets = &input.door_offsets[first..=end];
-    // Offsets start at 0, end at len(door_states) (checked up front) and never decrease
-    // (checked here): then every key's doors lie inside door_states.
-    let decreasing = offsets.windows(2).fold(false, |bad, w| bad | (w[1] < w[0]));
-    if decreasing {
-        return Err(());
-    }
+    let door_count = input.door_states.len();
     let foreign_am = foreign_bits(KeyType::AccessMedium);
     let foreign_dk = foreign_bits(KeyType::DigitalKey);
-    // Eight interleaved histograms: a run of keys with the same outcome then updates eight
-    // counters in turn instead of waiting on one.
-    let mut hist = [[0u32; 64]; 8];
-    let mut bad = false;
+    let mut counts = Counts::default();
+    // Nonzero once any key is invalid (the OR of every check's bad bits).
+    let mut bad = 0u8;
     let mut bits: Vec<u8> = Vec::new();
     let mut summary = [0u8; BLOCK_KEYS];
-    let mut index = [0u16; BLOCK_KEYS];
+    let mut times = [0u8; BLOCK_KEYS];
+    let mut low = [0u8; BLOCK_KEYS];
+    let mut general = [0u8; BLOCK_KEYS];
+    let mut home_codes = [0u8; BLOCK_KEYS];
     for a in (0..len).step_by(BLOCK_KEYS) {
         let b = (a + BLOCK_KEYS).min(len);
         let k = b - a;
-        let (lo, hi) = (offsets[a] as usize, offsets[b] as usize);
+        let block_offsets = &offsets[a..=b];
+        let step = block_offsets[1].wrapping_sub(block_offsets[0]);
+        let (mut decreasing, mut uniform) = (false, true);
+        for (&x, &y) in block_offsets[..k].iter().zip(&block_offsets[1..]) {
+            decreasing |= y < x;
+            uniform &= y.wrapping_sub(x) == step;
+        }
+        let (lo, hi) = (block_offsets[0] as usize, block_offsets[k] as usize);
+        // Offsets that never decrease (checked block by block, before the block is read)
+        // and end within door_states put every key's doors inside it. A block past the end
+        // is an error even where the batch's last offset is right: a later chunk comes back.
+        if decreasing || hi > door_count {
+            return Err(());
+        }
         // Only the bytes of each key are ever kept (the masks drop the rest), so the padding
         // may hold anything: grow, never clear.
         if bits.len() < hi - lo + PAD {
@@ -373,11 +394,7 @@ fn run_chunk_with<const AVX2: bool>(
         }
         translate::<AVX2>(&input.door_states[lo..hi], &mut bits[..hi - lo]);
 
-        let block_offsets = &offsets[a..=b];
-        let step = block_offsets[1].wrapping_sub(block_offsets[0]) as usize;
-        let uniform = block_offsets.windows(2).fold(true, |same, w| {
-            same & (w[1].wrapping_sub(w[0]) as usize == step)
-        });
+        let step = step as usize;
         if uniform && step <= 8 {
             // Every key of the block has the same few doors (the common case: a site's keys
             // each open their flat and the same common doors): one masked word per key.
@@ -409,47 +426,106 @@ fn run_chunk_with<const AVX2: bool>(
             }
         }
 
+        // The time facts: bit 6 before valid_from, bit 7 at or after valid_until, bit 0 an
+        // invalid window (it ends before it starts).
+        time_facts::<AVX2>(
+            &input.valid_from[first + a..first + b],
+            &input.valid_until[first + a..first + b],
+            now,
+            &mut times[..k],
+        );
+        // The situation's low byte: key type, flags, time facts; its high bits are the
+        // summary's low four.
         let key_types = &input.key_types[first + a..first + b];
         let flag_bytes = &input.flags[first + a..first + b];
-        let valid_from = &input.valid_from[first + a..first + b];
-        let valid_until = &input.valid_until[first + a..first + b];
-        for i in 0..k {
-            let kt = key_types[i];
-            let fl = flag_bytes[i];
-            let (from, until) = (valid_from[i], valid_until[i]);
-            let s = summary[i];
-            let bounded = until != NO_END;
-            bad |= kt > 1;
-            bad |= fl & !flags::KNOWN != 0;
-            bad |= bounded & (until <= from);
+        for ((((x, &kt), &fl), &t), &s) in low[..k]
+            .iter_mut()
+            .zip(key_types)
+            .zip(flag_bytes)
+            .zip(&times[..k])
+            .zip(&summary[..k])
+        {
             // The foreign mask of the key's type, chosen without a table lookup (a gather).
             let foreign = foreign_am ^ ((foreign_am ^ foreign_dk) & 0u8.wrapping_sub(kt & 1));
-            bad |= s & foreign != 0;
-            index[i] = u16::from(kt & 1)
-                | u16::from(fl & flags::KNOWN) << 1
-                | u16::from(now < from) << 6
-                | u16::from(bounded & (now >= until)) << 7
-                | u16::from(s & 0x0f) << 8;
+            bad |= (kt & !1) | (fl & !flags::KNOWN) | (t & 1) | (s & foreign);
+            *x = (kt & 1) | (fl & flags::KNOWN) << 1 | (t & 0xc0);
         }
 
-        let (status, home) = (&mut status[a..b], &mut home[a..b]);
-        for (i, ((&x, st), h)) in index[..k].iter().zip(status).zip(home).enumerate() {
-            let packed = PACKED_OUTCOMES[usize::from(x & 0x0fff)];
-            st.write(packed as u8);
-            h.write((packed >> 8) as u8);
-            hist[i & 7][(packed >> 16) as usize & 63] += 1;
+        for (((&x, &s), g), h) in low[..k]
+            .iter()
+            .zip(&summary[..k])
+            .zip(&mut general[..k])
+            .zip(&mut home_codes[..k])
+        {
+            let packed = PACKED_OUTCOMES[usize::from(x) | usize::from(s & 0x0f) << 8];
+            *g = packed as u8;
+            *h = (packed >> 8) as u8;
+        }
+        count_codes::<AVX2, _>(&general[..k], &GENERAL_CODES, &mut counts.general);
+        count_codes::<AVX2, _>(&home_codes[..k], &HOME_CODES, &mut counts.home);
+        for (o, &g) in status[a..b].iter_mut().zip(&general[..k]) {
+            o.write(g);
+        }
+        for (o, &h) in home[a..b].iter_mut().zip(&home_codes[..k]) {
+            o.write(h);
         }
     }
-    if bad {
+    if bad != 0 {
         return Err(());
     }
-    let mut counts = Counts::default();
-    for h in &hist {
-        for (c, &v) in counts.0.iter_mut().zip(h) {
-            *c += u64::from(v);
-        }
-    }
     Ok(counts)
+}
+
+/// `out[i]`: the time facts of key i: bit 6 before `valid_from`, bit 7 at or after
+/// `valid_until`, bit 0 an invalid window (it ends before it starts).
+#[inline(always)]
+fn time_facts<const AVX2: bool>(valid_from: &[i64], valid_until: &[i64], now: i64, out: &mut [u8]) {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: `AVX2` is only true inside `run_chunk_avx2`, reached after the CPU check.
+        done = unsafe { simd::time_facts(valid_from, valid_until, now, out) };
+    }
+    for ((t, &from), &until) in out[done..]
+        .iter_mut()
+        .zip(&valid_from[done..])
+        .zip(&valid_until[done..])
+    {
+        *t = time_byte(from, until, now);
+    }
+}
+
+/// The time facts of one key (see [`time_facts`]).
+#[inline(always)]
+fn time_byte(from: i64, until: i64, now: i64) -> u8 {
+    let bounded = until != NO_END;
+    u8::from(now < from) << 6
+        | u8::from(bounded & (now >= until)) << 7
+        | u8::from(bounded & (until <= from))
+}
+
+/// Adds to `out[j]` how often `values[j]` occurs in `codes` (at most [`BLOCK_KEYS`] of them):
+/// with AVX2 by compare-and-subtract into one byte counter per lane over rows of 32 codes,
+/// instead of one histogram increment per key.
+#[inline(always)]
+fn count_codes<const AVX2: bool, const N: usize>(
+    codes: &[u8],
+    values: &[u8; N],
+    out: &mut [u64; N],
+) {
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: `AVX2` is only true inside `run_chunk_avx2`, reached after the CPU check.
+        done = unsafe { simd::count_codes(codes, values, out) };
+    }
+    let mut hist = [0u32; 256];
+    for &c in &codes[done..] {
+        hist[usize::from(c)] += 1;
+    }
+    for (&v, o) in values.iter().zip(out.iter_mut()) {
+        *o += u64::from(hist[usize::from(v)]);
+    }
 }
 
 /// The OR of a word's eight bytes.
@@ -481,6 +557,7 @@ mod simd {
 
     use super::super::codes::DoorState;
     use super::super::derive::{door_bits, DOOR_BYTE_BITS, DOOR_ONLINE};
+    use super::NO_END;
 
     /// A door byte is a state code (below 8) with the online bit, or invalid: its bits come
     /// from a 16-entry table on (code, online) and invalid bytes get both foreign bits.
@@ -524,6 +601,94 @@ mod simd {
             j += 32;
         }
         n
+    }
+
+    /// [`super::time_facts`] for the longest multiple of 32 keys; returns how many. Per four
+    /// keys four 64-bit compares; the 32 result words are packed down to 32 bytes.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn time_facts(
+        valid_from: &[i64],
+        valid_until: &[i64],
+        now: i64,
+        out: &mut [u8],
+    ) -> usize {
+        let n = valid_from.len().min(valid_until.len()).min(out.len()) / 32 * 32;
+        let now = _mm256_set1_epi64x(now);
+        let no_end = _mm256_set1_epi64x(NO_END);
+        let (bit0, bit6, bit7) = (
+            _mm256_set1_epi64x(1),
+            _mm256_set1_epi64x(1 << 6),
+            _mm256_set1_epi64x(1 << 7),
+        );
+        // After the packs, lane 0 holds key pairs 0, 2, 4, .. 14 and lane 1 pairs 1, 3, .. 15
+        // (two per dword): gather each lane's half, then order the pairs within each lane.
+        let halves = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+        let pairs = _mm256_setr_epi8(
+            0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15, //
+            0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15,
+        );
+        let mut i = 0;
+        while i < n {
+            let mut v = [_mm256_setzero_si256(); 8];
+            for (j, w) in v.iter_mut().enumerate() {
+                // SAFETY: i + 4 * j + 4 <= i + 32 <= n <= both lengths.
+                let from = _mm256_loadu_si256(valid_from.as_ptr().add(i + 4 * j).cast());
+                let until = _mm256_loadu_si256(valid_until.as_ptr().add(i + 4 * j).cast());
+                let open = _mm256_cmpeq_epi64(until, no_end);
+                let before = _mm256_and_si256(_mm256_cmpgt_epi64(from, now), bit6);
+                let after = _mm256_andnot_si256(
+                    _mm256_or_si256(open, _mm256_cmpgt_epi64(until, now)),
+                    bit7,
+                );
+                let bad = _mm256_andnot_si256(
+                    _mm256_or_si256(open, _mm256_cmpgt_epi64(until, from)),
+                    bit0,
+                );
+                *w = _mm256_or_si256(_mm256_or_si256(before, after), bad);
+            }
+            // Each 64-bit word holds a byte value: three packs take 32 words to 32 bytes.
+            let a = _mm256_packus_epi16(
+                _mm256_packus_epi32(v[0], v[1]),
+                _mm256_packus_epi32(v[2], v[3]),
+            );
+            let b = _mm256_packus_epi16(
+                _mm256_packus_epi32(v[4], v[5]),
+                _mm256_packus_epi32(v[6], v[7]),
+            );
+            let bytes = _mm256_packus_epi16(a, b);
+            let ordered = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(bytes, halves), pairs);
+            // SAFETY: i + 32 <= n <= out.len().
+            _mm256_storeu_si256(out.as_mut_ptr().add(i).cast(), ordered);
+            i += 32;
+        }
+        n
+    }
+
+    /// [`super::count_codes`] for the longest multiple of 32 codes (at most 255 rows, so no
+    /// byte counter overflows); returns how many codes it counted.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn count_codes<const N: usize>(
+        codes: &[u8],
+        values: &[u8; N],
+        out: &mut [u64; N],
+    ) -> usize {
+        let rows = (codes.len() / 32).min(255);
+        let mut counters = [_mm256_setzero_si256(); N];
+        for r in 0..rows {
+            // SAFETY: 32 * r + 32 <= codes.len().
+            let row = _mm256_loadu_si256(codes.as_ptr().add(32 * r).cast());
+            for (c, &v) in counters.iter_mut().zip(values) {
+                // A match is -1 in its byte: subtracting it counts one.
+                *c = _mm256_sub_epi8(*c, _mm256_cmpeq_epi8(row, _mm256_set1_epi8(v as i8)));
+            }
+        }
+        for (c, o) in counters.iter().zip(out.iter_mut()) {
+            // Sum of the 32 byte counters: four 64-bit partial sums, then two, then one.
+            let s = _mm256_sad_epu8(*c, _mm256_setzero_si256());
+            let t = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+            *o += (_mm_cvtsi128_si64(t) + _mm_extract_epi64::<1>(t)) as u64;
+        }
+        rows * 32
     }
 }
 
@@ -636,7 +801,6 @@ pub(crate) fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, StatusError
 
 #[cfg(test)]
 mod tests {
-    use super::super::codes::NO_HOME_STATUS;
     use super::super::derive::door_bits;
     use super::*;
 
@@ -884,6 +1048,121 @@ mod tests {
     #[target_feature(enable = "avx2")]
     unsafe fn translate_avx2(doors: &[u8], out: &mut [u8]) {
         translate::<true>(doors, out);
+    }
+
+    /// [`time_facts`] the way [`run_chunk`] picks it on this CPU.
+    fn run_time_facts(from: &[i64], until: &[i64], now: i64, out: &mut [u8]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: checked just above.
+            unsafe { time_facts_avx2(from, until, now, out) };
+            return;
+        }
+        time_facts::<false>(from, until, now, out);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn time_facts_avx2(from: &[i64], until: &[i64], now: i64, out: &mut [u8]) {
+        time_facts::<true>(from, until, now, out);
+    }
+
+    /// [`count_codes`] the way [`run_chunk`] picks it on this CPU.
+    fn run_count_codes<const N: usize>(codes: &[u8], values: &[u8; N]) -> [u64; N] {
+        let mut out = [0; N];
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: checked just above.
+            unsafe { count_codes_avx2(codes, values, &mut out) };
+            return out;
+        }
+        count_codes::<false, N>(codes, values, &mut out);
+        out
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn count_codes_avx2<const N: usize>(codes: &[u8], values: &[u8; N], out: &mut [u64; N]) {
+        count_codes::<true, N>(codes, values, out);
+    }
+
+    /// Instants around `NOW` and at the ends of i64, where a compare could go wrong.
+    fn instant() -> impl proptest::strategy::Strategy<Value = i64> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (-2i64..=2).prop_map(|d| NOW + d),
+            Just(i64::MIN),
+            Just(i64::MIN + 1),
+            Just(NO_END - 1),
+            Just(NO_END),
+            Just(0),
+            any::<i64>(),
+        ]
+    }
+
+    proptest::proptest! {
+        /// The vectorised time facts (32 keys at a time, then the scalar tail) equal the
+        /// one-key rule at every position.
+        #[test]
+        fn time_facts_equal_the_one_key_rule(
+            times in proptest::collection::vec((instant(), instant()), 0..100),
+            now in instant(),
+        ) {
+            let (from, until): (Vec<i64>, Vec<i64>) = times.into_iter().unzip();
+            let mut out = vec![0xee; from.len()];
+            run_time_facts(&from, &until, now, &mut out);
+            for i in 0..from.len() {
+                proptest::prop_assert_eq!(out[i], time_byte(from[i], until[i], now), "key {}", i);
+            }
+        }
+
+        /// The vectorised counts equal a plain tally, for any bytes and any block length.
+        #[test]
+        fn counting_codes_equals_a_tally(
+            codes in proptest::collection::vec(
+                proptest::prop_oneof![0u8..8, proptest::strategy::Just(NO_HOME_STATUS), proptest::arbitrary::any::<u8>()],
+                0..=BLOCK_KEYS,
+            ),
+        ) {
+            let tally = |v: u8| codes.iter().filter(|&&c| c == v).count() as u64;
+            proptest::prop_assert_eq!(run_count_codes(&codes, &GENERAL_CODES), GENERAL_CODES.map(tally));
+            proptest::prop_assert_eq!(run_count_codes(&codes, &HOME_CODES), HOME_CODES.map(tally));
+        }
+    }
+
+    #[test]
+    fn a_block_of_one_value_counts_all_of_it() {
+        // Every byte counter at its most (32 rows of the same code).
+        let codes = [NO_HOME_STATUS; BLOCK_KEYS];
+        let counts = run_count_codes(&codes, &HOME_CODES);
+        assert_eq!(counts[HomeStatus::ALL.len()], BLOCK_KEYS as u64);
+        assert_eq!(counts[..HomeStatus::ALL.len()].iter().sum::<u64>(), 0);
+    }
+
+    #[test]
+    fn offsets_past_the_end_in_an_early_chunk_are_an_error_on_any_thread_count() {
+        // Chunk 0's offsets never decrease but end past door_states; chunk 1 comes back down.
+        // Chunk 0 must not read past the end (it once did: a panic on two threads).
+        let mut c = Columns::default();
+        for _ in 0..2 * CHUNK_KEYS {
+            c.push(0, 0, NOW, NO_END, &[2]);
+        }
+        let m = c.door_states.len() as u32;
+        c.door_offsets[CHUNK_KEYS] = m + 1000;
+        for threads in [None, Some(1), Some(2)] {
+            let (field, reason) = match evaluate_bulk(&c.input(), NOW, threads).unwrap_err() {
+                StatusError::InvalidBulkInput { field, reason } => (field, reason),
+                other => panic!("not a bulk input error: {other:?}"),
+            };
+            assert_eq!(field, "door_offsets");
+            assert!(
+                reason.contains(&format!(
+                    "door_offsets[{CHUNK_KEYS}] = {} is past the end",
+                    m + 1000
+                )),
+                "{reason}"
+            );
+        }
     }
 
     #[test]
