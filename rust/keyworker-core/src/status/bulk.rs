@@ -398,8 +398,9 @@ fn run_chunk_with<const AVX2: bool>(
         if uniform && step <= 8 {
             // Every key of the block has the same few doors (the common case: a site's keys
             // each open their flat and the same common doors): one masked word per key.
+            let done = uniform_summary::<AVX2>(&bits, step, &mut summary[..k]);
             let mask = MASKS[step];
-            for (i, s) in summary[..k].iter_mut().enumerate() {
+            for (i, s) in summary[..k].iter_mut().enumerate().skip(done) {
                 let head = &bits[i * step..i * step + 8];
                 let x = u64::from_le_bytes(head.try_into().unwrap_or_default()) & mask;
                 *s = fold_bytes(x);
@@ -474,6 +475,20 @@ fn run_chunk_with<const AVX2: bool>(
         return Err(());
     }
     Ok(counts)
+}
+
+/// For a block whose keys all have `step` doors (1 to 8): `out[i]` = the OR of
+/// `bits[i * step..(i + 1) * step]` for the first keys, with AVX2 (16 keys at a time); returns
+/// how many keys it did (the caller does the rest one word per key).
+#[inline(always)]
+fn uniform_summary<const AVX2: bool>(bits: &[u8], step: usize, out: &mut [u8]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 && (1..=8).contains(&step) {
+        // SAFETY: `AVX2` is only true inside `run_chunk_avx2`, reached after the CPU check.
+        return unsafe { simd::uniform_summary(bits, step, out) };
+    }
+    let _ = (bits, step, out);
+    0
 }
 
 /// `out[i]`: the time facts of key i: bit 6 before `valid_from`, bit 7 at or after
@@ -599,6 +614,62 @@ mod simd {
             let bits = _mm256_blendv_epi8(foreign, bits, valid);
             _mm256_storeu_si256(out.as_mut_ptr().add(j).cast(), bits);
             j += 32;
+        }
+        n
+    }
+
+    /// [`super::uniform_summary`] for the longest multiple of 16 keys whose loads stay within
+    /// `bits`. Per four keys: two 16-byte loads (keys 0-1 and 2-3) side by side, a shuffle
+    /// that puts each key's `step` bytes alone into a 64-bit word (the rest zero), the word's
+    /// bytes ORed into its low byte by three shift-ORs; then a shuffle per four keys and one
+    /// interleave put 16 summaries in key order.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn uniform_summary(bits: &[u8], step: usize, out: &mut [u8]) -> usize {
+        if !(1..=8).contains(&step) {
+            return 0;
+        }
+        // The last load of a group of 16 keys from key i reads bits[(i + 14) * step..][..16].
+        let mut n = out.len() / 16 * 16;
+        while n > 0 && (n - 2) * step + 16 > bits.len() {
+            n -= 16;
+        }
+        let mut split = [-1i8; 16];
+        for j in 0..step {
+            split[j] = j as i8;
+            split[8 + j] = (step + j) as i8;
+        }
+        // SAFETY: a 16-byte array.
+        let split = _mm256_broadcastsi128_si256(_mm_loadu_si128(split.as_ptr().cast()));
+        // Group g's two summaries per lane (bytes 0 and 8) go to bytes 2g and 2g + 1.
+        let mut gather = [_mm256_setzero_si256(); 4];
+        for (g, m) in gather.iter_mut().enumerate() {
+            let mut t = [-1i8; 16];
+            t[2 * g] = 0;
+            t[2 * g + 1] = 8;
+            // SAFETY: a 16-byte array.
+            *m = _mm256_broadcastsi128_si256(_mm_loadu_si128(t.as_ptr().cast()));
+        }
+        let mut i = 0;
+        while i < n {
+            let mut acc = _mm256_setzero_si256();
+            for (g, m) in gather.iter().enumerate() {
+                // SAFETY: (i + 4g + 2) * step + 16 <= (n - 2) * step + 16 <= bits.len().
+                let p = bits.as_ptr().add((i + 4 * g) * step);
+                let v = _mm256_loadu2_m128i(p.add(2 * step).cast(), p.cast());
+                let v = _mm256_shuffle_epi8(v, split);
+                let v = _mm256_or_si256(v, _mm256_srli_epi64::<32>(v));
+                let v = _mm256_or_si256(v, _mm256_srli_epi64::<16>(v));
+                let v = _mm256_or_si256(v, _mm256_srli_epi64::<8>(v));
+                acc = _mm256_or_si256(acc, _mm256_shuffle_epi8(v, *m));
+            }
+            // Lane 0 holds keys 0-1, 4-5, 8-9, 12-13 and lane 1 keys 2-3, 6-7, ..: interleave.
+            let keys = _mm_unpacklo_epi16(
+                _mm256_castsi256_si128(acc),
+                _mm256_extracti128_si256::<1>(acc),
+            );
+            // SAFETY: i + 16 <= n <= out.len().
+            _mm_storeu_si128(out.as_mut_ptr().add(i).cast(), keys);
+            i += 16;
         }
         n
     }
@@ -1127,6 +1198,55 @@ mod tests {
             let tally = |v: u8| codes.iter().filter(|&&c| c == v).count() as u64;
             proptest::prop_assert_eq!(run_count_codes(&codes, &GENERAL_CODES), GENERAL_CODES.map(tally));
             proptest::prop_assert_eq!(run_count_codes(&codes, &HOME_CODES), HOME_CODES.map(tally));
+        }
+    }
+
+    /// [`uniform_summary`] the way [`run_chunk`] picks it on this CPU; how many keys it did.
+    fn run_uniform_summary(bits: &[u8], step: usize, out: &mut [u8]) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: checked just above.
+            return unsafe { uniform_summary_avx2(bits, step, out) };
+        }
+        uniform_summary::<false>(bits, step, out)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn uniform_summary_avx2(bits: &[u8], step: usize, out: &mut [u8]) -> usize {
+        uniform_summary::<true>(bits, step, out)
+    }
+
+    #[test]
+    fn the_fixed_door_count_summary_equals_the_or_of_each_keys_doors() {
+        // Every door count the fast path takes, every key count up to a block (full groups of
+        // 16 and tails), over bytes where every bit varies.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let bits: Vec<u8> = (0..BLOCK_KEYS * 9 + PAD)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 56) as u8
+            })
+            .collect();
+        for step in 0..=9 {
+            for keys in [0, 1, 15, 16, 17, 31, 32, 100, BLOCK_KEYS - 1, BLOCK_KEYS] {
+                let mut out = vec![0u8; keys];
+                let used = &bits[..keys * step + PAD];
+                let done = run_uniform_summary(used, step, &mut out);
+                assert!(
+                    done <= keys && done % 16 == 0,
+                    "step {step}, {keys} keys: {done}"
+                );
+                if (1..=8).contains(&step) && std::arch::is_x86_feature_detected!("avx2") {
+                    assert_eq!(done, keys / 16 * 16, "step {step}, {keys} keys");
+                }
+                for (i, &o) in out[..done].iter().enumerate() {
+                    let want = used[i * step..(i + 1) * step].iter().fold(0, |a, &b| a | b);
+                    assert_eq!(o, want, "step {step}, {keys} keys, key {i}");
+                }
+            }
         }
     }
 
