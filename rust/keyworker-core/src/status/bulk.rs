@@ -348,7 +348,7 @@ fn helpers(count: usize) -> Result<Vec<Arc<rayon::ThreadPool>>, StatusError> {
 
 /// Counts per general status code, and per home slot (the home code, or the last slot for
 /// keys without one).
-#[derive(Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Counts {
     general: [u64; GeneralStatus::ALL.len()],
     home: [u64; HomeStatus::ALL.len() + 1],
@@ -1361,6 +1361,86 @@ mod tests {
                     let want = used[i * step..(i + 1) * step].iter().fold(0, |a, &b| a | b);
                     assert_eq!(o, want, "step {step}, {keys} keys, key {i}");
                 }
+            }
+        }
+    }
+
+    /// Codes and counts of one chunk from `run_chunk_with::<false>` (no AVX2) or from
+    /// [`run_chunk`] (AVX2 where the CPU has it).
+    fn chunk_of(c: &Columns, portable: bool) -> Result<(Vec<u8>, Vec<u8>, Counts), ()> {
+        let n = c.key_types.len();
+        let (mut status, mut home) = (
+            vec![MaybeUninit::new(0xee); n],
+            vec![MaybeUninit::new(0xee); n],
+        );
+        let counts = if portable {
+            run_chunk_with::<false>(&c.input(), 0, &mut status, &mut home, NOW)?
+        } else {
+            run_chunk(&c.input(), 0, &mut status, &mut home, NOW)?
+        };
+        // SAFETY: initialised above (and rewritten by the call).
+        let read = |b: &[MaybeUninit<u8>]| b.iter().map(|x| unsafe { x.assume_init() }).collect();
+        Ok((read(&status), read(&home), counts))
+    }
+
+    #[test]
+    fn the_portable_loop_equals_the_one_this_cpu_runs() {
+        // Valid keys of every type, flag set, time around NOW and door state; blocks where
+        // every key has the same 0, 1, 5, 8 or 9 doors and blocks of 0 to 40; then with one
+        // bad key of each kind. On an AVX2 CPU this compares the vectorised paths with the
+        // portable ones on whole chunks (several blocks and a partial one).
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for doors_per_key in [Some(0), Some(1), Some(5), Some(8), Some(9), None] {
+            let mut c = Columns::default();
+            for _ in 0..2 * BLOCK_KEYS + 77 {
+                let kt = (rnd() & 1) as u8;
+                let key_type = KeyType::from_code(kt).unwrap();
+                let allowed: Vec<u8> = DoorState::ALL
+                    .iter()
+                    .filter(|s| key_type.allows(**s))
+                    .map(|s| s.code())
+                    .collect();
+                let n = doors_per_key.unwrap_or((rnd() % 41) as usize);
+                let doors: Vec<u8> = (0..n)
+                    .map(|_| {
+                        allowed[rnd() as usize % allowed.len()]
+                            | if rnd() & 1 == 1 { ON } else { 0 }
+                    })
+                    .collect();
+                let from = NOW + (rnd() % 7) as i64 - 3;
+                let until = if rnd() % 3 == 0 {
+                    NO_END
+                } else {
+                    from + 1 + (rnd() % 4) as i64
+                };
+                c.push(kt, (rnd() & 0x1f) as u8, from, until, &doors);
+            }
+            let portable = chunk_of(&c, true).unwrap();
+            assert_eq!(
+                chunk_of(&c, false).unwrap(),
+                portable,
+                "{doors_per_key:?} doors"
+            );
+            let out = evaluate_bulk(&c.input(), NOW, Some(1)).unwrap();
+            assert_eq!((out.status, out.home_status), (portable.0, portable.1));
+            let at = BLOCK_KEYS + 40;
+            let mut bad_type = c.clone();
+            bad_type.key_types[at] = 2;
+            let mut bad_flags = c.clone();
+            bad_flags.flags[at] = 0x40;
+            let mut bad_window = c.clone();
+            bad_window.valid_until[at] = bad_window.valid_from[at];
+            let mut bad_offsets = c.clone();
+            bad_offsets.door_offsets[at] = bad_offsets.door_offsets[at + 1] + 1;
+            for bad in [bad_type, bad_flags, bad_window, bad_offsets] {
+                assert_eq!(chunk_of(&bad, true), Err(()));
+                assert_eq!(chunk_of(&bad, false), Err(()));
             }
         }
     }
