@@ -1481,6 +1481,46 @@ mod tests {
     }
 
     #[test]
+    fn callers_on_several_threads_at_once_each_get_their_own_answer() {
+        // The helper pools are shared by every caller (one per helper number and core): four
+        // threads evaluating multi-chunk batches on two threads at once, each batch its own,
+        // must each get what one thread alone gives for it.
+        let batches: Vec<Columns> = (0..4u8)
+            .map(|b| {
+                let mut c = Columns::default();
+                for i in 0..3 * CHUNK_KEYS + 17 {
+                    let state = [0u8, 1, 2, 3, 4][(i + usize::from(b)) % 5];
+                    let doors = vec![state | if i % 3 == 0 { ON } else { 0 }; 1 + i % 6];
+                    let until = if i % 7 == 0 { NOW + 5 } else { NO_END };
+                    c.push(0, 0, NOW - i64::from(b), until, &doors);
+                }
+                c
+            })
+            .collect();
+        let alone: Vec<_> = batches
+            .iter()
+            .map(|c| evaluate_bulk(&c.input(), NOW, Some(1)).unwrap())
+            .collect();
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = batches
+                .iter()
+                .map(|c| {
+                    scope.spawn(move || {
+                        (0..20)
+                            .map(|_| evaluate_bulk(&c.input(), NOW, Some(2)).unwrap())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for (run, expected) in runs.into_iter().zip(&alone) {
+                for out in run.join().unwrap() {
+                    assert_eq!(&out, expected);
+                }
+            }
+        });
+    }
+
+    #[test]
     fn keys_with_many_doors_and_none_are_evaluated_exactly() {
         // Door counts across the one-word (8), three-word (24) and loop (> 24) paths.
         let mut c = Columns::default();
