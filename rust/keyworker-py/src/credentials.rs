@@ -73,8 +73,21 @@ impl Path<'_> {
 }
 
 /// Read attribute `name` of `obj` as `T`; a missing or mistyped attribute is `InvalidInput`
-/// naming `path.name`. Names are interned Python strings (no allocation per lookup).
-fn attr<'py, T>(obj: &Bound<'py, PyAny>, name: &'static str, path: &Path<'_>) -> PyResult<T>
+/// naming `path.name`. `name` is a string literal, made a Python string once per process
+/// (`pyo3::intern!`), so a lookup neither builds nor interns a string.
+macro_rules! attr {
+    ($obj:expr, $name:literal, $path:expr) => {{
+        let obj: &Bound<'_, PyAny> = $obj;
+        get_attr(obj, pyo3::intern!(obj.py(), $name), $name, $path)
+    }};
+}
+
+fn get_attr<'py, T>(
+    obj: &Bound<'py, PyAny>,
+    interned: &Bound<'py, PyString>,
+    name: &'static str,
+    path: &Path<'_>,
+) -> PyResult<T>
 where
     T: for<'a> FromPyObject<'a, 'py>,
     for<'a> <T as FromPyObject<'a, 'py>>::Error: Into<PyErr>,
@@ -84,8 +97,7 @@ where
         let field = Path::Field(path, name).render();
         invalid_input(py, &field, format!("{field}: {e}"))
     };
-    let interned = PyString::intern(py, name);
-    let value = obj.getattr(&interned).map_err(fail)?;
+    let value = obj.getattr(interned).map_err(fail)?;
     value.extract::<T>().map_err(|e| fail(e.into()))
 }
 
@@ -95,19 +107,19 @@ fn algorithm(py: Python<'_>, name: &str) -> PyResult<Algorithm> {
 
 fn schedule(obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<CredentialSchedule> {
     let py = obj.py();
-    let time_zone: String = attr(obj, "time_zone", path)?;
-    let windows_obj: Bound<'_, PyAny> = attr(obj, "windows", path)?;
+    let time_zone: String = attr!(obj, "time_zone", path)?;
+    let windows_obj: Bound<'_, PyAny> = attr!(obj, "windows", path)?;
     let mut windows = Vec::new();
     for (i, w) in windows_obj.try_iter()?.enumerate() {
         let w = w?;
         let wpath = Path::Item(path, "windows", i);
-        let days: Vec<String> = attr(&w, "days", &wpath)?;
+        let days: Vec<String> = attr!(&w, "days", &wpath)?;
         let weekday_mask =
             core::weekday_mask(&days).map_err(|e| to_py(py, e.in_field_public(&wpath.render())))?;
         windows.push(ScheduleWindow {
             weekday_mask,
-            start_minute: attr(&w, "start_minute", &wpath)?,
-            end_minute: attr(&w, "end_minute", &wpath)?,
+            start_minute: attr!(&w, "start_minute", &wpath)?,
+            end_minute: attr!(&w, "end_minute", &wpath)?,
         });
     }
     Ok(CredentialSchedule { time_zone, windows })
@@ -115,27 +127,27 @@ fn schedule(obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<CredentialSched
 
 fn claims(obj: &Bound<'_, PyAny>, path: &Path<'_>) -> PyResult<CredentialClaims> {
     let py = obj.py();
-    let key_type: String = attr(obj, "key_type", path)?;
-    let schedule_obj: Option<Bound<'_, PyAny>> = attr(obj, "schedule", path)?;
-    let credential_id_obj: Bound<'_, PyAny> = attr(obj, "credential_id", path)?;
+    let key_type: String = attr!(obj, "key_type", path)?;
+    let schedule_obj: Option<Bound<'_, PyAny>> = attr!(obj, "schedule", path)?;
+    let credential_id_obj: Bound<'_, PyAny> = attr!(obj, "credential_id", path)?;
     let credential_id: Cow<'_, [u8]> = credential_id_obj.extract().map_err(|e| {
         let field = Path::Field(path, "credential_id").render();
         invalid_input(py, &field, format!("{field}: must be bytes: {e}"))
     })?;
     Ok(CredentialClaims {
-        site_id: attr(obj, "site_id", path)?,
-        key_id: attr(obj, "key_id", path)?,
+        site_id: attr!(obj, "site_id", path)?,
+        key_id: attr!(obj, "key_id", path)?,
         credential_id: credential_id.into_owned(),
-        issued_at: attr(obj, "issued_at", path)?,
-        valid_from: attr(obj, "valid_from", path)?,
-        valid_until: attr(obj, "valid_until", path)?,
-        door_ids: attr(obj, "door_ids", path)?,
+        issued_at: attr!(obj, "issued_at", path)?,
+        valid_from: attr!(obj, "valid_from", path)?,
+        valid_until: attr!(obj, "valid_until", path)?,
+        door_ids: attr!(obj, "door_ids", path)?,
         schedule: schedule_obj
             .map(|s| schedule(&s, &Path::Field(path, "schedule")))
             .transpose()?,
         key_type: KeyType::from_name(&key_type)
             .map_err(|e| to_py(py, e.in_field_public(&path.render())))?,
-        holder_ref: attr(obj, "holder_ref", path)?,
+        holder_ref: attr!(obj, "holder_ref", path)?,
     })
 }
 
@@ -150,7 +162,7 @@ type ChangeIn<'a, 'py> = (
 
 fn door_update<'py>(obj: &Bound<'py, PyAny>, path: &Path<'_>) -> PyResult<core::DoorUpdate> {
     let py = obj.py();
-    let changes_obj: Bound<'_, PyAny> = attr(obj, "changes", path)?;
+    let changes_obj: Bound<'_, PyAny> = attr!(obj, "changes", path)?;
     let mut changes = Vec::with_capacity(changes_obj.len().unwrap_or(0));
     for (i, item) in changes_obj.try_iter()?.enumerate() {
         let item = item?;
@@ -175,9 +187,9 @@ fn door_update<'py>(obj: &Bound<'py, PyAny>, path: &Path<'_>) -> PyResult<core::
         );
     }
     Ok(core::DoorUpdate {
-        door_id: attr(obj, "door_id", path)?,
-        from_version: attr(obj, "from_version", path)?,
-        to_version: attr(obj, "to_version", path)?,
+        door_id: attr!(obj, "door_id", path)?,
+        from_version: attr!(obj, "from_version", path)?,
+        to_version: attr!(obj, "to_version", path)?,
         changes,
     })
 }

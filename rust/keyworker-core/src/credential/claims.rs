@@ -141,16 +141,21 @@ pub struct CredentialClaims {
 }
 
 fn check_text(field: &str, value: &str) -> Result<(), CredentialError> {
+    match text_problem(value) {
+        None => Ok(()),
+        Some(reason) => Err(CredentialError::invalid(field, reason)),
+    }
+}
+
+/// Why `value` breaks the rule of a free-text claim, or `None`.
+fn text_problem(value: &str) -> Option<String> {
     if value.is_empty() {
-        return Err(CredentialError::invalid(field, "must not be empty"));
+        return Some("must not be empty".into());
     }
     if value.len() > MAX_TEXT_LEN {
-        return Err(CredentialError::invalid(
-            field,
-            format!("longer than {MAX_TEXT_LEN} bytes"),
-        ));
+        return Some(format!("longer than {MAX_TEXT_LEN} bytes"));
     }
-    Ok(())
+    None
 }
 
 impl ScheduleWindow {
@@ -284,7 +289,10 @@ impl CredentialClaims {
             ));
         }
         for (i, door) in self.door_ids.iter().enumerate() {
-            check_text(&format!("door_ids[{i}]"), door)?;
+            // The field is named only when the id is refused: a valid id formats nothing.
+            if let Some(reason) = text_problem(door) {
+                return Err(CredentialError::invalid(format!("door_ids[{i}]"), reason));
+            }
             if self.door_ids[..i].contains(door) {
                 return Err(CredentialError::invalid(
                     format!("door_ids[{i}]"),

@@ -103,7 +103,34 @@ fn check_kid(kid: &str) -> Result<(), CredentialError> {
 
 enum Signer {
     Es256(EcdsaKeyPair),
-    EdDsa(ed25519_dalek::SigningKey),
+    EdDsa(EdDsaSigner),
+}
+
+/// An Ed25519 key as ed25519-dalek's `SigningKey::sign` uses it, with the expanded secret
+/// (SHA-512 of the seed, its first half clamped into the scalar) computed once at load rather
+/// than on every signature. The expansion and the signing are the crate's own
+/// (`ExpandedSecretKey::from`, `hazmat::raw_sign::<Sha512>`), so signatures are byte for byte
+/// those of `Signer::sign`; the expanded secret is zeroized on drop, as the crate's key is.
+struct EdDsaSigner {
+    expanded: ed25519_dalek::hazmat::ExpandedSecretKey,
+    verifying: ed25519_dalek::VerifyingKey,
+}
+
+impl EdDsaSigner {
+    fn new(key: &ed25519_dalek::SigningKey) -> Self {
+        Self {
+            expanded: ed25519_dalek::hazmat::ExpandedSecretKey::from(key.as_bytes()),
+            verifying: key.verifying_key(),
+        }
+    }
+
+    fn sign(&self, message: &[u8]) -> ed25519_dalek::Signature {
+        ed25519_dalek::hazmat::raw_sign::<ed25519_dalek::Sha512>(
+            &self.expanded,
+            message,
+            &self.verifying,
+        )
+    }
 }
 
 /// A site's private signing key with its key id.
@@ -146,18 +173,18 @@ impl SigningKey {
             ),
             // v1 (seed only, what OpenSSL and `cryptography` write) and v2 (with the public
             // key, which must then match) are both read.
-            Algorithm::EdDsa => Signer::EdDsa(
-                ed25519_dalek::SigningKey::from_pkcs8_der(pkcs8).map_err(|e| {
+            Algorithm::EdDsa => Signer::EdDsa(EdDsaSigner::new(
+                &ed25519_dalek::SigningKey::from_pkcs8_der(pkcs8).map_err(|e| {
                     CredentialError::InvalidKeyMaterial {
                         kid: kid.to_string(),
                         reason: format!("not an EdDSA PKCS#8 private key ({e})"),
                     }
                 })?,
-            ),
+            )),
         };
         let public = match &signer {
             Signer::Es256(k) => k.public_key().as_ref().to_vec(),
-            Signer::EdDsa(k) => k.verifying_key().as_bytes().to_vec(),
+            Signer::EdDsa(k) => k.verifying.as_bytes().to_vec(),
         };
         let header = HeaderBuilder::new()
             .algorithm(algorithm.cose())
@@ -217,7 +244,7 @@ impl SigningKey {
                     kid: self.kid.clone(),
                     reason: "ECDSA signing failed (random source)".into(),
                 }),
-            Signer::EdDsa(k) => Ok(ed25519_dalek::Signer::sign(k, message).to_bytes().to_vec()),
+            Signer::EdDsa(k) => Ok(k.sign(message).to_bytes().to_vec()),
         }
     }
 }
@@ -378,5 +405,63 @@ impl DoorKey {
     /// Constant-time check of a tag.
     pub(crate) fn tag_matches(&self, message: &[u8], tag: &[u8]) -> bool {
         hmac::verify(&self.key, message, tag).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kept expanded key signs exactly as ed25519-dalek's `Signer::sign` does (Ed25519 is
+    /// deterministic): fresh keys, messages of every length around the SHA-512 block sizes.
+    #[test]
+    fn eddsa_expanded_key_signs_as_signer_sign() {
+        let rng = SystemRandom::new();
+        for _ in 0..16 {
+            let mut seed = [0u8; 32];
+            rng.fill(&mut seed).unwrap();
+            let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+            let kept = EdDsaSigner::new(&key);
+            assert_eq!(kept.verifying, key.verifying_key());
+            for len in [
+                0, 1, 31, 32, 63, 64, 111, 112, 127, 128, 129, 255, 256, 1000,
+            ] {
+                let mut message = vec![0u8; len];
+                rng.fill(&mut message).unwrap();
+                let expected = ed25519_dalek::Signer::sign(&key, &message);
+                assert_eq!(kept.sign(&message).to_bytes(), expected.to_bytes());
+            }
+        }
+    }
+
+    /// RFC 8032 §7.1 test 1 and 2, through `SigningKey::sign`.
+    #[test]
+    fn eddsa_rfc8032_vectors() {
+        let cases = [
+            (
+                "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+                "",
+                "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155\
+                 5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+            ),
+            (
+                "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+                "72",
+                "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da\
+                 085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+            ),
+        ];
+        for (seed, message, signature) in cases {
+            let seed: [u8; 32] = hex::decode(seed).unwrap().try_into().unwrap();
+            let pkcs8 = ed25519_dalek::pkcs8::EncodePrivateKey::to_pkcs8_der(
+                &ed25519_dalek::SigningKey::from_bytes(&seed),
+            )
+            .unwrap();
+            let key = SigningKey::from_pkcs8(Algorithm::EdDsa, "k", pkcs8.as_bytes()).unwrap();
+            let message = hex::decode(message).unwrap();
+            let signed = key.sign(&message).unwrap();
+            assert_eq!(hex::encode(&signed), signature);
+            assert!(key.verification_key().verifies(&message, &signed));
+        }
     }
 }

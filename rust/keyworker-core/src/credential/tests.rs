@@ -167,6 +167,7 @@ fn bad_claims_name_their_field_and_sign_nothing() {
             "door_ids[1]",
             Box::new(|c| c.door_ids[1] = c.door_ids[0].clone()),
         ),
+        ("door_ids[1]", Box::new(|c| c.door_ids[1] = String::new())),
         ("site_id", Box::new(|c| c.site_id = String::new())),
         (
             "schedule.windows[0].start_minute",
