@@ -427,6 +427,18 @@ fn a_large_site_plans_the_same_on_one_thread_and_on_the_pool() {
 // --- properties ---
 
 /// A random site: `doors` doors (even ones online), keys with 0..4 distinct doors each.
+/// Door `d`'s row of a drawn key: a state this key type can be in (foreign states are invalid
+/// data), picked by `code`; even doors online.
+fn drawn_row(key_type: KeyType, d: u32, code: u8) -> (u32, u8) {
+    let state = DoorState::ALL
+        .iter()
+        .copied()
+        .filter(|s| key_type.allows(*s))
+        .nth(usize::from(code) % 5)
+        .unwrap_or(DoorState::None);
+    (d, state.code() | if d % 2 == 0 { ON } else { 0 })
+}
+
 fn site_strategy() -> impl Strategy<Value = Site> {
     let key = (
         0u8..2,
@@ -440,16 +452,7 @@ fn site_strategy() -> impl Strategy<Value = Site> {
             let key_type = KeyType::from_code(kt).unwrap_or(KeyType::AccessMedium);
             let rows: Vec<(u32, u8)> = doors
                 .into_iter()
-                .map(|(d, code)| {
-                    // A state this key type can be in (foreign states are invalid data).
-                    let state = DoorState::ALL
-                        .iter()
-                        .copied()
-                        .filter(|s| key_type.allows(*s))
-                        .nth(usize::from(code) % 5)
-                        .unwrap_or(DoorState::None);
-                    (d, state.code() | if d % 2 == 0 { ON } else { 0 })
-                })
+                .map(|(d, code)| drawn_row(key_type, d, code))
                 .collect();
             site.key(kt, flags, holder, &rows);
         }
@@ -724,15 +727,7 @@ fn strided_site_strategy() -> impl Strategy<Value = Site> {
                 let doors = if k < switch { uniform } else { any };
                 let rows: Vec<(u32, u8)> = doors
                     .into_iter()
-                    .map(|(d, code)| {
-                        let state = DoorState::ALL
-                            .iter()
-                            .copied()
-                            .filter(|s| key_type.allows(*s))
-                            .nth(usize::from(code) % 5)
-                            .unwrap_or(DoorState::None);
-                        (d, state.code() | if d % 2 == 0 { ON } else { 0 })
-                    })
+                    .map(|(d, code)| drawn_row(key_type, d, code))
                     .collect();
                 site.key(kt, flags, holder, &rows);
                 if (from, until) != (0, 0) {
