@@ -42,6 +42,18 @@ impl Site {
         }
     }
 
+    /// Key `i`'s validity window as drawn (`from`, `until` in 0..4): from `NOW - 200` in steps
+    /// of 100, so some not started; open-ended for `until` 0, else ending `100 * until` later,
+    /// so some ended.
+    fn draw_window(&mut self, i: usize, from: i64, until: i64) {
+        self.valid_from[i] = NOW - 200 + 100 * from;
+        self.valid_until[i] = if until == 0 {
+            NO_END
+        } else {
+            self.valid_from[i] + 100 * until
+        };
+    }
+
     /// A key of `holder` with rows `(door, state byte)`.
     fn key(&mut self, key_type: u8, flags: u8, holder: u32, rows: &[(u32, u8)]) -> u32 {
         self.key_types.push(key_type);
@@ -471,12 +483,7 @@ fn windows_strategy() -> impl Strategy<Value = Site> {
         .prop_map(|(mut site, windows)| {
             for (i, (from, until)) in windows.into_iter().enumerate() {
                 if i < site.key_types.len() {
-                    site.valid_from[i] = NOW - 200 + 100 * from;
-                    site.valid_until[i] = if until == 0 {
-                        NO_END
-                    } else {
-                        site.valid_from[i] + 100 * until
-                    };
+                    site.draw_window(i, from, until);
                 }
             }
             site
@@ -731,12 +738,7 @@ fn strided_site_strategy() -> impl Strategy<Value = Site> {
                     .collect();
                 site.key(kt, flags, holder, &rows);
                 if (from, until) != (0, 0) {
-                    site.valid_from[k] = NOW - 200 + 100 * from;
-                    site.valid_until[k] = if until == 0 {
-                        NO_END
-                    } else {
-                        site.valid_from[k] + 100 * until
-                    };
+                    site.draw_window(k, from, until);
                 }
             }
             site
