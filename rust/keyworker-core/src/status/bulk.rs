@@ -302,7 +302,7 @@ fn current_cpu() -> Option<usize> {
 
 /// `count` one-thread pools for the helpers of a call from this thread: pinned to the allowed
 /// cores other than the caller's, round robin (built on first use per (helper, core) and kept).
-/// Pinned, because a worker woken from a busy core is placed on that core (see [`pool`]).
+/// Pinned, because a worker woken from a busy core is placed on that core (see [`pinned_pool`]).
 fn helpers(count: usize) -> Result<Vec<Arc<rayon::ThreadPool>>, StatusError> {
     static CORES: OnceLock<Vec<core_affinity::CoreId>> = OnceLock::new();
     /// Per (helper number, core): its pool.
@@ -329,17 +329,9 @@ fn helpers(count: usize) -> Result<Vec<Arc<rayon::ThreadPool>>, StatusError> {
             chosen.push(Arc::clone(p));
             continue;
         }
-        let built = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .thread_name(move |_| format!("keyworker-bulk-{i}"))
-            .start_handler(move |_| {
-                if let Some(c) = core {
-                    core_affinity::set_for_current(c);
-                }
-            })
-            .build()
-            .map_err(|e| StatusError::bulk("threads", format!("cannot start a thread: {e}")))?;
-        let built = Arc::new(built);
+        let built = pinned_pool(1, core.into_iter().collect(), move |_| {
+            format!("keyworker-bulk-{i}")
+        })?;
         pools.push((key, Arc::clone(&built)));
         chosen.push(built);
     }
@@ -962,26 +954,33 @@ pub(crate) fn pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, StatusError
     if let Some((_, p)) = pools.iter().find(|(n, _)| *n == threads) {
         return Ok(Arc::clone(p));
     }
-    // Worker i stays on allowed core i (round robin). Unpinned, the kernel wakes both workers
-    // on the core of the thread that woke them (wake-affine) after that thread has been busy,
-    // and the second one moved to the idle core only after a few milliseconds: as long as a
-    // call takes, so a 2-thread call ran on one core (bench/bulk_status.py, "cores").
     let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let built = rayon::ThreadPoolBuilder::new()
+    let built = pinned_pool(threads, cores, |i| format!("keyworker-status-{i}"))?;
+    pools.push((threads, Arc::clone(&built)));
+    Ok(built)
+}
+
+/// A pool of `threads` workers, worker i pinned to `cores[i % cores.len()]` (round robin; not
+/// pinned when `cores` is empty). Unpinned, the kernel wakes workers on the core of the thread
+/// that woke them (wake-affine) after that thread has been busy, and moves the second one to
+/// the idle core only after a few milliseconds: as long as a call takes, so a 2-thread call
+/// ran on one core (bench/bulk_status.py, "cores").
+fn pinned_pool(
+    threads: usize,
+    cores: Vec<core_affinity::CoreId>,
+    name: impl Fn(usize) -> String + Send + Sync + 'static,
+) -> Result<Arc<rayon::ThreadPool>, StatusError> {
+    rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
-        .thread_name(|i| format!("keyworker-status-{i}"))
+        .thread_name(name)
         .start_handler(move |i| {
             if !cores.is_empty() {
                 core_affinity::set_for_current(cores[i % cores.len()]);
             }
         })
         .build()
-        .map_err(|e| {
-            StatusError::bulk("threads", format!("cannot start {threads} threads: {e}"))
-        })?;
-    let built = Arc::new(built);
-    pools.push((threads, Arc::clone(&built)));
-    Ok(built)
+        .map(Arc::new)
+        .map_err(|e| StatusError::bulk("threads", format!("cannot start {threads} threads: {e}")))
 }
 
 #[cfg(test)]
